@@ -1,0 +1,1 @@
+SELECT ampersand.delete_versions($1, $2, $3, $4::jsonb)

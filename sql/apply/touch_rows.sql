@@ -1,0 +1,1 @@
+SELECT ampersand.touch_rows($1, $2::jsonb)

@@ -1,0 +1,336 @@
+//! The command line is the configuration: every setting is a flag with an environment
+//! variable behind it (flag > env > default), and each `///` below is its `--help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::api::ApiClient;
+use crate::config::{ConfigError, RawApi};
+use crate::error;
+use crate::import::{self, ImportRequest};
+use crate::shutdown::Shutdown;
+use crate::sync::{self, SyncRequest};
+use crate::telemetry::{self, LogFormat};
+
+/// Keeps a PostgreSQL copy of an Ampersand project's installations, with their
+/// connections, groups, consumers, provider apps and configs, and the full history of
+/// every change, in schema `ampersand`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ampsync",
+    version,
+    after_help = "Example:\n  AMPERSAND_API_KEY=... ampsync sync --project my-project"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Target Postgres. `sslmode=require` (or `verify-full`) in the URL turns TLS on.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        default_value = "postgres://postgres:postgres@localhost:5432/postgres"
+    )]
+    pub database_url: String,
+
+    /// Do not apply pending migrations first.
+    #[arg(long, global = true)]
+    pub no_migrate: bool,
+
+    /// Log format on stderr: `text` (default on a terminal) or `json` (default otherwise).
+    #[arg(long, env = "AMPSYNC_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// More log detail (-v debug, -vv trace). RUST_LOG, when set, wins.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Less log detail (-q warnings only, -qq errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the embedded database migrations (idempotent).
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://user:pass@db:5432/analytics?sslmode=require ampsync migrate"
+    )]
+    Migrate,
+
+    /// Fetch each project from the Ampersand API and apply it as one snapshot.
+    #[command(
+        after_help = "Examples:\n  AMPERSAND_API_KEY_FILE=/run/secrets/ampersand ampsync sync --project acme\n  ampsync sync --project acme --group-ref grp-initech --dry-run"
+    )]
+    Sync(SyncArgs),
+
+    /// Apply saved `List installations` responses as snapshots, oldest first.
+    #[command(
+        after_help = "Example:\n  ampsync import day1.json day2.json --project proj-7c1e2a90 \\\n      --observed-at 2026-11-01T00:00:00Z --observed-at 2026-11-08T00:00:00Z"
+    )]
+    Import(ImportArgs),
+
+    /// Show the latest runs, row counts and freshness; non-zero exit when unhealthy.
+    #[command(
+        after_help = "Example (a monitoring probe):\n  ampsync status --project acme --max-age 2h --json"
+    )]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Project id or name; repeat for several. The env var takes a comma-separated list.
+    #[arg(
+        long = "project",
+        env = "AMPERSAND_PROJECT",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub projects: Vec<String>,
+
+    /// Sync only this group's installations; deletions stay within the group.
+    #[arg(long)]
+    pub group_ref: Option<String>,
+
+    /// Print what would change (inserted/updated/deleted per table) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply a snapshot that deletes more than half of a project's live installations.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+
+    /// Wait for another run of the same project to finish instead of exiting with 75.
+    #[arg(long)]
+    pub wait: bool,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Base URL of the Ampersand API (plain http only for loopback hosts).
+    #[arg(
+        long,
+        env = "AMPERSAND_API_URL",
+        default_value = "https://api.withampersand.com/v1"
+    )]
+    pub api_url: String,
+
+    /// Give up connecting to the API after this long.
+    #[arg(long, env = "AMPSYNC_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Fail a response that sends nothing for this long.
+    #[arg(long, env = "AMPSYNC_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
+
+    /// Fail a request, body included, that takes longer than this.
+    #[arg(long, env = "AMPSYNC_REQUEST_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Attempts per request, the first included (429, 5xx and connection errors are retried).
+    #[arg(long, env = "AMPSYNC_RETRY_ATTEMPTS", default_value_t = 5)]
+    pub retry_attempts: u32,
+
+    /// No retry starts after this much time has passed since a request's first attempt.
+    #[arg(long, env = "AMPSYNC_RETRY_BUDGET", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub retry_budget: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Saved `List installations` responses (JSON arrays); `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// The project the files belong to: its id, or a name an earlier sync stored.
+    #[arg(long, env = "AMPERSAND_PROJECT")]
+    pub project: String,
+
+    /// When each file was observed (RFC 3339), once per file in order; default: each
+    /// file's modification time.
+    #[arg(long, value_parser = parse_time)]
+    pub observed_at: Vec<DateTime<Utc>>,
+
+    /// A saved `GET /projects/{p}` response to apply with every snapshot.
+    #[arg(long)]
+    pub project_file: Option<PathBuf>,
+
+    /// A saved `GET /projects/{p}/integrations` response to apply with every snapshot.
+    #[arg(long)]
+    pub integrations_file: Option<PathBuf>,
+
+    /// Apply a snapshot that deletes more than half of a project's live installations.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+
+    /// Wait for another run of the same project to finish instead of exiting with 75.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this project (its id).
+    #[arg(long)]
+    pub project: Option<String>,
+
+    /// Exit 1 when a project's last successful run finished longer ago than this (e.g. 2h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_age: Option<Duration>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How many recent runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time (like 2026-11-01T00:00:00Z): {e}"))
+}
+
+/// Parses the command line, runs the command, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, cli.verbose as i8 - cli.quiet as i8);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("ampsync: could not start: {e}");
+            return ExitCode::from(error::RUN_FAILED);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let shutdown = Shutdown::listen();
+    match execute(cli, shutdown).await {
+        Ok(code) => code,
+        Err(e) => {
+            let code = error::exit_code(&e);
+            tracing::error!(error = %error::message(&e), exit_code = code, "ampsync failed");
+            eprintln!("ampsync: {}", error::message(&e));
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
+    let database_url = SecretString::from(cli.database_url);
+    // Validate the API settings before touching the database.
+    let api = match &cli.command {
+        Command::Sync(args) => Some(api_client(&args.api)?),
+        _ => None,
+    };
+    if matches!(cli.command, Command::Migrate) || !cli.no_migrate {
+        let applied = crate::db::migrate(&database_url).await?;
+        tracing::info!(applied, "migrations up to date");
+    }
+    if matches!(cli.command, Command::Migrate) {
+        println!("migrations up to date");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pool = crate::db::connect(&database_url).await?;
+    match cli.command {
+        Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
+        Command::Import(args) => run_import(&pool, args, shutdown).await,
+        Command::Status(args) => run_status(&pool, &args).await,
+    }
+}
+
+fn api_client(args: &ApiArgs) -> Result<ApiClient> {
+    let settings = RawApi {
+        api_url: &args.api_url,
+        connect_timeout: args.connect_timeout,
+        stall_timeout: args.stall_timeout,
+        request_timeout: args.request_timeout,
+        retry_attempts: args.retry_attempts,
+        retry_budget: args.retry_budget,
+    }
+    .validate()?;
+    ApiClient::new(settings).context("setting up the HTTP client")
+}
+
+async fn run_sync(
+    pool: &PgPool,
+    api: Option<&ApiClient>,
+    args: &SyncArgs,
+    shutdown: Shutdown,
+) -> Result<ExitCode> {
+    let api = api.ok_or_else(|| ConfigError("no API client".into()))?;
+    let mut codes = Vec::new();
+    for project in &args.projects {
+        let request = SyncRequest {
+            project,
+            group_ref: args.group_ref.as_deref(),
+            dry_run: args.dry_run,
+            allow_mass_delete: args.allow_mass_delete,
+            wait: args.wait,
+        };
+        match sync::sync_project(pool, api, &request, shutdown.clone()).await {
+            Ok(outcome) => {
+                println!("{}", outcome.summary());
+                codes.push(error::OK);
+            }
+            Err(e) => {
+                let code = error::exit_code(&e);
+                tracing::error!(project = %project, error = %error::message(&e), "sync failed");
+                eprintln!("ampsync: project {project}: {}", error::message(&e));
+                codes.push(code);
+            }
+        }
+    }
+    Ok(error::worst(codes))
+}
+
+async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Result<ExitCode> {
+    let request = ImportRequest {
+        files: args.files,
+        project: args.project,
+        observed_at: args.observed_at,
+        project_file: args.project_file,
+        integrations_file: args.integrations_file,
+        allow_mass_delete: args.allow_mass_delete,
+        wait: args.wait,
+    };
+    for outcome in import::import(pool, &request, shutdown).await? {
+        println!("{}", outcome.summary());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_status(pool: &PgPool, args: &StatusArgs) -> Result<ExitCode> {
+    let status =
+        crate::status::status(pool, args.project.as_deref(), args.max_age, args.limit).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", status.render());
+    }
+    Ok(if status.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(error::RUN_FAILED)
+    })
+}

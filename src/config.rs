@@ -1,0 +1,124 @@
+//! Turns raw flags and environment into validated, ready-to-use settings in one step,
+//! so a bad value is a usage error (exit 2) before any work starts.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::{Host, Url};
+
+use crate::api::{ApiSettings, RetryPolicy};
+
+/// A configuration problem (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The API's settings from the flags of `sync`; the key from `AMPERSAND_API_KEY` or the
+/// file `AMPERSAND_API_KEY_FILE` names (never from a flag: flags show in `ps`).
+pub struct RawApi<'a> {
+    pub api_url: &'a str,
+    pub connect_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry_attempts: u32,
+    pub retry_budget: Duration,
+}
+
+impl RawApi<'_> {
+    pub fn validate(&self) -> Result<ApiSettings, ConfigError> {
+        Ok(ApiSettings {
+            base_url: api_url(self.api_url)?,
+            api_key: api_key_from_env()?,
+            connect_timeout: self.connect_timeout,
+            stall_timeout: self.stall_timeout,
+            request_timeout: self.request_timeout,
+            retry: RetryPolicy {
+                max_attempts: self.retry_attempts.max(1),
+                max_elapsed: self.retry_budget,
+                ..RetryPolicy::default()
+            },
+        })
+    }
+}
+
+/// An `https://` URL, or `http://` to a loopback host (a local fake or proxy).
+pub fn api_url(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text)
+        .map_err(|e| ConfigError(format!("AMPERSAND_API_URL `{text}` is not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(Host::Domain(domain)) => domain == "localhost",
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(ConfigError(format!(
+            "AMPERSAND_API_URL `{text}` is plain http: the API key would cross the network unencrypted. Use https (http is allowed only for loopback hosts)"
+        ))),
+        other => Err(ConfigError(format!("AMPERSAND_API_URL `{text}` has scheme `{other}`; use https"))),
+    }
+}
+
+fn api_key_from_env() -> Result<SecretString, ConfigError> {
+    let inline = std::env::var("AMPERSAND_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    let file = std::env::var_os("AMPERSAND_API_KEY_FILE")
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from);
+    let key = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(
+                "both AMPERSAND_API_KEY and AMPERSAND_API_KEY_FILE are set; set only one".into(),
+            ))
+        }
+        (Some(key), None) => key,
+        (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!(
+                "could not read the API key from AMPERSAND_API_KEY_FILE {}: {e}",
+                path.display()
+            ))
+        })?,
+        (None, None) => {
+            return Err(ConfigError(
+                "no API key: set AMPERSAND_API_KEY or AMPERSAND_API_KEY_FILE".into(),
+            ))
+        }
+    };
+    let key = key.trim();
+    if key.is_empty() || key.chars().any(|c| c.is_control()) {
+        return Err(ConfigError(
+            "the API key is empty or holds control characters".into(),
+        ));
+    }
+    Ok(SecretString::from(key.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_except_for_loopback_hosts() {
+        for ok in [
+            "https://api.withampersand.com/v1",
+            "http://127.0.0.1:8080/v1",
+            "http://localhost/v1",
+            "http://[::1]:9/",
+        ] {
+            assert!(api_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.withampersand.com/v1",
+            "http://10.0.0.5/v1",
+            "ftp://x/",
+            "not a url",
+        ] {
+            assert!(api_url(bad).is_err(), "{bad}");
+        }
+    }
+}

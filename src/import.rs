@@ -1,0 +1,200 @@
+//! `ampsync import`: applies saved `List installations` responses as snapshots, oldest
+//! first, through the same apply path as `sync`, so history can be rebuilt from
+//! archived dumps. Saved `Project` and `Integration[]` responses may come along.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::api::model;
+use crate::api::stream::{read_array_blocking, StreamError};
+use crate::normalize::Snapshot;
+use crate::shutdown::Shutdown;
+use crate::sync::{self, Outcome};
+
+/// What `ampsync import` asks.
+pub struct ImportRequest {
+    pub files: Vec<PathBuf>,
+    pub project: String,
+    /// One per file, in the order of `files`; empty means each file's modification time.
+    pub observed_at: Vec<DateTime<Utc>>,
+    pub project_file: Option<PathBuf>,
+    pub integrations_file: Option<PathBuf>,
+    pub allow_mass_delete: bool,
+    pub wait: bool,
+}
+
+/// `-` is standard input.
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Imports every file as one run each; stops at the first that fails.
+pub async fn import(
+    pool: &PgPool,
+    req: &ImportRequest,
+    shutdown: Shutdown,
+) -> Result<Vec<Outcome>> {
+    let mut files = observed_times(req)?;
+    files.sort_by_key(|(_, at)| *at);
+    if let Some(pair) = files.windows(2).find(|w| w[0].1 == w[1].1) {
+        bail!(
+            "{} and {} have the same observed time {}; give each file its own --observed-at",
+            pair[0].0.display(),
+            pair[1].0.display(),
+            pair[0].1.to_rfc3339()
+        );
+    }
+
+    let project_json = req.project_file.as_deref().map(read_project).transpose()?;
+    let integrations = req
+        .integrations_file
+        .as_deref()
+        .map(read_integrations)
+        .transpose()?;
+    let project_id = match &project_json {
+        Some(project) => project.id.clone(),
+        None => resolve_project(pool, &req.project).await?,
+    };
+    let span = tracing::info_span!("import", project = %project_id);
+    let _enter = span.enter();
+
+    let mut conn = sync::lock_connection(pool, &project_id, req.wait, false).await?;
+    if let Some(newest) = crate::runs::newest_observed(&mut conn, &project_id).await? {
+        if let Some((path, at)) = files.first().filter(|(_, at)| *at <= newest) {
+            bail!(
+                "refusing to import {} observed at {}: project {project_id} already has a snapshot observed at {}, and history only moves forward",
+                path.display(),
+                at.to_rfc3339(),
+                newest.to_rfc3339()
+            );
+        }
+    }
+
+    let mut outcomes = Vec::new();
+    for (path, observed_at) in files {
+        let run =
+            sync::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
+        let outcome = sync::finish(
+            pool,
+            &mut conn,
+            &run,
+            shutdown.clone(),
+            async |conn: &mut sqlx::PgConnection| {
+                let mut snapshot = read_snapshot(&path, project_id.clone()).await?;
+                if let Some(project) = &project_json {
+                    snapshot.add_project(
+                        serde_json::from_value(project.raw.clone())
+                            .context("reading the project file")?,
+                    );
+                }
+                if let Some(integrations) = &integrations {
+                    snapshot.add_integrations(integrations.clone());
+                }
+                sync::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete).await
+            },
+        )
+        .await?;
+        outcomes.push(outcome);
+    }
+    sync::release(conn, &project_id).await;
+    Ok(outcomes)
+}
+
+/// Each file with its observed time: the matching `--observed-at`, or its modification
+/// time (now for standard input).
+fn observed_times(req: &ImportRequest) -> Result<Vec<(PathBuf, DateTime<Utc>)>> {
+    if !req.observed_at.is_empty() && req.observed_at.len() != req.files.len() {
+        bail!(
+            "{} files but {} --observed-at values: give one per file, in the same order, or none",
+            req.files.len(),
+            req.observed_at.len()
+        );
+    }
+    req.files
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let at = match req.observed_at.get(i) {
+                Some(at) => *at,
+                None if is_stdin(path) => Utc::now(),
+                None => std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .map(DateTime::<Utc>::from)
+                    .with_context(|| {
+                        format!("reading the modification time of {}", path.display())
+                    })?,
+            };
+            Ok((path.clone(), at))
+        })
+        .collect()
+}
+
+/// A saved project response, kept as JSON until each run reads it.
+#[derive(Clone)]
+struct SavedProject {
+    id: String,
+    raw: Value,
+}
+
+fn read_project(path: &Path) -> Result<SavedProject> {
+    let raw: Value = serde_json::from_reader(open(path)?)
+        .with_context(|| format!("reading {} as JSON", path.display()))?;
+    let project: model::Project = serde_json::from_value(raw.clone())
+        .with_context(|| format!("{} is not a saved project response", path.display()))?;
+    Ok(SavedProject {
+        id: project.id,
+        raw,
+    })
+}
+
+fn read_integrations(path: &Path) -> Result<Vec<Value>> {
+    serde_json::from_reader(open(path)?).with_context(|| {
+        format!(
+            "{} is not a saved integrations response (a JSON array)",
+            path.display()
+        )
+    })
+}
+
+fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
+    if is_stdin(path) {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Box::new(file))
+}
+
+/// Reads a saved installations response into a snapshot, element by element.
+async fn read_snapshot(path: &Path, project_id: String) -> Result<Snapshot> {
+    let reader = open(path)?;
+    let mut snapshot = Snapshot::new(project_id);
+    snapshot.cover_installations();
+    let shown = path.display().to_string();
+    let result = tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot)).await?;
+    match result {
+        Ok((snapshot, count)) => {
+            tracing::info!(file = %shown, installations = count, "read");
+            Ok(snapshot)
+        }
+        Err(StreamError::Interrupted(reason) | StreamError::Invalid(reason)) => {
+            bail!("{shown} is not a complete JSON array of installations: {reason}")
+        }
+    }
+}
+
+/// The project id for `--project`, by id or by a name an earlier sync stored; else the
+/// text itself, taken as an id.
+async fn resolve_project(pool: &PgPool, project: &str) -> Result<String> {
+    let id: Option<String> = sqlx::query_scalar(include_str!("../sql/runs/resolve_project.sql"))
+        .bind(project)
+        .fetch_optional(pool)
+        .await
+        .context("looking up the project")?;
+    Ok(id.unwrap_or_else(|| project.to_owned()))
+}

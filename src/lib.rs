@@ -1,0 +1,23 @@
+//! ampsync keeps a PostgreSQL copy of an Ampersand project's installations, with their
+//! connections, groups, consumers, provider apps and configs, as typed tables with the
+//! full history of every change.
+//!
+//! The data flows `api` (fetch) → `normalize` (payloads to rows, secrets dropped) →
+//! `apply` (compare and write, with history) → `runs` (record the run); `sync` and
+//! `import` drive one run each, `cli` is the command line.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod import;
+pub mod normalize;
+pub mod rows;
+pub mod runs;
+pub mod scrub;
+pub mod shutdown;
+pub mod status;
+pub mod sync;
+pub mod telemetry;

@@ -1,0 +1,167 @@
+//! Bookkeeping of runs: the `sync_runs` row of each run, the per-project lock, and the
+//! observed time that orders a project's snapshots.
+//!
+//! A run's row is written in autocommit as the run starts (status `running`), closed
+//! inside the apply transaction when it succeeds, and closed in autocommit when it fails.
+//! A run that dies leaves `running` behind; the next run of the project, holding the
+//! lock, marks it `abandoned`.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::apply::Counts;
+
+/// Another run holds the project's lock (exit code 75).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another run holds the lock of project {project}: {holder}; try again later, or pass --wait"
+)]
+pub struct LockBusy {
+    pub project: String,
+    pub holder: String,
+}
+
+/// A run's identity, as recorded in `sync_runs`.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: i64,
+    pub project: String,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// What a new run is.
+pub struct NewRun<'a> {
+    pub command: &'a str,
+    pub project: &'a str,
+    pub group_ref: Option<&'a str>,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// Takes the project's lock on `conn`, a connection the run keeps to its end: the lock
+/// lasts as long as the session, so a killed run releases it with its connection.
+pub async fn lock(conn: &mut PgConnection, project: &str, wait: bool) -> anyhow::Result<()> {
+    if wait {
+        sqlx::query(include_str!("../sql/runs/lock.sql"))
+            .bind(project)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    }
+    let locked: bool = sqlx::query_scalar(include_str!("../sql/runs/try_lock.sql"))
+        .bind(project)
+        .fetch_one(&mut *conn)
+        .await?;
+    if locked {
+        return Ok(());
+    }
+    let holder: Option<(i64, String, DateTime<Utc>, Option<String>, Option<i32>)> =
+        sqlx::query_as(include_str!("../sql/runs/running.sql"))
+            .bind(project)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let holder = match holder {
+        Some((id, command, started, host, pid)) => format!(
+            "{command} run {id} started at {} on {} (pid {})",
+            started.format("%Y-%m-%dT%H:%M:%SZ"),
+            host.as_deref().unwrap_or("an unknown host"),
+            pid.map_or("unknown".into(), |p| p.to_string())
+        ),
+        None => "a run that has not recorded itself yet".into(),
+    };
+    Err(LockBusy {
+        project: project.into(),
+        holder,
+    }
+    .into())
+}
+
+pub async fn unlock(conn: &mut PgConnection, project: &str) -> sqlx::Result<()> {
+    sqlx::query(include_str!("../sql/runs/unlock.sql"))
+        .bind(project)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the project's unfinished runs `abandoned`; call while holding its lock.
+pub async fn abandon_unfinished(conn: &mut PgConnection, project: &str) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(include_str!("../sql/runs/abandon.sql"))
+        .bind(project)
+        .fetch_all(conn)
+        .await
+}
+
+/// The observed time of the newest snapshot applied to the project.
+pub async fn newest_observed(
+    conn: &mut PgConnection,
+    project: &str,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(include_str!("../sql/runs/newest_observed.sql"))
+        .bind(project)
+        .fetch_one(conn)
+        .await
+}
+
+/// An observed time for a new sync: now, or just after the newest snapshot if the
+/// clock says otherwise, so a project's versions always move forward.
+pub fn next_observed(now: DateTime<Utc>, newest: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match newest {
+        Some(newest) if newest >= now => newest + Duration::milliseconds(1),
+        _ => now,
+    }
+}
+
+pub async fn start(pool: &PgPool, new: NewRun<'_>) -> sqlx::Result<Run> {
+    let host = hostname::get()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned());
+    let id: i64 = sqlx::query_scalar(include_str!("../sql/runs/start.sql"))
+        .bind(new.command)
+        .bind(new.project)
+        .bind(new.group_ref)
+        .bind(false)
+        .bind(new.observed_at)
+        .bind(env!("CARGO_PKG_VERSION"))
+        .bind(host)
+        .bind(std::process::id() as i32)
+        .fetch_one(pool)
+        .await?;
+    Ok(Run {
+        id,
+        project: new.project.to_owned(),
+        observed_at: new.observed_at,
+    })
+}
+
+/// Closes the run as succeeded, inside the transaction that applied it.
+pub async fn succeed(
+    tx: &mut PgConnection,
+    run: &Run,
+    counts: &Counts,
+    rejected: usize,
+    deletions_skipped: Option<&str>,
+) -> sqlx::Result<()> {
+    let total =
+        |f: fn(&crate::apply::TableCounts) -> u64| counts.values().map(f).sum::<u64>() as i64;
+    sqlx::query(include_str!("../sql/runs/succeeded.sql"))
+        .bind(run.id)
+        .bind(sqlx::types::Json(counts))
+        .bind(total(|c| c.inserted + c.restored))
+        .bind(total(|c| c.updated + c.touched))
+        .bind(total(|c| c.deleted))
+        .bind(rejected as i64)
+        .bind(deletions_skipped)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Closes the run as failed, with the error that stopped it.
+pub async fn fail(pool: &PgPool, run: &Run, error: &str) -> sqlx::Result<()> {
+    sqlx::query(include_str!("../sql/runs/failed.sql"))
+        .bind(run.id)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! `ampsync status`: the latest runs, row counts and freshness per project, as a table
+//! for people or JSON for machines. It exits non-zero when a project's latest run
+//! failed or its last success is older than `--max-age`, so it doubles as a probe.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+
+#[derive(Debug, Serialize, FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub command: String,
+    pub project: String,
+    pub group_ref: Option<String>,
+    pub status: String,
+    pub observed_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub seconds: Option<f64>,
+    pub rows_inserted: i64,
+    pub rows_updated: i64,
+    pub rows_deleted: i64,
+    pub rejected: i64,
+    pub deletions_skipped_reason: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, FromRow)]
+pub struct Freshness {
+    pub project: String,
+    pub last_status: String,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, FromRow)]
+pub struct RowCount {
+    pub table_name: String,
+    pub live: i64,
+    pub deleted: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub runs: Vec<RunRow>,
+    pub projects: Vec<Freshness>,
+    pub rows: Vec<RowCount>,
+    /// Why the probe fails, one line per project; empty when healthy.
+    pub problems: Vec<String>,
+}
+
+pub async fn status(
+    pool: &PgPool,
+    project: Option<&str>,
+    max_age: Option<Duration>,
+    limit: i64,
+) -> Result<Status> {
+    let runs = sqlx::query_as(include_str!("../sql/status/runs.sql"))
+        .bind(project)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .context("reading sync_runs")?;
+    let projects: Vec<Freshness> = sqlx::query_as(include_str!("../sql/status/freshness.sql"))
+        .bind(project)
+        .fetch_all(pool)
+        .await
+        .context("reading sync_runs")?;
+    let rows = sqlx::query_as(include_str!("../sql/status/row_counts.sql"))
+        .bind(project)
+        .fetch_all(pool)
+        .await
+        .context("counting rows")?;
+    let mut problems = Vec::new();
+    if projects.is_empty() {
+        problems.push(format!(
+            "no runs recorded{}",
+            project
+                .map(|p| format!(" for project {p}"))
+                .unwrap_or_default()
+        ));
+    }
+    for p in &projects {
+        if p.last_status == "failed" || p.last_status == "abandoned" {
+            problems.push(format!(
+                "project {}: the latest run {}",
+                p.project, p.last_status
+            ));
+        }
+        match (p.last_success, max_age) {
+            (None, _) => problems.push(format!("project {}: no successful run", p.project)),
+            (Some(at), Some(max_age)) => {
+                let age = (Utc::now() - at).to_std().unwrap_or_default();
+                if age > max_age {
+                    problems.push(format!(
+                        "project {}: the last successful run finished {} ago, more than {}",
+                        p.project,
+                        humantime::format_duration(Duration::from_secs(age.as_secs())),
+                        humantime::format_duration(max_age)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Status {
+        runs,
+        projects,
+        rows,
+        problems,
+    })
+}
+
+impl Status {
+    /// The table a person reads.
+    pub fn render(&self) -> String {
+        let mut out = String::from("RUN   COMMAND  PROJECT              STATUS     OBSERVED             SECONDS   +INS   ~UPD   -DEL  REJ  NOTE\n");
+        for r in &self.runs {
+            let note = r
+                .error
+                .as_deref()
+                .or(r.deletions_skipped_reason.as_deref())
+                .unwrap_or("");
+            out.push_str(&format!(
+                "{:<5} {:<8} {:<20} {:<10} {:<20} {:>7} {:>6} {:>6} {:>6} {:>4}  {}\n",
+                r.id,
+                r.command,
+                r.project,
+                r.status,
+                r.observed_at.format("%Y-%m-%d %H:%M:%S"),
+                r.seconds.map_or("-".into(), |s| format!("{s:.1}")),
+                r.rows_inserted,
+                r.rows_updated,
+                r.rows_deleted,
+                r.rejected,
+                note.chars().take(100).collect::<String>()
+            ));
+        }
+        out.push_str("\nTABLE           LIVE  DELETED\n");
+        for c in &self.rows {
+            out.push_str(&format!(
+                "{:<13} {:>6} {:>8}\n",
+                c.table_name, c.live, c.deleted
+            ));
+        }
+        if self.problems.is_empty() {
+            out.push_str("\nOK\n");
+        } else {
+            for p in &self.problems {
+                out.push_str(&format!("\nPROBLEM: {p}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,297 @@
+//! One run for one project: lock, record, fetch (or read files), normalize, plan, apply
+//! in one transaction, record the outcome. `sync` and `import` differ only in where the
+//! snapshot comes from.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+
+use crate::api::ApiClient;
+use crate::apply::{self, Counts};
+use crate::normalize::Snapshot;
+use crate::rows::Table;
+use crate::runs::{self, NewRun, Run};
+use crate::shutdown::Shutdown;
+
+/// What `ampsync sync` asks of one project.
+pub struct SyncRequest<'a> {
+    pub project: &'a str,
+    pub group_ref: Option<&'a str>,
+    pub dry_run: bool,
+    pub allow_mass_delete: bool,
+    pub wait: bool,
+}
+
+/// The result of one run, for the report on stdout.
+#[derive(Debug)]
+pub struct Outcome {
+    pub project_id: String,
+    /// None for a dry run, which records nothing.
+    pub run_id: Option<i64>,
+    pub observed_at: DateTime<Utc>,
+    pub counts: Counts,
+    pub rejected: usize,
+    pub deletions_skipped: Option<String>,
+}
+
+impl Outcome {
+    /// `project P: run 7 applied: installations +3 ~1 -2, ...`, one line.
+    pub fn summary(&self) -> String {
+        let verb = if self.run_id.is_some() {
+            "applied"
+        } else {
+            "would apply (dry run)"
+        };
+        let run = self
+            .run_id
+            .map(|id| format!("run {id} "))
+            .unwrap_or_default();
+        let mut changes: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|(_, c)| **c != Default::default())
+            .map(|(table, c)| {
+                let mut parts = format!(
+                    "{table} +{} ~{} -{}",
+                    c.inserted + c.restored,
+                    c.updated,
+                    c.deleted
+                );
+                if c.touched > 0 {
+                    parts.push_str(&format!(" (tokens refreshed {})", c.touched));
+                }
+                parts
+            })
+            .collect();
+        if changes.is_empty() {
+            changes.push("no changes".into());
+        }
+        let mut line = format!(
+            "project {}: {run}{verb}: {}",
+            self.project_id,
+            changes.join(", ")
+        );
+        if self.rejected > 0 {
+            line.push_str(&format!("; {} records rejected", self.rejected));
+        }
+        if let Some(reason) = &self.deletions_skipped {
+            line.push_str(&format!("; deletions skipped: {reason}"));
+        }
+        line
+    }
+}
+
+/// `ampsync sync` for one project.
+pub async fn sync_project(
+    pool: &PgPool,
+    api: &ApiClient,
+    req: &SyncRequest<'_>,
+    shutdown: Shutdown,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let project = api.project(req.project).await?;
+    let project_id = project.id.clone();
+    let span = tracing::info_span!("sync", project = %project_id, group_ref = req.group_ref);
+    let _enter = span.enter();
+
+    let mut conn =
+        lock_connection(pool, &project_id, req.wait && !req.dry_run, req.dry_run).await?;
+    let newest = runs::newest_observed(&mut conn, &project_id)
+        .await
+        .context("reading the project's last run")?;
+    let observed_at = runs::next_observed(Utc::now(), newest);
+
+    let fetch = async {
+        let integrations = api.integrations(req.project).await?;
+        let fetched = Instant::now();
+        let (mut snapshot, count) = api
+            .installations(req.project, req.group_ref, || {
+                let mut s = Snapshot::new(project_id.clone());
+                s.cover_installations();
+                s
+            })
+            .await?;
+        tracing::info!(
+            installations = count,
+            seconds = fetched.elapsed().as_secs_f64(),
+            "fetched"
+        );
+        snapshot.add_project(project);
+        snapshot.add_integrations(integrations);
+        Ok::<_, anyhow::Error>(snapshot)
+    };
+
+    if req.dry_run {
+        let snapshot = fetch.await?;
+        let plan = apply::plan(&mut conn, &snapshot, req.group_ref, req.allow_mass_delete).await?;
+        return Ok(Outcome {
+            project_id,
+            run_id: None,
+            observed_at,
+            counts: plan.counts(),
+            rejected: snapshot.rejected.len(),
+            deletions_skipped: plan.deletions_skipped,
+        });
+    }
+
+    let run = start_run(
+        pool,
+        &mut conn,
+        "sync",
+        &project_id,
+        req.group_ref,
+        observed_at,
+    )
+    .await?;
+    let outcome = finish(
+        pool,
+        &mut conn,
+        &run,
+        shutdown,
+        async |conn: &mut PgConnection| {
+            let snapshot = fetch.await?;
+            apply_snapshot(conn, &run, &snapshot, req.group_ref, req.allow_mass_delete).await
+        },
+    )
+    .await?;
+    release(conn, &project_id).await;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "run finished");
+    Ok(outcome)
+}
+
+/// A detached connection holding the project's lock (a dry run takes none). Detached so
+/// that dropping it closes it: the server then rolls back and releases the lock.
+pub async fn lock_connection(
+    pool: &PgPool,
+    project_id: &str,
+    wait: bool,
+    dry_run: bool,
+) -> Result<PgConnection> {
+    let conn: PoolConnection<Postgres> = pool.acquire().await.context("connecting to Postgres")?;
+    let mut conn = conn.detach();
+    if !dry_run {
+        if wait {
+            tracing::info!("waiting for the project's lock");
+        }
+        runs::lock(&mut conn, project_id, wait).await?;
+    }
+    Ok(conn)
+}
+
+/// Marks dead runs abandoned and records this one as running.
+pub async fn start_run(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    command: &str,
+    project_id: &str,
+    group_ref: Option<&str>,
+    observed_at: DateTime<Utc>,
+) -> Result<Run> {
+    let abandoned = runs::abandon_unfinished(conn, project_id)
+        .await
+        .context("checking for unfinished runs")?;
+    if !abandoned.is_empty() {
+        tracing::warn!(runs = ?abandoned, "earlier runs of this project stopped without finishing; marked abandoned");
+    }
+    let run = runs::start(
+        pool,
+        NewRun {
+            command,
+            project: project_id,
+            group_ref,
+            observed_at,
+        },
+    )
+    .await
+    .context("recording the run")?;
+    tracing::info!(run = run.id, observed_at = %observed_at.to_rfc3339(), "run started");
+    Ok(run)
+}
+
+/// Runs `work` on the locked connection; on error or signal records the run failed.
+/// After an error the caller should drop the connection, not reuse it: it may be
+/// mid-statement. Dropping it makes the server roll back and release the lock.
+pub async fn finish(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    run: &Run,
+    mut shutdown: Shutdown,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<Outcome>,
+) -> Result<Outcome> {
+    let result = tokio::select! {
+        result = work(conn) => result,
+        signal = shutdown.signalled() => Err(anyhow::anyhow!("interrupted by {signal}; nothing was applied")),
+    };
+    if let Err(e) = &result {
+        let message = crate::error::message(e);
+        tracing::error!(run = run.id, error = %message, "run failed");
+        if let Err(record) = runs::fail(pool, run, &message).await {
+            tracing::error!(run = run.id, error = %record, "could not record the failure");
+        }
+    }
+    result
+}
+
+/// Releases the lock and closes the connection after the last run.
+pub async fn release(mut conn: PgConnection, project_id: &str) {
+    let _ = runs::unlock(&mut conn, project_id).await;
+    let _ = conn.close().await;
+}
+
+/// Plans and applies a snapshot in one transaction, closing the run with it.
+pub async fn apply_snapshot(
+    conn: &mut PgConnection,
+    run: &Run,
+    snapshot: &Snapshot,
+    group_ref: Option<&str>,
+    allow_mass_delete: bool,
+) -> Result<Outcome> {
+    log_snapshot(snapshot);
+    let mut tx = conn
+        .begin()
+        .await
+        .context("starting the apply transaction")?;
+    let plan = apply::plan(&mut tx, snapshot, group_ref, allow_mass_delete).await?;
+    if let Some(reason) = &plan.deletions_skipped {
+        tracing::warn!(reason = %reason, "deletions skipped");
+    }
+    let counts = apply::execute(&mut tx, snapshot, &plan, run.id, run.observed_at).await?;
+    runs::succeed(
+        &mut tx,
+        run,
+        &counts,
+        snapshot.rejected.len(),
+        plan.deletions_skipped.as_deref(),
+    )
+    .await
+    .context("recording the run's outcome")?;
+    tx.commit().await.context("committing the snapshot")?;
+    Ok(Outcome {
+        project_id: snapshot.project_id.clone(),
+        run_id: Some(run.id),
+        observed_at: run.observed_at,
+        counts,
+        rejected: snapshot.rejected.len(),
+        deletions_skipped: plan.deletions_skipped,
+    })
+}
+
+fn log_snapshot(snapshot: &Snapshot) {
+    let rows: Vec<String> = Table::ALL
+        .iter()
+        .map(|t| format!("{t}={}", snapshot.row_count(*t)))
+        .collect();
+    tracing::info!(rows = %rows.join(" "), rejected = snapshot.rejected.len(), "snapshot read");
+    for rejected in &snapshot.rejected {
+        tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
+    }
+    if snapshot.duplicate_installations > 0 {
+        tracing::warn!(count = snapshot.duplicate_installations, "installation ids appeared more than once; the copy with the latest updateTime was kept");
+    }
+    for (table, count) in &snapshot.conflicts {
+        tracing::warn!(table = table.name(), keys = count, "copies of one key disagreed; kept the one with the latest updateTime (then the greatest row hash)");
+    }
+}
