@@ -146,6 +146,10 @@ pub struct ApiArgs {
     /// No retry starts after this much time has passed since a request's first attempt.
     #[arg(long, env = "AMPSYNC_RETRY_BUDGET", default_value = "5m", value_parser = humantime::parse_duration)]
     pub retry_budget: Duration,
+
+    /// The first retry's backoff ceiling; each later one doubles (with full jitter), up to 30s.
+    #[arg(long, env = "AMPSYNC_RETRY_BASE_DELAY", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub retry_base_delay: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +271,7 @@ fn api_client(args: &ApiArgs) -> Result<ApiClient> {
         request_timeout: args.request_timeout,
         retry_attempts: args.retry_attempts,
         retry_budget: args.retry_budget,
+        retry_base_delay: args.retry_base_delay,
     }
     .validate()?;
     ApiClient::new(settings).context("setting up the HTTP client")

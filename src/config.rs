@@ -24,6 +24,7 @@ pub struct RawApi<'a> {
     pub request_timeout: Duration,
     pub retry_attempts: u32,
     pub retry_budget: Duration,
+    pub retry_base_delay: Duration,
 }
 
 impl RawApi<'_> {
@@ -37,6 +38,7 @@ impl RawApi<'_> {
             retry: RetryPolicy {
                 max_attempts: self.retry_attempts.max(1),
                 max_elapsed: self.retry_budget,
+                base_delay: self.retry_base_delay,
                 ..RetryPolicy::default()
             },
         })

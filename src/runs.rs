@@ -21,6 +21,16 @@ pub struct LockBusy {
     pub holder: String,
 }
 
+/// The run holding a project's lock, as `sync_runs` has it.
+#[derive(sqlx::FromRow)]
+struct Holder {
+    id: i64,
+    command: String,
+    started_at: DateTime<Utc>,
+    host: Option<String>,
+    pid: Option<i32>,
+}
+
 /// A run's identity, as recorded in `sync_runs`.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -54,17 +64,18 @@ pub async fn lock(conn: &mut PgConnection, project: &str, wait: bool) -> anyhow:
     if locked {
         return Ok(());
     }
-    let holder: Option<(i64, String, DateTime<Utc>, Option<String>, Option<i32>)> =
-        sqlx::query_as(include_str!("../sql/runs/running.sql"))
-            .bind(project)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let holder: Option<Holder> = sqlx::query_as(include_str!("../sql/runs/running.sql"))
+        .bind(project)
+        .fetch_optional(&mut *conn)
+        .await?;
     let holder = match holder {
-        Some((id, command, started, host, pid)) => format!(
-            "{command} run {id} started at {} on {} (pid {})",
-            started.format("%Y-%m-%dT%H:%M:%SZ"),
-            host.as_deref().unwrap_or("an unknown host"),
-            pid.map_or("unknown".into(), |p| p.to_string())
+        Some(h) => format!(
+            "{} run {} started at {} on {} (pid {})",
+            h.command,
+            h.id,
+            h.started_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            h.host.as_deref().unwrap_or("an unknown host"),
+            h.pid.map_or("unknown".into(), |p| p.to_string())
         ),
         None => "a run that has not recorded itself yet".into(),
     };
