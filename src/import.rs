@@ -65,8 +65,24 @@ pub async fn import(
     let _enter = span.enter();
 
     let mut conn = sync::lock_connection(pool, &project_id, req.wait, false).await?;
+    // A file observed at exactly the time of an applied snapshot was imported before
+    // (say, the same backfill run twice): skip it. Anything else must be newer than
+    // the newest applied snapshot, since history only moves forward.
+    let mut pending = Vec::new();
+    for (path, at) in files {
+        if crate::runs::applied_at(&mut conn, &project_id, at).await? {
+            tracing::warn!(file = %path.display(), observed_at = %at.to_rfc3339(), "already applied; skipped");
+            println!(
+                "{}: a snapshot observed at {} was already applied; skipped",
+                path.display(),
+                at.to_rfc3339()
+            );
+        } else {
+            pending.push((path, at));
+        }
+    }
     if let Some(newest) = crate::runs::newest_observed(&mut conn, &project_id).await? {
-        if let Some((path, at)) = files.first().filter(|(_, at)| *at <= newest) {
+        if let Some((path, at)) = pending.first().filter(|(_, at)| *at <= newest) {
             bail!(
                 "refusing to import {} observed at {}: project {project_id} already has a snapshot observed at {}, and history only moves forward",
                 path.display(),
@@ -77,7 +93,7 @@ pub async fn import(
     }
 
     let mut outcomes = Vec::new();
-    for (path, observed_at) in files {
+    for (path, observed_at) in pending {
         let run =
             sync::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
         let outcome = sync::finish(

@@ -113,6 +113,19 @@ pub async fn newest_observed(
         .await
 }
 
+/// Whether a snapshot observed at exactly `at` was already applied to the project.
+pub async fn applied_at(
+    conn: &mut PgConnection,
+    project: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(include_str!("../sql/runs/applied_at.sql"))
+        .bind(project)
+        .bind(at)
+        .fetch_one(conn)
+        .await
+}
+
 /// An observed time for a new sync: now, or just after the newest snapshot if the
 /// clock says otherwise, so a project's versions always move forward.
 pub fn next_observed(now: DateTime<Utc>, newest: Option<DateTime<Utc>>) -> DateTime<Utc> {
