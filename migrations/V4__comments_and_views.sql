@@ -103,7 +103,7 @@ COMMENT ON COLUMN ampersand.sync_runs.finished_at IS 'Wall-clock time the run en
 COMMENT ON COLUMN ampersand.sync_runs.status IS 'running, succeeded, failed (error says why; nothing was applied) or abandoned (the process stopped without finishing; marked by the next run).';
 COMMENT ON COLUMN ampersand.sync_runs.counts IS 'Per table: rows inserted, updated, restored, deleted, and touched (token times refreshed without a new version), as JSON.';
 COMMENT ON COLUMN ampersand.sync_runs.rows_inserted IS 'Rows inserted or restored, all tables together.';
-COMMENT ON COLUMN ampersand.sync_runs.rows_updated IS 'Rows that got a new version, all tables together.';
+COMMENT ON COLUMN ampersand.sync_runs.rows_updated IS 'Rows updated, all tables together: new versions plus rows whose token times alone were refreshed in place (counts has the split).';
 COMMENT ON COLUMN ampersand.sync_runs.rows_deleted IS 'Rows soft-deleted (gone from the source), all tables together.';
 COMMENT ON COLUMN ampersand.sync_runs.rejected IS 'Source objects that could not be read (see rejected_records).';
 COMMENT ON COLUMN ampersand.sync_runs.deletions_skipped_reason IS 'Why the run deleted nothing although objects were missing (e.g. records were rejected); null when deletions ran.';
