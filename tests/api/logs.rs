@@ -48,6 +48,33 @@ async fn a_sync_logs_one_run_summary_with_counts_and_durations_in_the_projects_s
 }
 
 #[tokio::test]
+async fn a_dry_run_logs_its_summary_without_a_run_id() {
+    // Arrange
+    let app = spawn_app_with(installations(0..3)).await;
+
+    // Act
+    let run = app
+        .ampsync(&["sync", "--project", PROJECT_ID, "--dry-run"])
+        .await
+        .success();
+
+    // Assert
+    let summary = run
+        .log_lines()
+        .into_iter()
+        .find(|l| l["message"] == "run summary")
+        .expect("a run summary");
+    assert_eq!(summary["dry_run"], true);
+    assert!(summary.get("run").is_none(), "{summary}");
+    assert_eq!(summary["installations_inserted"], 3);
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn a_run_with_rejected_records_says_so_in_its_summary() {
     // Arrange: installation 0 is gone, but a record cannot be read, so nothing is deleted.
     let app = spawn_app_with(installations(0..5)).await;
