@@ -1,6 +1,7 @@
 //! The command line is the configuration: every setting is a flag with an environment
 //! variable behind it (flag > env > default), and each `///` below is its `--help`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +58,11 @@ pub struct Cli {
     /// Less log detail (-q warnings only, -qq errors only).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
+
+    /// When stderr is not a terminal, log a `progress` line this often during long
+    /// fetches, reads and applies (on a terminal a progress bar shows instead).
+    #[arg(long, env = "AMPSYNC_PROGRESS_INTERVAL", global = true, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub progress_interval: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,7 +218,12 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 /// Parses the command line, runs the command, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, cli.verbose as i8 - cli.quiet as i8);
+    let verbosity = cli.verbose as i8 - cli.quiet as i8;
+    let format = telemetry::init(cli.log_format, verbosity);
+    crate::progress::init(
+        format == LogFormat::Text && std::io::stderr().is_terminal() && verbosity >= 0,
+        cli.progress_interval,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use sqlx::PgPool;
 use crate::api::model;
 use crate::api::stream::{read_array_blocking, StreamError};
 use crate::normalize::Snapshot;
+use crate::progress::{CountingReader, Progress, Unit};
 use crate::shutdown::Shutdown;
 use crate::sync::{self, Outcome};
 
@@ -102,6 +104,7 @@ pub async fn import(
             &run,
             shutdown.clone(),
             async |conn: &mut sqlx::PgConnection| {
+                let read_started = Instant::now();
                 let mut snapshot = read_snapshot(&path, project_id.clone()).await?;
                 if let Some(project) = &project_json {
                     snapshot.add_project(
@@ -112,7 +115,13 @@ pub async fn import(
                 if let Some(integrations) = &integrations {
                     snapshot.add_integrations(integrations.clone());
                 }
-                sync::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete).await
+                let read_time = read_started.elapsed();
+                let apply_started = Instant::now();
+                let outcome =
+                    sync::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete)
+                        .await?;
+                sync::log_summary("import", &outcome, read_time, apply_started.elapsed());
+                Ok(outcome)
             },
         )
         .await?;
@@ -188,11 +197,16 @@ fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 
 /// Reads a saved installations response into a snapshot, element by element.
 async fn read_snapshot(path: &Path, project_id: String) -> Result<Snapshot> {
-    let reader = open(path)?;
+    let size = (!is_stdin(path))
+        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .flatten();
+    let progress = Progress::start("reading", Unit::Bytes, size);
+    let reader = CountingReader::new(open(path)?, progress.counter());
     let mut snapshot = Snapshot::new(project_id);
     snapshot.cover_installations();
     let shown = path.display().to_string();
     let result = tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot)).await?;
+    drop(progress);
     match result {
         Ok((snapshot, count)) => {
             tracing::info!(file = %shown, installations = count, "read");

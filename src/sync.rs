@@ -2,7 +2,7 @@
 //! in one transaction, record the outcome. `sync` and `import` differ only in where the
 //! snapshot comes from.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -12,6 +12,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use crate::api::ApiClient;
 use crate::apply::{self, Counts};
 use crate::normalize::Snapshot;
+use crate::progress::{Progress, Unit};
 use crate::rows::Table;
 use crate::runs::{self, NewRun, Run};
 use crate::shutdown::Shutdown;
@@ -107,13 +108,17 @@ pub async fn sync_project(
     let fetch = async {
         let integrations = api.integrations(req.project).await?;
         let fetched = Instant::now();
-        let (mut snapshot, count) = api
+        let progress = Progress::start("fetching installations", Unit::Installations, None);
+        let counter = progress.counter();
+        let (snapshot, count) = api
             .installations(req.project, req.group_ref, || {
                 let mut s = Snapshot::new(project_id.clone());
                 s.cover_installations();
-                s
+                counter.counting(s)
             })
             .await?;
+        drop(progress);
+        let mut snapshot = snapshot.into_inner();
         tracing::info!(
             installations = count,
             seconds = fetched.elapsed().as_secs_f64(),
@@ -125,16 +130,21 @@ pub async fn sync_project(
     };
 
     if req.dry_run {
+        let fetch_started = Instant::now();
         let snapshot = fetch.await?;
+        let fetch_time = fetch_started.elapsed();
+        let plan_started = Instant::now();
         let plan = apply::plan(&mut conn, &snapshot, req.group_ref, req.allow_mass_delete).await?;
-        return Ok(Outcome {
+        let outcome = Outcome {
             project_id,
             run_id: None,
             observed_at,
             counts: plan.counts(),
             rejected: snapshot.rejected.len(),
             deletions_skipped: plan.deletions_skipped,
-        });
+        };
+        log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
+        return Ok(outcome);
     }
 
     let run = start_run(
@@ -152,8 +162,14 @@ pub async fn sync_project(
         &run,
         shutdown,
         async |conn: &mut PgConnection| {
+            let fetch_started = Instant::now();
             let snapshot = fetch.await?;
-            apply_snapshot(conn, &run, &snapshot, req.group_ref, req.allow_mass_delete).await
+            let fetch_time = fetch_started.elapsed();
+            let apply_started = Instant::now();
+            let outcome =
+                apply_snapshot(conn, &run, &snapshot, req.group_ref, req.allow_mass_delete).await?;
+            log_summary("sync", &outcome, fetch_time, apply_started.elapsed());
+            Ok(outcome)
         },
     )
     .await?;
@@ -250,6 +266,7 @@ pub async fn apply_snapshot(
     allow_mass_delete: bool,
 ) -> Result<Outcome> {
     log_snapshot(snapshot);
+    let _progress = Progress::start("applying", Unit::None, None);
     let mut tx = conn
         .begin()
         .await
@@ -277,6 +294,37 @@ pub async fn apply_snapshot(
         rejected: snapshot.rejected.len(),
         deletions_skipped: plan.deletions_skipped,
     })
+}
+
+/// The `run summary` log event, one per run: what changed (totals, installations, and
+/// every table's counts as JSON text), what was rejected or skipped, and how long the
+/// fetch (or file read) and the apply took. `run` is absent for a dry run.
+pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Duration) {
+    let total = |f: fn(&apply::TableCounts) -> u64| outcome.counts.values().map(f).sum::<u64>();
+    let installations = outcome
+        .counts
+        .get(Table::Installations.name())
+        .cloned()
+        .unwrap_or_default();
+    tracing::info!(
+        command,
+        run = outcome.run_id,
+        dry_run = outcome.run_id.is_none(),
+        observed_at = %outcome.observed_at.to_rfc3339(),
+        inserted = total(|c| c.inserted + c.restored),
+        updated = total(|c| c.updated),
+        deleted = total(|c| c.deleted),
+        tokens_refreshed = total(|c| c.touched),
+        installations_inserted = installations.inserted + installations.restored,
+        installations_updated = installations.updated,
+        installations_deleted = installations.deleted,
+        rejected = outcome.rejected,
+        deletions_skipped = outcome.deletions_skipped.as_deref(),
+        counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
+        fetch_seconds = fetch.as_secs_f64(),
+        apply_seconds = apply.as_secs_f64(),
+        "run summary"
+    );
 }
 
 fn log_snapshot(snapshot: &Snapshot) {
