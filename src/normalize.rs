@@ -319,7 +319,7 @@ impl Snapshot {
         self.rejected.push(Rejected {
             source,
             position,
-            reason,
+            reason: crate::scrub::scrub_reason(&reason),
             payload: scrubbed(payload),
         });
     }

@@ -1,9 +1,10 @@
 //! The integration tests: every test gets its own freshly created Postgres database and
 //! its own fake Ampersand API, and drives the real `ampsync` binary.
 
-mod cli;
+mod cli; // configuration, exit codes, migrations, TLS
+mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
 mod fixtures; // realistic installation payloads, with secrets
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
 mod import; // backfills from archived responses
 mod secrets; // no secret reaches a table, a history row or a log line
-mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of // configuration, exit codes, migrations, TLS
+mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
