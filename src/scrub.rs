@@ -98,6 +98,34 @@ pub fn scrub_text(text: &str) -> String {
     text
 }
 
+/// Replaces every NUL character in `value`'s strings and field names with U+FFFD;
+/// returns whether there was one. PostgreSQL cannot store NUL in text or jsonb.
+pub fn replace_nul(value: &mut Value) -> bool {
+    match value {
+        Value::String(text) if text.contains('\0') => {
+            *text = text.replace('\0', "\u{fffd}");
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |found, v| replace_nul(v) | found),
+        Value::Object(map) => {
+            let mut found = false;
+            if map.keys().any(|k| k.contains('\0')) {
+                let fields = std::mem::take(map);
+                *map = fields
+                    .into_iter()
+                    .map(|(k, v)| (k.replace('\0', "\u{fffd}"), v))
+                    .collect();
+                found = true;
+            }
+            map.values_mut()
+                .fold(found, |found, v| replace_nul(v) | found)
+        }
+        _ => false,
+    }
+}
+
 /// A parser's message about a value it could not read, without the values it quotes:
 /// serde quotes the offending string (`invalid type: string "…", expected …`), and that
 /// string may be a token sent where an object was expected. Field names (`` missing
@@ -227,6 +255,14 @@ mod tests {
         }
         assert!(!looks_like_secret("Basically fine"));
         assert!(!looks_like_secret("a.b.c"));
+    }
+
+    #[test]
+    fn nul_characters_are_found_and_replaced_at_any_depth() {
+        let mut value = json!({"a": [{"b": "x\u{0}y"}], "k\u{0}": 1});
+        assert!(replace_nul(&mut value));
+        assert_eq!(value, json!({"a": [{"b": "x\u{fffd}y"}], "k\u{fffd}": 1}));
+        assert!(!replace_nul(&mut json!({"a": ["fine"]})));
     }
 
     #[test]

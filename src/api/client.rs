@@ -428,13 +428,10 @@ mod tests {
     fn debug_output_of_the_settings_and_the_client_never_shows_the_key() {
         let key = "amp_live_sk_debug_Zq81Lm3Xw7Pv5Tn2";
 
-        let settings = format!("{:?}", settings(key));
+        let shown = format!("{:?}", settings(key));
         let client = format!("{:?}", ApiClient::new(settings(key)).unwrap());
 
-        assert!(
-            settings.contains("api_key") && !settings.contains(key),
-            "{settings}"
-        );
+        assert!(shown.contains("api_key") && !shown.contains(key), "{shown}");
         assert!(
             client.contains("x-api-key") && !client.contains(key),
             "{client}"

@@ -532,8 +532,14 @@ async fn an_html_page_from_a_proxy_with_status_502_is_retried_then_fails_without
 
 #[tokio::test]
 async fn client_errors_401_403_404_422_are_not_retried_and_say_what_to_fix() {
-    // (env, fault, project, what the message says)
-    let cases: [(&[(&str, &str)], Option<Fault>, &str, String); 4] = [
+    /// The environment, a fault on the project endpoint, the project, what the error says.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        Option<Fault>,
+        &'static str,
+        String,
+    );
+    let cases: [Case; 4] = [
         (
             &[("AMPERSAND_API_KEY", "amp_live_sk_revoked_key_0000000000")],
             None,

@@ -524,18 +524,6 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The server processes of this test's database opened by ampsync, and what each is
-    /// waiting for (`Lock` while blocked on a lock).
-    pub async fn job_backends(&self) -> Vec<(i32, Option<String>)> {
-        sqlx::query_as(
-            "SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ampsync'",
-        )
-        .bind(&self.db_name)
-        .fetch_all(&self.pool)
-        .await
-        .unwrap()
-    }
-
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }

@@ -6,5 +6,6 @@ mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and w
 mod fixtures; // realistic installation payloads, with secrets
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
 mod import; // backfills from archived responses
+mod robustness; // bad records, colliding and dying runs, lost connections, secrets
 mod secrets; // no secret reaches a table, a history row or a log line
 mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
