@@ -39,9 +39,10 @@ pub struct Cli {
         env = "DATABASE_URL",
         global = true,
         hide_env_values = true,
-        default_value = "postgres://postgres:postgres@localhost:5432/postgres"
+        default_value = "postgres://postgres:postgres@localhost:5432/postgres",
+        value_parser = secret
     )]
-    pub database_url: String,
+    pub database_url: SecretString,
 
     /// Do not apply pending migrations first.
     #[arg(long, global = true)]
@@ -209,6 +210,11 @@ pub struct StatusArgs {
     pub limit: i64,
 }
 
+/// A value that must not show in `Debug` output (the database URL holds a password).
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text.to_owned()))
+}
+
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -234,7 +240,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(error::RUN_FAILED);
         }
     };
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    // A task still blocked (a parser thread, say) must not hold up the exit after a signal.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -251,7 +260,8 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
-    let database_url = SecretString::from(cli.database_url);
+    let database_url = cli.database_url;
+    crate::config::protect_database_password(&database_url);
     // Validate the API settings before touching the database.
     let api = match &cli.command {
         Command::Sync(args) => Some(api_client(&args.api)?),

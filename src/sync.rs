@@ -90,16 +90,31 @@ pub async fn sync_project(
     pool: &PgPool,
     api: &ApiClient,
     req: &SyncRequest<'_>,
-    shutdown: Shutdown,
+    mut shutdown: Shutdown,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let project = api.project(req.project).await?;
+    let project = match shutdown.interruptible(api.project(req.project)).await? {
+        Ok(project) => project,
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            if !req.dry_run {
+                record_failure_before_start(pool, req, &e).await;
+            }
+            return Err(e);
+        }
+    };
     let project_id = project.id.clone();
     let span = tracing::info_span!("sync", project = %project_id, group_ref = req.group_ref);
     let _enter = span.enter();
 
-    let mut conn =
-        lock_connection(pool, &project_id, req.wait && !req.dry_run, req.dry_run).await?;
+    let mut conn = shutdown
+        .interruptible(lock_connection(
+            pool,
+            &project_id,
+            req.wait && !req.dry_run,
+            req.dry_run,
+        ))
+        .await??;
     let newest = runs::newest_observed(&mut conn, &project_id)
         .await
         .context("reading the project's last run")?;
@@ -131,10 +146,17 @@ pub async fn sync_project(
 
     if req.dry_run {
         let fetch_started = Instant::now();
-        let snapshot = fetch.await?;
+        let snapshot = shutdown.interruptible(fetch).await??;
         let fetch_time = fetch_started.elapsed();
         let plan_started = Instant::now();
-        let plan = apply::plan(&mut conn, &snapshot, req.group_ref, req.allow_mass_delete).await?;
+        let plan = shutdown
+            .interruptible(apply::plan(
+                &mut conn,
+                &snapshot,
+                req.group_ref,
+                req.allow_mass_delete,
+            ))
+            .await??;
         let outcome = Outcome {
             project_id,
             run_id: None,
@@ -176,6 +198,17 @@ pub async fn sync_project(
     release(conn, &project_id).await;
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(outcome)
+}
+
+/// A sync that failed before it could take the lock (the API refused the project, say)
+/// still leaves a `failed` row, so `ampsync status` and its probe see the failure. The
+/// project is named as an earlier sync stored it, when one did.
+async fn record_failure_before_start(pool: &PgPool, req: &SyncRequest<'_>, error: &anyhow::Error) {
+    let message = crate::error::message(error);
+    tracing::error!(project = req.project, error = %message, "run failed before it started");
+    if let Err(e) = runs::record_failure(pool, "sync", req.project, req.group_ref, &message).await {
+        tracing::error!(error = %e, "could not record the failure");
+    }
 }
 
 /// A detached connection holding the project's lock (a dry run takes none). Detached so
@@ -237,9 +270,12 @@ pub async fn finish(
     mut shutdown: Shutdown,
     work: impl AsyncFnOnce(&mut PgConnection) -> Result<Outcome>,
 ) -> Result<Outcome> {
-    let result = tokio::select! {
-        result = work(conn) => result,
-        signal = shutdown.signalled() => Err(anyhow::anyhow!("interrupted by {signal}; nothing was applied")),
+    let result = match shutdown.interruptible(work(conn)).await {
+        Ok(Err(e)) if lost_database(&e) => Err(e.context(
+            "lost the connection to Postgres (the server restarted or the connection was closed); the transaction rolled back, so nothing was applied, and the next run starts over",
+        )),
+        Ok(result) => result,
+        Err(interrupted) => Err(interrupted.into()),
     };
     if let Err(e) = &result {
         let message = crate::error::message(e);
@@ -249,6 +285,20 @@ pub async fn finish(
         }
     }
     result
+}
+
+/// True when `error` comes from losing the database connection: an I/O error, or the
+/// server ending the session (SQLSTATE class 57P, operator intervention; 08, connection).
+fn lost_database(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => true,
+            Some(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        })
 }
 
 /// Releases the lock and closes the connection after the last run.
