@@ -18,6 +18,7 @@ use crate::normalize::Snapshot;
 use crate::progress::{CountingReader, Progress, Unit};
 use crate::shutdown::Shutdown;
 use crate::sync::{self, Outcome};
+use tracing::Instrument;
 
 /// What `ampsync import` asks.
 pub struct ImportRequest {
@@ -64,9 +65,32 @@ pub async fn import(
         None => resolve_project(pool, &req.project).await?,
     };
     let span = tracing::info_span!("import", project = %project_id);
-    let _enter = span.enter();
+    import_files(
+        pool,
+        req,
+        shutdown,
+        files,
+        project_id,
+        project_json,
+        integrations,
+    )
+    .instrument(span)
+    .await
+}
 
-    let mut conn = sync::lock_connection(pool, &project_id, req.wait, false).await?;
+/// The rest of an import, once the files are known: lock, then one run per file.
+async fn import_files(
+    pool: &PgPool,
+    req: &ImportRequest,
+    mut shutdown: Shutdown,
+    files: Vec<(PathBuf, DateTime<Utc>)>,
+    project_id: String,
+    project_json: Option<SavedProject>,
+    integrations: Option<Vec<Value>>,
+) -> Result<Vec<Outcome>> {
+    let mut conn = shutdown
+        .interruptible(sync::lock_connection(pool, &project_id, req.wait, false))
+        .await??;
     // A file observed at exactly the time of an applied snapshot was imported before
     // (say, the same backfill run twice): skip it. Anything else must be newer than
     // the newest applied snapshot, since history only moves forward.

@@ -16,6 +16,7 @@ use crate::progress::{Progress, Unit};
 use crate::rows::Table;
 use crate::runs::{self, NewRun, Run};
 use crate::shutdown::Shutdown;
+use tracing::Instrument;
 
 /// What `ampsync sync` asks of one project.
 pub struct SyncRequest<'a> {
@@ -103,10 +104,22 @@ pub async fn sync_project(
             return Err(e);
         }
     };
-    let project_id = project.id.clone();
-    let span = tracing::info_span!("sync", project = %project_id, group_ref = req.group_ref);
-    let _enter = span.enter();
+    let span = tracing::info_span!("sync", project = %project.id, group_ref = req.group_ref);
+    sync_fetched_project(pool, api, req, shutdown, project, started)
+        .instrument(span)
+        .await
+}
 
+/// The rest of a sync, once the project answered: lock, fetch, apply, record.
+async fn sync_fetched_project(
+    pool: &PgPool,
+    api: &ApiClient,
+    req: &SyncRequest<'_>,
+    mut shutdown: Shutdown,
+    project: crate::api::model::Project,
+    started: Instant,
+) -> Result<Outcome> {
+    let project_id = project.id.clone();
     let mut conn = shutdown
         .interruptible(lock_connection(
             pool,
