@@ -666,6 +666,49 @@ async fn sigterm_while_waiting_for_the_lock_exits_promptly() {
 }
 
 #[tokio::test]
+async fn sigterm_while_an_import_waits_for_the_lock_exits_promptly() {
+    let app = spawn_app().await;
+    let gate = Gate::new();
+    let first = start_held_sync(&app, &gate).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.json");
+    std::fs::write(&file, crate::fixtures::installations(0..3).to_string()).unwrap();
+    let waiting = app.spawn(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--project",
+            PROJECT_ID,
+            "--wait",
+        ],
+        &[],
+    );
+    let probe = app.probe();
+    eventually("the import waits on the lock", move || {
+        let probe = probe.clone();
+        async move { waiting_on_lock(&probe).await }
+    })
+    .await;
+
+    signal(&waiting, "TERM");
+    let stopped = exited_within(waiting, EXIT_PROMPTLY).await;
+
+    assert_eq!(stopped.code(), 1);
+    assert!(
+        stopped.stderr().contains("interrupted by SIGTERM"),
+        "{}",
+        stopped.stderr()
+    );
+    gate.open();
+    exited_within(first, FINISHES).await.success();
+    assert_eq!(
+        app.runs().await.len(),
+        1,
+        "the stopped import never started a run"
+    );
+}
+
+#[tokio::test]
 async fn a_postgres_connection_dropped_mid_run_fails_with_a_clear_error_and_the_next_run_converges()
 {
     // Arrange: a run blocked mid-apply.
