@@ -640,10 +640,25 @@ async fn sigterm_or_sigint_during_apply_rolls_back_records_the_run_failed_and_ex
 
 #[tokio::test]
 async fn sigterm_while_waiting_for_the_lock_exits_promptly() {
+    sigterm_while_waiting_for_the_lock(&["sync", "--project", PROJECT_ID, "--wait"]).await;
+}
+
+#[tokio::test]
+async fn sigterm_while_an_import_waits_for_the_lock_exits_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.json");
+    std::fs::write(&file, crate::fixtures::installations(0..3).to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    sigterm_while_waiting_for_the_lock(&["import", file, "--project", PROJECT_ID, "--wait"]).await;
+}
+
+/// Runs `args` (a command with `--wait`) while a sync holds the project's lock, sends
+/// SIGTERM once it waits, and checks it stops promptly without starting a run.
+async fn sigterm_while_waiting_for_the_lock(args: &[&str]) {
     let app = spawn_app().await;
     let gate = Gate::new();
     let first = start_held_sync(&app, &gate).await;
-    let waiting = app.spawn(&["sync", "--project", PROJECT_ID, "--wait"], &[]);
+    let waiting = app.spawn(args, &[]);
     let probe = app.probe();
     eventually("the second run waits on the lock", move || {
         let probe = probe.clone();
@@ -663,49 +678,6 @@ async fn sigterm_while_waiting_for_the_lock_exits_promptly() {
     gate.open();
     exited_within(first, FINISHES).await.success();
     assert_eq!(app.runs().await.len(), 1, "the stopped run never started");
-}
-
-#[tokio::test]
-async fn sigterm_while_an_import_waits_for_the_lock_exits_promptly() {
-    let app = spawn_app().await;
-    let gate = Gate::new();
-    let first = start_held_sync(&app, &gate).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("dump.json");
-    std::fs::write(&file, crate::fixtures::installations(0..3).to_string()).unwrap();
-    let waiting = app.spawn(
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--project",
-            PROJECT_ID,
-            "--wait",
-        ],
-        &[],
-    );
-    let probe = app.probe();
-    eventually("the import waits on the lock", move || {
-        let probe = probe.clone();
-        async move { waiting_on_lock(&probe).await }
-    })
-    .await;
-
-    signal(&waiting, "TERM");
-    let stopped = exited_within(waiting, EXIT_PROMPTLY).await;
-
-    assert_eq!(stopped.code(), 1);
-    assert!(
-        stopped.stderr().contains("interrupted by SIGTERM"),
-        "{}",
-        stopped.stderr()
-    );
-    gate.open();
-    exited_within(first, FINISHES).await.success();
-    assert_eq!(
-        app.runs().await.len(),
-        1,
-        "the stopped import never started a run"
-    );
 }
 
 #[tokio::test]
