@@ -25,34 +25,6 @@ async fn migrate_is_idempotent_and_other_commands_migrate_first() {
 }
 
 #[tokio::test]
-async fn sslmode_require_works_for_migrations_and_data() {
-    let app = spawn_app().await;
-    let tls_url = format!("{}?sslmode=require", app.database_url);
-
-    let run = app
-        .ampsync_env(
-            &["sync", "--project", PROJECT_ID],
-            &[("DATABASE_URL", &tls_url)],
-        )
-        .await
-        .success();
-
-    assert!(run.stdout().contains("installations +30"));
-    // The job's connections were encrypted: ask the server from a TLS connection the
-    // library makes the same way.
-    let pool = sqlx::PgPool::connect(&tls_url).await.unwrap();
-    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert!(ssl);
-    let plain_disabled = format!("{}?sslmode=disable", app.database_url);
-    app.ampsync_env(&["migrate"], &[("DATABASE_URL", &plain_disabled)])
-        .await
-        .success();
-}
-
-#[tokio::test]
 async fn configuration_errors_exit_2_with_a_message_that_says_what_to_fix() {
     let app = spawn_app().await;
 

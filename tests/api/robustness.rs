@@ -460,6 +460,82 @@ async fn runs_of_different_projects_do_not_block_each_other() {
 }
 
 // ---------------------------------------------------------------------------------------
+// TLS to Postgres
+
+/// Whether every session of `application` on this test's database is encrypted, and how
+/// many there are.
+async fn sessions_encrypted(app: &TestApp, application: &str) -> (bool, i64) {
+    sqlx::query_as(
+        "SELECT coalesce(bool_and(s.ssl), false), count(*) FROM pg_stat_activity a
+         JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1 AND a.application_name = $2",
+    )
+    .bind(&app.db_name)
+    .bind(application)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn with_sslmode_require_the_migration_and_data_connections_are_encrypted() {
+    // Arrange: a migrated database, then a test-held lock on the migrations' history
+    // table and on `installations`, so the job's sessions wait where the test sees them.
+    let app = app_with_pending_changes().await;
+    let tls_url = format!("{}?sslmode=require", app.database_url);
+    let tls = [("DATABASE_URL", tls_url.as_str())];
+    let mut holder = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE ampsync_schema_history IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    // Act + Assert: the migration connection (refinery over tokio-postgres).
+    let migrate = app.spawn(&["migrate"], &tls);
+    let probe = app.probe();
+    eventually("the migration waits on the lock", move || {
+        let probe = probe.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ampsync-migrate' AND wait_event_type = 'Lock'",
+            )
+            .bind(&probe.db_name)
+            .fetch_one(&probe.pool)
+            .await
+            .unwrap();
+            n > 0
+        }
+    })
+    .await;
+    assert_eq!(sessions_encrypted(&app, "ampsync-migrate").await, (true, 1));
+    unblock(holder).await;
+    exited_within(migrate, FINISHES).await.success();
+
+    // The data connections (sqlx), mid-apply.
+    let blocker = block_installation_writes(&app).await;
+    let sync = app.spawn(&sync_args(), &tls);
+    let probe = app.probe();
+    eventually("the run is mid-apply", move || {
+        let probe = probe.clone();
+        async move { waiting_on_lock(&probe).await }
+    })
+    .await;
+    let (encrypted, sessions) = sessions_encrypted(&app, "ampsync").await;
+    unblock(blocker).await;
+    exited_within(sync, FINISHES).await.success();
+    assert!(
+        encrypted && sessions > 0,
+        "{sessions} sessions, encrypted: {encrypted}"
+    );
+
+    // And sslmode=disable still works where TLS is not wanted.
+    let plain = format!("{}?sslmode=disable", app.database_url);
+    app.ampsync_env(&["migrate"], &[("DATABASE_URL", &plain)])
+        .await
+        .success();
+}
+
+// ---------------------------------------------------------------------------------------
 // Runs that die
 
 /// A test-held lock on `installations`, so a run's apply blocks after writing the
