@@ -16,9 +16,9 @@
 //!
 //! It prints wall time, rows written (tuples inserted, updated or deleted in the
 //! `ampersand` tables, from `pg_stat_user_tables`) and the peak RSS of the `ampsync`
-//! process (`wait4`'s `ru_maxrss`) for each, with each scenario's ratio to the COPY
-//! floor and to the full sync. The machine is shared and noisy: compare ratios measured
-//! in one run, not absolute times across runs.
+//! process (`wait4`'s `ru_maxrss`, through a small launcher: see `launcher`) for each,
+//! with each scenario's ratio to the COPY floor and to the full sync. The machine is
+//! shared and noisy: compare ratios measured in one run, not absolute times across runs.
 //!
 //! Between scenarios it runs `CHECKPOINT` and `VACUUM (ANALYZE)` untimed, as the
 //! minutes between two scheduled runs would (autovacuum), so no scenario pays for the
@@ -64,6 +64,11 @@ const TABLES: [&str; 8] = [
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == LAUNCHER_FLAG) {
+        return launcher();
+    }
+    // Started first, while this process is still small: see `launcher`.
+    let launcher = Launcher::start();
     let quick = args.iter().any(|a| a == "--quick")
         || std::env::var("AMPSYNC_BENCH_QUICK").is_ok_and(|v| v == "1");
     let sizes: Vec<usize> = if quick {
@@ -90,7 +95,7 @@ fn main() {
         .expect("a tokio runtime");
     let mut results = Vec::new();
     for n in sizes {
-        results.extend(runtime.block_on(bench_size(n, &admin_url)));
+        results.extend(runtime.block_on(bench_size(n, &admin_url, &launcher)));
     }
     println!("\n{}", table(&results));
 }
@@ -105,7 +110,7 @@ struct Measured {
     peak_rss: Option<u64>,
 }
 
-async fn bench_size(n: usize, admin_url: &str) -> Vec<Measured> {
+async fn bench_size(n: usize, admin_url: &str, launcher: &Launcher) -> Vec<Measured> {
     eprintln!("== N = {n}: generating snapshots");
     let full = body(&snapshot(n, false));
     let changed = body(&snapshot(n, true));
@@ -118,6 +123,7 @@ async fn bench_size(n: usize, admin_url: &str) -> Vec<Measured> {
     let api = FakeApi::start(full.clone()).await;
     let db = Database::create(admin_url, n).await;
     let ampsync = Ampsync {
+        launcher,
         database_url: db.url.clone(),
         api_url: api.url.clone(),
     };
@@ -464,7 +470,8 @@ impl Database {
     }
 }
 
-struct Ampsync {
+struct Ampsync<'a> {
+    launcher: &'a Launcher,
     database_url: String,
     api_url: String,
 }
@@ -475,42 +482,130 @@ struct ChildRun {
     stdout: String,
 }
 
-impl Ampsync {
-    /// Runs the release binary to completion; its wall time and peak RSS (from `wait4`).
+impl Ampsync<'_> {
+    /// Runs the release binary to completion; its wall time and peak RSS.
     fn run(&self, args: &[&str]) -> Result<ChildRun, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let stdout_path = dir.path().join("stdout");
         let stderr_path = dir.path().join("stderr");
-        let file = |p: &std::path::Path| std::fs::File::create(p).map_err(|e| e.to_string());
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_ampsync"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &self.database_url)
-            .env("AMPERSAND_API_URL", &self.api_url)
-            .env("AMPERSAND_API_KEY", API_KEY)
-            .env("AMPSYNC_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(file(&stdout_path)?)
-            .stderr(file(&stderr_path)?)
-            .spawn()
-            .map_err(|e| format!("starting ampsync: {e}"))?;
-        let (status, peak_rss) = wait_with_rusage(child.id() as libc::pid_t)?;
-        let wall = started.elapsed();
+        let request = json!({
+            "args": args,
+            "env": {
+                "PATH": std::env::var("PATH").unwrap_or_default(),
+                "DATABASE_URL": self.database_url,
+                "AMPERSAND_API_URL": self.api_url,
+                "AMPERSAND_API_KEY": API_KEY,
+                "AMPSYNC_LOG_FORMAT": "json",
+            },
+            "stdout": stdout_path,
+            "stderr": stderr_path,
+        });
+        let reply = self.launcher.run(&request)?;
         let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-        if status != 0 {
+        let code = reply["code"].as_i64().unwrap_or(-1);
+        if code != 0 {
             let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             return Err(format!(
-                "ampsync {args:?} exited with {status}\n{stdout}\n{stderr}"
+                "ampsync {args:?} exited with {code}\n{stdout}\n{stderr}"
             ));
         }
         Ok(ChildRun {
-            wall,
-            peak_rss,
+            wall: Duration::from_nanos(reply["wall_ns"].as_u64().unwrap_or_default()),
+            peak_rss: reply["peak_rss"].as_u64().unwrap_or_default(),
             stdout,
         })
     }
+}
+
+// A child's peak RSS (`ru_maxrss`) counts its parent's resident memory at the fork
+// that made it: Linux records the old address space's high-water mark at `exec`. This
+// process holds hundreds of MB of generated snapshots, so `ampsync` is started by a
+// small launcher instead: this same bench binary, re-run with `--launcher` before any
+// snapshot exists, which spawns each run on request and reports what `wait4` says.
+
+const LAUNCHER_FLAG: &str = "--launcher";
+
+/// The launcher process, spoken to in JSON lines over its stdin and stdout.
+struct Launcher {
+    io: Mutex<(
+        std::process::ChildStdin,
+        std::io::BufReader<std::process::ChildStdout>,
+    )>,
+}
+
+impl Launcher {
+    fn start() -> Launcher {
+        let exe = std::env::current_exe().expect("the bench's own path");
+        let mut child = Command::new(exe)
+            .arg(LAUNCHER_FLAG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the launcher starts");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        Launcher {
+            io: Mutex::new((stdin, stdout)),
+        }
+    }
+
+    fn run(&self, request: &Value) -> Result<Value, String> {
+        use std::io::BufRead;
+        let mut io = self.io.lock().map_err(|e| e.to_string())?;
+        writeln!(io.0, "{request}").map_err(|e| format!("to the launcher: {e}"))?;
+        let mut line = String::new();
+        io.1.read_line(&mut line)
+            .map_err(|e| format!("from the launcher: {e}"))?;
+        let reply: Value = serde_json::from_str(&line).map_err(|e| format!("launcher: {e}"))?;
+        match reply["error"].as_str() {
+            Some(error) => Err(error.to_owned()),
+            None => Ok(reply),
+        }
+    }
+}
+
+/// `--launcher`: for each request line, run the command and reply with its exit code,
+/// wall time and peak RSS.
+fn launcher() {
+    use std::io::BufRead;
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let reply = match serde_json::from_str::<Value>(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|request| launch(&request))
+        {
+            Ok(reply) => reply,
+            Err(error) => json!({ "error": error }),
+        };
+        println!("{reply}");
+    }
+}
+
+fn launch(request: &Value) -> Result<Value, String> {
+    let file = |key: &str| {
+        std::fs::File::create(request[key].as_str().unwrap_or("/dev/null"))
+            .map_err(|e| e.to_string())
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampsync"));
+    cmd.env_clear()
+        .stdin(Stdio::null())
+        .stdout(file("stdout")?)
+        .stderr(file("stderr")?);
+    for arg in request["args"].as_array().into_iter().flatten() {
+        cmd.arg(arg.as_str().unwrap_or_default());
+    }
+    for (name, value) in request["env"].as_object().into_iter().flatten() {
+        cmd.env(name, value.as_str().unwrap_or_default());
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().map_err(|e| format!("starting ampsync: {e}"))?;
+    let (code, peak_rss) = wait_with_rusage(child.id() as libc::pid_t)?;
+    Ok(json!({
+        "code": code,
+        "peak_rss": peak_rss,
+        "wall_ns": started.elapsed().as_nanos() as u64,
+    }))
 }
 
 /// Waits for the child; its exit status and its peak resident set size in bytes.
