@@ -1,6 +1,7 @@
 //! The command line is the configuration: every setting is a flag with an environment
 //! variable behind it (flag > env > default), and each `///` below is its `--help`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,9 +39,10 @@ pub struct Cli {
         env = "DATABASE_URL",
         global = true,
         hide_env_values = true,
-        default_value = "postgres://postgres:postgres@localhost:5432/postgres"
+        default_value = "postgres://postgres:postgres@localhost:5432/postgres",
+        value_parser = secret
     )]
-    pub database_url: String,
+    pub database_url: SecretString,
 
     /// Do not apply pending migrations first.
     #[arg(long, global = true)]
@@ -57,6 +59,11 @@ pub struct Cli {
     /// Less log detail (-q warnings only, -qq errors only).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
+
+    /// When stderr is not a terminal, log a `progress` line this often during long
+    /// fetches, reads and applies (on a terminal a progress bar shows instead).
+    #[arg(long, env = "AMPSYNC_PROGRESS_INTERVAL", global = true, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub progress_interval: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +210,11 @@ pub struct StatusArgs {
     pub limit: i64,
 }
 
+/// A value that must not show in `Debug` output (the database URL holds a password).
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text.to_owned()))
+}
+
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -212,7 +224,12 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 /// Parses the command line, runs the command, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, cli.verbose as i8 - cli.quiet as i8);
+    let verbosity = cli.verbose as i8 - cli.quiet as i8;
+    let format = telemetry::init(cli.log_format, verbosity);
+    crate::progress::init(
+        format == LogFormat::Text && std::io::stderr().is_terminal() && verbosity >= 0,
+        cli.progress_interval,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -223,7 +240,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(error::RUN_FAILED);
         }
     };
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    // A task still blocked (a parser thread, say) must not hold up the exit after a signal.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -240,7 +260,8 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
-    let database_url = SecretString::from(cli.database_url);
+    let database_url = cli.database_url;
+    crate::config::protect_database_password(&database_url);
     // Validate the API settings before touching the database.
     let api = match &cli.command {
         Command::Sync(args) => Some(api_client(&args.api)?),

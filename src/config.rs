@@ -97,7 +97,46 @@ fn api_key_from_env() -> Result<SecretString, ConfigError> {
             "the API key is empty or holds control characters".into(),
         ));
     }
-    Ok(SecretString::from(key.to_owned()))
+    let key = SecretString::from(key.to_owned());
+    crate::scrub::protect(&key);
+    Ok(key)
+}
+
+/// Registers the password of `DATABASE_URL` with the secret scrub, so no message, log
+/// line or stored value can carry it even if a library quotes the URL.
+pub fn protect_database_password(database_url: &SecretString) {
+    use secrecy::ExposeSecret;
+    if let Some(password) = Url::parse(database_url.expose_secret())
+        .ok()
+        .and_then(|url| url.password().map(str::to_owned))
+    {
+        // As written in the URL (percent-encoded) and as the server sees it.
+        crate::scrub::protect(&SecretString::from(percent_decode(&password)));
+        crate::scrub::protect(&SecretString::from(password));
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -122,5 +161,10 @@ mod tests {
         ] {
             assert!(api_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn percent_encoded_passwords_are_decoded() {
+        assert_eq!(percent_decode("p%40ss%2Fw%zz+"), "p@ss/w%zz+");
     }
 }

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -14,8 +15,10 @@ use sqlx::PgPool;
 use crate::api::model;
 use crate::api::stream::{read_array_blocking, StreamError};
 use crate::normalize::Snapshot;
+use crate::progress::{CountingReader, Progress, Unit};
 use crate::shutdown::Shutdown;
 use crate::sync::{self, Outcome};
+use tracing::Instrument;
 
 /// What `ampsync import` asks.
 pub struct ImportRequest {
@@ -62,11 +65,50 @@ pub async fn import(
         None => resolve_project(pool, &req.project).await?,
     };
     let span = tracing::info_span!("import", project = %project_id);
-    let _enter = span.enter();
+    import_files(
+        pool,
+        req,
+        shutdown,
+        files,
+        project_id,
+        project_json,
+        integrations,
+    )
+    .instrument(span)
+    .await
+}
 
-    let mut conn = sync::lock_connection(pool, &project_id, req.wait, false).await?;
+/// The rest of an import, once the files are known: lock, then one run per file.
+async fn import_files(
+    pool: &PgPool,
+    req: &ImportRequest,
+    mut shutdown: Shutdown,
+    files: Vec<(PathBuf, DateTime<Utc>)>,
+    project_id: String,
+    project_json: Option<SavedProject>,
+    integrations: Option<Vec<Value>>,
+) -> Result<Vec<Outcome>> {
+    let mut conn = shutdown
+        .interruptible(sync::lock_connection(pool, &project_id, req.wait, false))
+        .await??;
+    // A file observed at exactly the time of an applied snapshot was imported before
+    // (say, the same backfill run twice): skip it. Anything else must be newer than
+    // the newest applied snapshot, since history only moves forward.
+    let mut pending = Vec::new();
+    for (path, at) in files {
+        if crate::runs::applied_at(&mut conn, &project_id, at).await? {
+            tracing::warn!(file = %path.display(), observed_at = %at.to_rfc3339(), "already applied; skipped");
+            println!(
+                "{}: a snapshot observed at {} was already applied; skipped",
+                path.display(),
+                at.to_rfc3339()
+            );
+        } else {
+            pending.push((path, at));
+        }
+    }
     if let Some(newest) = crate::runs::newest_observed(&mut conn, &project_id).await? {
-        if let Some((path, at)) = files.first().filter(|(_, at)| *at <= newest) {
+        if let Some((path, at)) = pending.first().filter(|(_, at)| *at <= newest) {
             bail!(
                 "refusing to import {} observed at {}: project {project_id} already has a snapshot observed at {}, and history only moves forward",
                 path.display(),
@@ -77,7 +119,7 @@ pub async fn import(
     }
 
     let mut outcomes = Vec::new();
-    for (path, observed_at) in files {
+    for (path, observed_at) in pending {
         let run =
             sync::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
         let outcome = sync::finish(
@@ -86,6 +128,7 @@ pub async fn import(
             &run,
             shutdown.clone(),
             async |conn: &mut sqlx::PgConnection| {
+                let read_started = Instant::now();
                 let mut snapshot = read_snapshot(&path, project_id.clone()).await?;
                 if let Some(project) = &project_json {
                     snapshot.add_project(
@@ -96,7 +139,13 @@ pub async fn import(
                 if let Some(integrations) = &integrations {
                     snapshot.add_integrations(integrations.clone());
                 }
-                sync::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete).await
+                let read_time = read_started.elapsed();
+                let apply_started = Instant::now();
+                let outcome =
+                    sync::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete)
+                        .await?;
+                sync::log_summary("import", &outcome, read_time, apply_started.elapsed());
+                Ok(outcome)
             },
         )
         .await?;
@@ -172,11 +221,16 @@ fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 
 /// Reads a saved installations response into a snapshot, element by element.
 async fn read_snapshot(path: &Path, project_id: String) -> Result<Snapshot> {
-    let reader = open(path)?;
+    let size = (!is_stdin(path))
+        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .flatten();
+    let progress = Progress::start("reading", Unit::Bytes, size);
+    let reader = CountingReader::new(open(path)?, progress.counter());
     let mut snapshot = Snapshot::new(project_id);
     snapshot.cover_installations();
     let shown = path.display().to_string();
     let result = tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot)).await?;
+    drop(progress);
     match result {
         Ok((snapshot, count)) => {
             tracing::info!(file = %shown, installations = count, "read");

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod import;
 pub mod normalize;
+pub mod progress;
 pub mod rows;
 pub mod runs;
 pub mod scrub;

@@ -18,6 +18,10 @@ use crate::api::stream::ElementSink;
 use crate::rows::*;
 use crate::scrub::{scrub, scrub_map};
 
+/// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
+/// so storing it would fail the whole run, every run.
+const NUL: &str = "holds a NUL character (\\u0000), which PostgreSQL cannot store";
+
 /// A source object that could not be read.
 #[derive(Debug, Clone)]
 pub struct Rejected {
@@ -96,7 +100,11 @@ impl Snapshot {
     /// Adds the integrations response; elements that cannot be read are rejected.
     pub fn add_integrations(&mut self, integrations: Vec<Value>) {
         self.covered.insert(Table::Integrations);
-        for (position, value) in integrations.into_iter().enumerate() {
+        for (position, mut value) in integrations.into_iter().enumerate() {
+            if crate::scrub::replace_nul(&mut value) {
+                self.reject("integrations", position as u64, NUL.into(), value);
+                continue;
+            }
             match serde_json::from_value::<model::Integration>(value.clone()) {
                 Ok(integration) => self.add_integration(integration),
                 Err(e) => self.reject("integrations", position as u64, e.to_string(), value),
@@ -128,7 +136,10 @@ impl Snapshot {
 
     /// Adds one element of the installations response, found at `position`; an element
     /// that cannot be read, or that belongs to another project, is rejected.
-    pub fn add_installation_value(&mut self, position: u64, value: Value) {
+    pub fn add_installation_value(&mut self, position: u64, mut value: Value) {
+        if crate::scrub::replace_nul(&mut value) {
+            return self.reject("installations", position, NUL.into(), value);
+        }
         let parsed = serde_json::from_value::<model::Installation>(value.clone());
         match parsed {
             Ok(inst) => match inst.project_id.as_deref() {
@@ -319,7 +330,7 @@ impl Snapshot {
         self.rejected.push(Rejected {
             source,
             position,
-            reason,
+            reason: crate::scrub::scrub_reason(&reason),
             payload: scrubbed(payload),
         });
     }

@@ -113,6 +113,19 @@ pub async fn newest_observed(
         .await
 }
 
+/// Whether a snapshot observed at exactly `at` was already applied to the project.
+pub async fn applied_at(
+    conn: &mut PgConnection,
+    project: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(include_str!("../sql/runs/applied_at.sql"))
+        .bind(project)
+        .bind(at)
+        .fetch_one(conn)
+        .await
+}
+
 /// An observed time for a new sync: now, or just after the newest snapshot if the
 /// clock says otherwise, so a project's versions always move forward.
 pub fn next_observed(now: DateTime<Utc>, newest: Option<DateTime<Utc>>) -> DateTime<Utc> {
@@ -122,10 +135,14 @@ pub fn next_observed(now: DateTime<Utc>, newest: Option<DateTime<Utc>>) -> DateT
     }
 }
 
-pub async fn start(pool: &PgPool, new: NewRun<'_>) -> sqlx::Result<Run> {
-    let host = hostname::get()
+fn host() -> Option<String> {
+    hostname::get()
         .ok()
-        .map(|h| h.to_string_lossy().into_owned());
+        .map(|h| h.to_string_lossy().into_owned())
+}
+
+pub async fn start(pool: &PgPool, new: NewRun<'_>) -> sqlx::Result<Run> {
+    let host = host();
     let id: i64 = sqlx::query_scalar(include_str!("../sql/runs/start.sql"))
         .bind(new.command)
         .bind(new.project)
@@ -175,4 +192,24 @@ pub async fn fail(pool: &PgPool, run: &Run, error: &str) -> sqlx::Result<()> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Records a run that failed before it started (no lock, no `running` row); returns its id.
+pub async fn record_failure(
+    pool: &PgPool,
+    command: &str,
+    project: &str,
+    group_ref: Option<&str>,
+    error: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(include_str!("../sql/runs/failed_before_start.sql"))
+        .bind(command)
+        .bind(project)
+        .bind(group_ref)
+        .bind(error)
+        .bind(env!("CARGO_PKG_VERSION"))
+        .bind(host())
+        .bind(std::process::id() as i32)
+        .fetch_one(pool)
+        .await
 }

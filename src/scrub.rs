@@ -4,37 +4,167 @@
 //! A field is dropped when its name says it holds a secret (token, secret, password,
 //! API key, credential, authorization, private key); a string is replaced when its value
 //! looks like one (a bearer header, a JWT, a PEM private key), whatever its field is named.
+//!
+//! The secrets the process itself holds (the API key, the database password) are
+//! registered with [`protect`] as they are read; any text or stored string that contains
+//! one is redacted too, so an API that echoes the key back cannot make us store or log it.
 
+use std::sync::RwLock;
+
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 /// What replaces a string value that looks like a secret.
 pub const REDACTED: &str = "[redacted]";
 
+/// Secrets shorter than this are not matched inside other text: a short password such
+/// as `postgres` would otherwise redact every mention of the word.
+const PROTECT_MIN_LEN: usize = 8;
+
+/// The secrets this process holds.
+static PROTECTED: RwLock<Vec<SecretString>> = RwLock::new(Vec::new());
+
+/// Registers a secret the process holds: from now on no scrubbed text or value holds it.
+pub fn protect(secret: &SecretString) {
+    if secret.expose_secret().len() < PROTECT_MIN_LEN {
+        return;
+    }
+    if let Ok(mut protected) = PROTECTED.write() {
+        if !protected
+            .iter()
+            .any(|s| s.expose_secret() == secret.expose_secret())
+        {
+            protected.push(secret.clone());
+        }
+    }
+}
+
+/// Runs `f` with the registered secrets.
+fn with_protected<T>(f: impl FnOnce(&[SecretString]) -> T) -> T {
+    match PROTECTED.read() {
+        Ok(protected) => f(&protected),
+        Err(poisoned) => f(&poisoned.into_inner()),
+    }
+}
+
 /// Removes secrets from `value`, at any depth.
 pub fn scrub(value: &mut Value) {
-    match value {
-        Value::Object(map) => scrub_map(map),
-        Value::Array(items) => items.iter_mut().for_each(scrub),
-        Value::String(text) if looks_like_secret(text) => *text = REDACTED.to_owned(),
-        _ => {}
-    }
+    with_protected(|protected| scrub_value(value, protected));
 }
 
 /// Removes secrets from the fields of an object, at any depth.
 pub fn scrub_map(map: &mut Map<String, Value>) {
-    map.retain(|name, _| !is_secret_name(name));
-    map.values_mut().for_each(scrub);
+    with_protected(|protected| scrub_fields(map, protected));
 }
 
-/// Redacts the secret-looking words of a free text, such as an error message.
+fn scrub_value(value: &mut Value, protected: &[SecretString]) {
+    match value {
+        Value::Object(map) => scrub_fields(map, protected),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, protected)),
+        Value::String(text) if looks_like_secret(text) || holds_protected(text, protected) => {
+            *text = REDACTED.to_owned()
+        }
+        _ => {}
+    }
+}
+
+fn scrub_fields(map: &mut Map<String, Value>, protected: &[SecretString]) {
+    map.retain(|name, _| !is_secret_name(name) && !holds_protected(name, protected));
+    map.values_mut().for_each(|v| scrub_value(v, protected));
+}
+
+fn holds_protected(text: &str, protected: &[SecretString]) -> bool {
+    protected.iter().any(|s| text.contains(s.expose_secret()))
+}
+
+/// Redacts the secret-looking words of a free text, such as an error message, and every
+/// occurrence of a secret the process holds.
 pub fn scrub_text(text: &str) -> String {
     if looks_like_secret(text) {
         return REDACTED.to_owned();
     }
-    text.split(' ')
+    let mut text = text
+        .split(' ')
         .map(|word| if is_jwt(word) { REDACTED } else { word })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    with_protected(|protected| {
+        for secret in protected {
+            if text.contains(secret.expose_secret()) {
+                text = text.replace(secret.expose_secret(), REDACTED);
+            }
+        }
+    });
+    text
+}
+
+/// Replaces every NUL character in `value`'s strings and field names with U+FFFD;
+/// returns whether there was one. PostgreSQL cannot store NUL in text or jsonb.
+pub fn replace_nul(value: &mut Value) -> bool {
+    match value {
+        Value::String(text) if text.contains('\0') => {
+            *text = text.replace('\0', "\u{fffd}");
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |found, v| replace_nul(v) | found),
+        Value::Object(map) => {
+            let mut found = false;
+            if map.keys().any(|k| k.contains('\0')) {
+                let fields = std::mem::take(map);
+                *map = fields
+                    .into_iter()
+                    .map(|(k, v)| (k.replace('\0', "\u{fffd}"), v))
+                    .collect();
+                found = true;
+            }
+            map.values_mut()
+                .fold(found, |found, v| replace_nul(v) | found)
+        }
+        _ => false,
+    }
+}
+
+/// A parser's message about a value it could not read, without the values it quotes:
+/// serde quotes the offending string (`invalid type: string "…", expected …`), and that
+/// string may be a token sent where an object was expected. Field names (`` missing
+/// field `id` ``) are kept. The record itself is stored scrubbed, so nothing is lost.
+pub fn scrub_reason(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[start];
+        let (before, after) = rest.split_at(start);
+        out.push_str(before);
+        let body = &after[1..];
+        // The closing quote: serde escapes a `"` inside a quoted string as `\"`.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, b) in body.bytes().enumerate() {
+            match b {
+                b'\\' if !escaped => escaped = true,
+                b if b == quote && !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else {
+            out.push(quote as char);
+            out.push('…');
+            return out;
+        };
+        let quoted = &body[..end];
+        let names_a_field = quote == b'`' && before.trim_end().ends_with("field");
+        out.push(quote as char);
+        out.push_str(if names_a_field { quoted } else { "…" });
+        out.push(quote as char);
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// True for a field name that says it holds a secret: `accessToken`, `client_secret`,
@@ -125,5 +255,44 @@ mod tests {
         }
         assert!(!looks_like_secret("Basically fine"));
         assert!(!looks_like_secret("a.b.c"));
+    }
+
+    #[test]
+    fn nul_characters_are_found_and_replaced_at_any_depth() {
+        let mut value = json!({"a": [{"b": "x\u{0}y"}], "k\u{0}": 1});
+        assert!(replace_nul(&mut value));
+        assert_eq!(value, json!({"a": [{"b": "x\u{fffd}y"}], "k\u{fffd}": 1}));
+        assert!(!replace_nul(&mut json!({"a": ["fine"]})));
+    }
+
+    #[test]
+    fn parser_messages_lose_the_values_they_quote_but_keep_field_names() {
+        assert_eq!(
+            scrub_reason(r#"invalid type: string "tok-\"x\"-9Zp3", expected struct Token"#),
+            r#"invalid type: string "…", expected struct Token"#
+        );
+        assert_eq!(scrub_reason("missing field `id`"), "missing field `id`");
+        assert_eq!(
+            scrub_reason("invalid type: integer `12345`, expected a string"),
+            "invalid type: integer `…`, expected a string"
+        );
+        assert_eq!(scrub_reason(r#"cut "short"#), r#"cut "…"#);
+    }
+
+    #[test]
+    fn a_protected_secret_is_redacted_wherever_it_appears() {
+        let key = "amp_unit_test_key_7Yq2Wp9Lx4";
+        protect(&SecretString::from(key));
+        protect(&SecretString::from("short"));
+        let mut value = json!({"note": format!("key={key}"), "list": [key], "ok": "short"});
+        scrub(&mut value);
+        assert_eq!(
+            value,
+            json!({"note": REDACTED, "list": [REDACTED], "ok": "short"})
+        );
+        assert_eq!(
+            scrub_text(&format!("Invalid API key {key} for short")),
+            "Invalid API key [redacted] for short"
+        );
     }
 }

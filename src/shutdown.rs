@@ -1,6 +1,17 @@
 //! SIGTERM and SIGINT: a run in progress stops, rolls back and records itself failed.
+//!
+//! Installing the handlers replaces the default action (exit at once), so every wait of
+//! a run, from the first request to the last statement, must race [`Shutdown`]: a stage
+//! that does not would keep a stopped pod alive until Kubernetes kills it.
+
+use std::future::Future;
 
 use tokio::sync::watch;
+
+/// The run stopped because the process was asked to (exit code 1: the run failed).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {0}; nothing was applied")]
+pub struct Interrupted(pub &'static str);
 
 /// Says whether, and by which signal, the process was asked to stop.
 #[derive(Clone)]
@@ -23,6 +34,16 @@ impl Shutdown {
         let (tx, rx) = watch::channel(None);
         std::mem::forget(tx);
         Shutdown(rx)
+    }
+
+    /// Runs `work` unless a signal arrives first; then `work` is dropped (a database
+    /// statement in flight is abandoned with its connection, which rolls it back).
+    pub async fn interruptible<F: Future>(&mut self, work: F) -> Result<F::Output, Interrupted> {
+        tokio::select! {
+            biased;
+            signal = self.signalled() => Err(Interrupted(signal)),
+            output = work => Ok(output),
+        }
     }
 
     /// Resolves with the signal's name once one arrives.

@@ -114,44 +114,84 @@ pub async fn status(
 }
 
 impl Status {
-    /// The table a person reads.
+    /// The tables a person reads: the latest runs, each project's freshness, row counts,
+    /// then OK or the problems the exit code reports.
     pub fn render(&self) -> String {
-        let mut out = String::from("RUN   COMMAND  PROJECT              STATUS     OBSERVED             SECONDS   +INS   ~UPD   -DEL  REJ  NOTE\n");
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<5} {:<7} {:<20} {:<10} {:<20} {:<20} {:>8} {:>6} {:>6} {:>6} {:>5}  {}\n",
+            "RUN",
+            "COMMAND",
+            "PROJECT",
+            "STATUS",
+            "STARTED",
+            "OBSERVED",
+            "SECONDS",
+            "+INS",
+            "~UPD",
+            "-DEL",
+            "REJ",
+            "NOTE"
+        ));
         for r in &self.runs {
-            let note = r
-                .error
-                .as_deref()
-                .or(r.deletions_skipped_reason.as_deref())
-                .unwrap_or("");
+            let note = match (&r.error, &r.deletions_skipped_reason) {
+                (Some(error), _) => error.clone(),
+                (None, Some(reason)) => format!("deletions skipped: {reason}"),
+                (None, None) => String::new(),
+            };
             out.push_str(&format!(
-                "{:<5} {:<8} {:<20} {:<10} {:<20} {:>7} {:>6} {:>6} {:>6} {:>4}  {}\n",
+                "{:<5} {:<7} {:<20} {:<10} {:<20} {:<20} {:>8} {:>6} {:>6} {:>6} {:>5}  {}\n",
                 r.id,
                 r.command,
                 r.project,
                 r.status,
+                r.started_at.format("%Y-%m-%d %H:%M:%S"),
                 r.observed_at.format("%Y-%m-%d %H:%M:%S"),
                 r.seconds.map_or("-".into(), |s| format!("{s:.1}")),
                 r.rows_inserted,
                 r.rows_updated,
                 r.rows_deleted,
                 r.rejected,
-                note.chars().take(100).collect::<String>()
+                note.chars().take(120).collect::<String>()
             ));
         }
-        out.push_str("\nTABLE           LIVE  DELETED\n");
+        out.push_str(&format!(
+            "\n{:<20} {:<11} {:<20} {}\n",
+            "PROJECT", "LAST RUN", "LAST SUCCESS", "AGE"
+        ));
+        for p in &self.projects {
+            let (when, age) = match p.last_success {
+                Some(at) => (
+                    at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    humantime::format_duration(Duration::from_secs(
+                        (Utc::now() - at).to_std().unwrap_or_default().as_secs(),
+                    ))
+                    .to_string(),
+                ),
+                None => ("never".into(), "-".into()),
+            };
+            out.push_str(&format!(
+                "{:<20} {:<11} {:<20} {}\n",
+                p.project, p.last_status, when, age
+            ));
+        }
+        out.push_str(&format!(
+            "\n{:<14} {:>8} {:>8}\n",
+            "TABLE", "LIVE", "DELETED"
+        ));
         for c in &self.rows {
             out.push_str(&format!(
-                "{:<13} {:>6} {:>8}\n",
+                "{:<14} {:>8} {:>8}\n",
                 c.table_name, c.live, c.deleted
             ));
         }
         if self.problems.is_empty() {
             out.push_str("\nOK\n");
         } else {
-            for p in &self.problems {
-                out.push_str(&format!("\nPROBLEM: {p}"));
-            }
             out.push('\n');
+            for p in &self.problems {
+                out.push_str(&format!("PROBLEM: {p}\n"));
+            }
         }
         out
     }

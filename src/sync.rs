@@ -2,7 +2,7 @@
 //! in one transaction, record the outcome. `sync` and `import` differ only in where the
 //! snapshot comes from.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -12,9 +12,11 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use crate::api::ApiClient;
 use crate::apply::{self, Counts};
 use crate::normalize::Snapshot;
+use crate::progress::{Progress, Unit};
 use crate::rows::Table;
 use crate::runs::{self, NewRun, Run};
 use crate::shutdown::Shutdown;
+use tracing::Instrument;
 
 /// What `ampsync sync` asks of one project.
 pub struct SyncRequest<'a> {
@@ -89,16 +91,43 @@ pub async fn sync_project(
     pool: &PgPool,
     api: &ApiClient,
     req: &SyncRequest<'_>,
-    shutdown: Shutdown,
+    mut shutdown: Shutdown,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let project = api.project(req.project).await?;
-    let project_id = project.id.clone();
-    let span = tracing::info_span!("sync", project = %project_id, group_ref = req.group_ref);
-    let _enter = span.enter();
+    let project = match shutdown.interruptible(api.project(req.project)).await? {
+        Ok(project) => project,
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            if !req.dry_run {
+                record_failure_before_start(pool, req, &e).await;
+            }
+            return Err(e);
+        }
+    };
+    let span = tracing::info_span!("sync", project = %project.id, group_ref = req.group_ref);
+    sync_fetched_project(pool, api, req, shutdown, project, started)
+        .instrument(span)
+        .await
+}
 
-    let mut conn =
-        lock_connection(pool, &project_id, req.wait && !req.dry_run, req.dry_run).await?;
+/// The rest of a sync, once the project answered: lock, fetch, apply, record.
+async fn sync_fetched_project(
+    pool: &PgPool,
+    api: &ApiClient,
+    req: &SyncRequest<'_>,
+    mut shutdown: Shutdown,
+    project: crate::api::model::Project,
+    started: Instant,
+) -> Result<Outcome> {
+    let project_id = project.id.clone();
+    let mut conn = shutdown
+        .interruptible(lock_connection(
+            pool,
+            &project_id,
+            req.wait && !req.dry_run,
+            req.dry_run,
+        ))
+        .await??;
     let newest = runs::newest_observed(&mut conn, &project_id)
         .await
         .context("reading the project's last run")?;
@@ -107,13 +136,17 @@ pub async fn sync_project(
     let fetch = async {
         let integrations = api.integrations(req.project).await?;
         let fetched = Instant::now();
-        let (mut snapshot, count) = api
+        let progress = Progress::start("fetching installations", Unit::Installations, None);
+        let counter = progress.counter();
+        let (snapshot, count) = api
             .installations(req.project, req.group_ref, || {
                 let mut s = Snapshot::new(project_id.clone());
                 s.cover_installations();
-                s
+                counter.counting(s)
             })
             .await?;
+        drop(progress);
+        let mut snapshot = snapshot.into_inner();
         tracing::info!(
             installations = count,
             seconds = fetched.elapsed().as_secs_f64(),
@@ -125,16 +158,28 @@ pub async fn sync_project(
     };
 
     if req.dry_run {
-        let snapshot = fetch.await?;
-        let plan = apply::plan(&mut conn, &snapshot, req.group_ref, req.allow_mass_delete).await?;
-        return Ok(Outcome {
+        let fetch_started = Instant::now();
+        let snapshot = shutdown.interruptible(fetch).await??;
+        let fetch_time = fetch_started.elapsed();
+        let plan_started = Instant::now();
+        let plan = shutdown
+            .interruptible(apply::plan(
+                &mut conn,
+                &snapshot,
+                req.group_ref,
+                req.allow_mass_delete,
+            ))
+            .await??;
+        let outcome = Outcome {
             project_id,
             run_id: None,
             observed_at,
             counts: plan.counts(),
             rejected: snapshot.rejected.len(),
             deletions_skipped: plan.deletions_skipped,
-        });
+        };
+        log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
+        return Ok(outcome);
     }
 
     let run = start_run(
@@ -152,14 +197,31 @@ pub async fn sync_project(
         &run,
         shutdown,
         async |conn: &mut PgConnection| {
+            let fetch_started = Instant::now();
             let snapshot = fetch.await?;
-            apply_snapshot(conn, &run, &snapshot, req.group_ref, req.allow_mass_delete).await
+            let fetch_time = fetch_started.elapsed();
+            let apply_started = Instant::now();
+            let outcome =
+                apply_snapshot(conn, &run, &snapshot, req.group_ref, req.allow_mass_delete).await?;
+            log_summary("sync", &outcome, fetch_time, apply_started.elapsed());
+            Ok(outcome)
         },
     )
     .await?;
     release(conn, &project_id).await;
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(outcome)
+}
+
+/// A sync that failed before it could take the lock (the API refused the project, say)
+/// still leaves a `failed` row, so `ampsync status` and its probe see the failure. The
+/// project is named as an earlier sync stored it, when one did.
+async fn record_failure_before_start(pool: &PgPool, req: &SyncRequest<'_>, error: &anyhow::Error) {
+    let message = crate::error::message(error);
+    tracing::error!(project = req.project, error = %message, "run failed before it started");
+    if let Err(e) = runs::record_failure(pool, "sync", req.project, req.group_ref, &message).await {
+        tracing::error!(error = %e, "could not record the failure");
+    }
 }
 
 /// A detached connection holding the project's lock (a dry run takes none). Detached so
@@ -221,9 +283,12 @@ pub async fn finish(
     mut shutdown: Shutdown,
     work: impl AsyncFnOnce(&mut PgConnection) -> Result<Outcome>,
 ) -> Result<Outcome> {
-    let result = tokio::select! {
-        result = work(conn) => result,
-        signal = shutdown.signalled() => Err(anyhow::anyhow!("interrupted by {signal}; nothing was applied")),
+    let result = match shutdown.interruptible(work(conn)).await {
+        Ok(Err(e)) if lost_database(&e) => Err(e.context(
+            "lost the connection to Postgres (the server restarted or the connection was closed); the transaction rolled back, so nothing was applied, and the next run starts over",
+        )),
+        Ok(result) => result,
+        Err(interrupted) => Err(interrupted.into()),
     };
     if let Err(e) = &result {
         let message = crate::error::message(e);
@@ -233,6 +298,20 @@ pub async fn finish(
         }
     }
     result
+}
+
+/// True when `error` comes from losing the database connection: an I/O error, or the
+/// server ending the session (SQLSTATE class 57P, operator intervention; 08, connection).
+fn lost_database(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => true,
+            Some(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        })
 }
 
 /// Releases the lock and closes the connection after the last run.
@@ -250,6 +329,7 @@ pub async fn apply_snapshot(
     allow_mass_delete: bool,
 ) -> Result<Outcome> {
     log_snapshot(snapshot);
+    let _progress = Progress::start("applying", Unit::None, None);
     let mut tx = conn
         .begin()
         .await
@@ -277,6 +357,37 @@ pub async fn apply_snapshot(
         rejected: snapshot.rejected.len(),
         deletions_skipped: plan.deletions_skipped,
     })
+}
+
+/// The `run summary` log event, one per run: what changed (totals, installations, and
+/// every table's counts as JSON text), what was rejected or skipped, and how long the
+/// fetch (or file read) and the apply took. `run` is absent for a dry run.
+pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Duration) {
+    let total = |f: fn(&apply::TableCounts) -> u64| outcome.counts.values().map(f).sum::<u64>();
+    let installations = outcome
+        .counts
+        .get(Table::Installations.name())
+        .cloned()
+        .unwrap_or_default();
+    tracing::info!(
+        command,
+        run = outcome.run_id,
+        dry_run = outcome.run_id.is_none(),
+        observed_at = %outcome.observed_at.to_rfc3339(),
+        inserted = total(|c| c.inserted + c.restored),
+        updated = total(|c| c.updated),
+        deleted = total(|c| c.deleted),
+        tokens_refreshed = total(|c| c.touched),
+        installations_inserted = installations.inserted + installations.restored,
+        installations_updated = installations.updated,
+        installations_deleted = installations.deleted,
+        rejected = outcome.rejected,
+        deletions_skipped = outcome.deletions_skipped.as_deref(),
+        counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
+        fetch_seconds = fetch.as_secs_f64(),
+        apply_seconds = apply.as_secs_f64(),
+        "run summary"
+    );
 }
 
 fn log_snapshot(snapshot: &Snapshot) {

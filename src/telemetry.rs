@@ -1,5 +1,7 @@
 //! Logging: JSON lines on stderr when not on a terminal (for log collectors), human text
-//! on a terminal. `RUST_LOG` filters; `-v`/`-q` move the default level.
+//! on a terminal. `RUST_LOG` filters; `-v`/`-q` move the default level. Each run logs
+//! inside a span naming its project, and ends with one `run summary` event (see
+//! `sync::log_summary`); `progress` shows long stages.
 
 use std::io::IsTerminal;
 
@@ -12,7 +14,8 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. `verbosity` is -q count subtracted from -v count.
-pub fn init(format: Option<LogFormat>, verbosity: i8) {
+/// Returns the format chosen.
+pub fn init(format: Option<LogFormat>, verbosity: i8) -> LogFormat {
     let default = match verbosity {
         i8::MIN..=-2 => "error",
         -1 => "warn",
@@ -27,14 +30,20 @@ pub fn init(format: Option<LogFormat>, verbosity: i8) {
     } else {
         LogFormat::Json
     });
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = fmt().with_env_filter(filter);
     let _ = match format {
         LogFormat::Json => builder
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Text => builder.with_target(false).try_init(),
+        // Written around the progress bars, which share the terminal.
+        LogFormat::Text => builder
+            .with_writer(crate::progress::LogWriter::make)
+            .with_target(false)
+            .try_init(),
     };
+    format
 }

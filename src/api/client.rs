@@ -7,9 +7,11 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
@@ -40,7 +42,9 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Everything the client needs; built from the command line and environment.
+/// Everything the client needs; built from the command line and environment. Its
+/// `Debug` shows the key as `[REDACTED]`.
+#[derive(Debug)]
 pub struct ApiSettings {
     pub base_url: Url,
     pub api_key: SecretString,
@@ -52,6 +56,8 @@ pub struct ApiSettings {
     pub retry: RetryPolicy,
 }
 
+/// Its `Debug` shows the key header as `Sensitive`.
+#[derive(Debug)]
 pub struct ApiClient {
     http: reqwest::Client,
     base_url: Url,
@@ -67,6 +73,18 @@ enum Failure {
         wait: Option<Duration>,
     },
     Fatal(ApiError),
+}
+
+impl Failure {
+    /// A connection that failed, timed out or broke off: worth another attempt.
+    fn transport(reason: String) -> Failure {
+        Failure::Retry {
+            reason,
+            status: None,
+            detail: String::new(),
+            wait: None,
+        }
+    }
 }
 
 impl ApiClient {
@@ -99,24 +117,14 @@ impl ApiClient {
     /// `GET /projects/{project}`.
     pub async fn project(&self, project: &str) -> Result<Project, ApiError> {
         let endpoint = self.endpoint(project, &[], None);
-        let body = self
-            .fetch(project, &endpoint, |resp| async move {
-                resp.bytes().await.map_err(describe)
-            })
-            .await?;
-        serde_json::from_slice(&body).map_err(|e| body_error(project, &endpoint, &e))
+        self.fetch_json(project, &endpoint).await
     }
 
     /// `GET /projects/{project}/integrations`, as raw elements: reading them into
     /// integrations is `normalize`'s job, so one bad element does not fail the rest.
     pub async fn integrations(&self, project: &str) -> Result<Vec<Value>, ApiError> {
         let endpoint = self.endpoint(project, &["integrations"], None);
-        let body = self
-            .fetch(project, &endpoint, |resp| async move {
-                resp.bytes().await.map_err(describe)
-            })
-            .await?;
-        serde_json::from_slice(&body).map_err(|e| body_error(project, &endpoint, &e))
+        self.fetch_json(project, &endpoint).await
     }
 
     /// `GET /projects/{project}/installations[?groupRef=]`, streamed into a sink made
@@ -129,53 +137,57 @@ impl ApiClient {
         new_sink: impl Fn() -> S,
     ) -> Result<(S, u64), ApiError> {
         let endpoint = self.endpoint(project, &["installations"], group_ref);
-        let mut started = None;
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let begun = *started.get_or_insert_with(Instant::now);
             let failure = match self.send(project, &endpoint).await {
-                Ok(resp) => match read_array(resp.bytes_stream(), new_sink()).await {
-                    Ok(done) => return Ok(done),
-                    Err(StreamError::Interrupted(reason)) => Failure::Retry {
-                        reason,
-                        status: None,
-                        detail: String::new(),
-                        wait: None,
-                    },
-                    Err(StreamError::Invalid(reason)) => Failure::Fatal(ApiError::Body {
-                        project: project.into(),
-                        endpoint: endpoint.clone(),
-                        reason,
-                    }),
-                },
+                Ok(resp) => {
+                    let kind = content_type(&resp);
+                    let body = resp.bytes_stream().map(|chunk| chunk.map_err(describe));
+                    match read_array(body, new_sink()).await {
+                        Ok(done) => return Ok(done),
+                        Err(StreamError::Interrupted(reason)) => Failure::transport(reason),
+                        Err(StreamError::Invalid(reason)) => {
+                            Failure::Fatal(body_error(project, &endpoint, kind, &reason))
+                        }
+                    }
+                }
                 Err(failure) => failure,
             };
-            self.after_failure(project, &endpoint, failure, attempt, begun)
+            self.after_failure(project, &endpoint, failure, attempt, started)
                 .await?;
         }
     }
 
-    /// Sends a GET and reads its body with `read`, retrying as the policy allows.
-    async fn fetch<T, F, Fut>(&self, project: &str, endpoint: &str, read: F) -> Result<T, ApiError>
-    where
-        F: Fn(Response) -> Fut,
-        Fut: std::future::Future<Output = Result<T, String>>,
-    {
+    /// Sends a GET and reads its body as one JSON value, retrying as the policy allows.
+    /// A body that ends early is retried like a broken connection; a complete body that
+    /// is not the JSON expected is not (the next answer would be the same).
+    async fn fetch_json<T: DeserializeOwned>(
+        &self,
+        project: &str,
+        endpoint: &str,
+    ) -> Result<T, ApiError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let failure = match self.send(project, endpoint).await {
-                Ok(resp) => match read(resp).await {
-                    Ok(body) => return Ok(body),
-                    Err(reason) => Failure::Retry {
-                        reason,
-                        status: None,
-                        detail: String::new(),
-                        wait: None,
-                    },
-                },
+                Ok(resp) => {
+                    let kind = content_type(&resp);
+                    match resp.bytes().await {
+                        Err(e) => Failure::transport(describe(e)),
+                        Ok(body) => match serde_json::from_slice(&body) {
+                            Ok(value) => return Ok(value),
+                            Err(e) if e.is_eof() => {
+                                Failure::transport(format!("the body ended early: {e}"))
+                            }
+                            Err(e) => {
+                                Failure::Fatal(body_error(project, endpoint, kind, &e.to_string()))
+                            }
+                        },
+                    }
+                }
                 Err(failure) => failure,
             };
             self.after_failure(project, endpoint, failure, attempt, started)
@@ -188,21 +200,14 @@ impl ApiClient {
         let url = format!("{}{}", self.base_url, endpoint.trim_start_matches('/'));
         let resp = match self.http.get(url).send().await {
             Ok(resp) => resp,
-            Err(e) => {
-                return Err(Failure::Retry {
-                    reason: describe(e),
-                    status: None,
-                    detail: String::new(),
-                    wait: None,
-                })
-            }
+            Err(e) => return Err(Failure::transport(describe(e))),
         };
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
         let wait = retry_after(resp.headers());
-        let detail = problem_detail(resp).await;
+        let detail = problem_detail(status, resp).await;
         let (project, endpoint) = (project.to_owned(), endpoint.to_owned());
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -255,10 +260,14 @@ impl ApiClient {
         // The server's Retry-After is honoured as given; the time budget bounds it.
         let backoff = wait.unwrap_or_else(|| self.backoff(attempt));
         let elapsed = started.elapsed();
-        if attempt >= self.retry.max_attempts || elapsed + backoff > self.retry.max_elapsed {
+        let out_of_attempts = attempt >= self.retry.max_attempts;
+        if out_of_attempts || elapsed + backoff > self.retry.max_elapsed {
             let attempts = Attempts {
                 count: attempt,
                 elapsed,
+                // Only worth saying when it is why no further attempt was made.
+                refused_wait: wait.filter(|_| !out_of_attempts),
+                budget: self.retry.max_elapsed,
             };
             let (project, endpoint) = (project.to_owned(), endpoint.to_owned());
             return Err(match status {
@@ -279,7 +288,8 @@ impl ApiClient {
         }
         tracing::warn!(
             project, endpoint, attempt, reason = %reason, detail = %detail.trim_start_matches(": "),
-            retry_in_ms = backoff.as_millis() as u64, "request failed; retrying"
+            retry_in_ms = backoff.as_millis() as u64, retry_after = wait.is_some(),
+            "request failed; retrying"
         );
         tokio::time::sleep(backoff).await;
         Ok(())
@@ -321,22 +331,25 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
-/// ": title: detail" from a problem document; nothing from a body that is not one, so
-/// an HTML page from a proxy is never echoed.
-async fn problem_detail(resp: Response) -> String {
-    let is_json = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("json"));
-    if !is_json {
-        return String::new();
+/// ": title: detail" from a problem document. A body that is not one (an HTML page from
+/// a proxy, say) is never echoed: only its content type is named.
+async fn problem_detail(status: StatusCode, resp: Response) -> String {
+    let kind = content_type(&resp);
+    if !kind.as_deref().is_some_and(|ct| ct.contains("json")) {
+        return match kind {
+            Some(kind) => format!(" with a {kind} body, not a problem document"),
+            None => String::new(),
+        };
     }
     let problem: Problem = match resp.bytes().await.map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(problem)) => problem,
         _ => return String::new(),
     };
-    let parts: Vec<String> = [problem.title, problem.detail]
+    // A title that only repeats the status line (`Not Found`) says nothing new.
+    let title = problem
+        .title
+        .filter(|t| Some(t.as_str()) != status.canonical_reason());
+    let parts: Vec<String> = [title, problem.detail]
         .into_iter()
         .flatten()
         .map(|text| crate::scrub::scrub_text(&text))
@@ -347,6 +360,13 @@ async fn problem_detail(resp: Response) -> String {
     } else {
         format!(": {}", parts.join(": "))
     }
+}
+
+/// The response's media type (`text/html`), without parameters.
+fn content_type(resp: &Response) -> Option<String> {
+    let value = resp.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next().unwrap_or_default().trim();
+    (!media.is_empty()).then(|| media.chars().take(64).collect())
 }
 
 fn describe(e: reqwest::Error) -> String {
@@ -375,10 +395,59 @@ fn encode(part: &str) -> String {
         .replace('+', "%20")
 }
 
-fn body_error(project: &str, endpoint: &str, e: &serde_json::Error) -> ApiError {
+/// A complete body that is not what the endpoint promises. The parser's message is kept
+/// without the values it quotes, so no part of the body is echoed.
+fn body_error(project: &str, endpoint: &str, kind: Option<String>, reason: &str) -> ApiError {
+    let kind = match kind {
+        Some(kind) if !kind.contains("json") => format!(" ({kind}, not JSON)"),
+        _ => String::new(),
+    };
     ApiError::Body {
         project: project.into(),
         endpoint: endpoint.into(),
-        reason: e.to_string(),
+        reason: format!("{}{kind}", crate::scrub::scrub_reason(reason)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(key: &str) -> ApiSettings {
+        ApiSettings {
+            base_url: Url::parse("https://api.withampersand.com/v1").unwrap(),
+            api_key: SecretString::from(key.to_owned()),
+            connect_timeout: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn debug_output_of_the_settings_and_the_client_never_shows_the_key() {
+        let key = "amp_live_sk_debug_Zq81Lm3Xw7Pv5Tn2";
+
+        let shown = format!("{:?}", settings(key));
+        let client = format!("{:?}", ApiClient::new(settings(key)).unwrap());
+
+        assert!(shown.contains("api_key") && !shown.contains(key), "{shown}");
+        assert!(
+            client.contains("x-api-key") && !client.contains(key),
+            "{client}"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
     }
 }

@@ -71,6 +71,10 @@ impl ApiError {
 pub struct Attempts {
     pub count: u32,
     pub elapsed: Duration,
+    /// The server's `Retry-After` that was not honoured because it ends past the budget.
+    pub refused_wait: Option<Duration>,
+    /// The retry budget (`--retry-budget`).
+    pub budget: Duration,
 }
 
 impl std::fmt::Display for Attempts {
@@ -81,6 +85,14 @@ impl std::fmt::Display for Attempts {
                 " (gave up after {} attempts in {:.1}s)",
                 self.count,
                 self.elapsed.as_secs_f64()
+            )?;
+        }
+        if let Some(wait) = self.refused_wait {
+            write!(
+                f,
+                " (the API asked to retry after {}s, past the retry budget of {}s; see --retry-budget)",
+                wait.as_secs(),
+                self.budget.as_secs()
             )?;
         }
         Ok(())

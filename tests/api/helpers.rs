@@ -1,16 +1,23 @@
 //! `spawn_app()`: a uniquely named database (dropped afterwards) and a fake Ampersand
 //! API on a local port, plus a runner for the `ampsync` binary.
+//!
+//! The fake answers like the real API and, on demand, misbehaves like the real world:
+//! error statuses with `Retry-After`, bodies that break off, stall or end early, pages
+//! from a proxy, gzip. Faults are scripted per endpoint ([`FakeApi::fail`]).
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -18,7 +25,15 @@ pub const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The key the fake API accepts: shaped like a real one, so a leak would be found.
 pub const API_KEY: &str = "amp_live_sk_9f8e7d6c5b4a39281706f5e4d3c2b1a0ZYXWVU";
 
-/// A scripted reply the fake API gives instead of the normal one, once.
+/// The endpoints of one project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Project,
+    Integrations,
+    Installations,
+}
+
+/// A scripted reply the fake API gives instead of the normal one.
 #[derive(Clone)]
 pub enum Fault {
     /// A status with a body and content type.
@@ -28,6 +43,16 @@ pub enum Fault {
         body: String,
         retry_after: Option<String>,
     },
+    /// A complete `200` whose body is the normal one cut after `keep` bytes.
+    CutShort { keep: usize },
+    /// The first `keep` bytes of the normal body, then the connection breaks.
+    ResetMidBody { keep: usize },
+    /// Headers and the first `keep` bytes of the normal body, then nothing, ever.
+    Stall { keep: usize },
+    /// The first `keep` bytes of the normal body; the rest once `gate` opens.
+    Gated { keep: usize, gate: Gate },
+    /// The normal body, `chunk` bytes at a time, one chunk every `every`.
+    Trickle { chunk: usize, every: Duration },
 }
 
 impl Fault {
@@ -41,6 +66,58 @@ impl Fault {
             retry_after: None,
         }
     }
+
+    /// A `200` (or any status) with `body` as `content_type`.
+    pub fn body(status: u16, content_type: &'static str, body: &str) -> Fault {
+        Fault::Status {
+            status,
+            content_type,
+            body: body.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    /// This fault with a `Retry-After` header.
+    pub fn retry_after(self, value: &str) -> Fault {
+        match self {
+            Fault::Status {
+                status,
+                content_type,
+                body,
+                ..
+            } => Fault::Status {
+                status,
+                content_type,
+                body,
+                retry_after: Some(value.to_owned()),
+            },
+            other => other,
+        }
+    }
+}
+
+/// A response held back until the test opens it.
+#[derive(Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+    async fn passed(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+struct Scripted {
+    /// `None`: any endpoint.
+    route: Option<Route>,
+    fault: Fault,
+    times: usize,
 }
 
 /// What the fake API serves for its one project.
@@ -48,9 +125,29 @@ pub struct FakeState {
     pub project: Value,
     pub integrations: Value,
     pub installations: Value,
-    pub faults: VecDeque<Fault>,
-    /// Paths (with query) of the requests it answered.
-    pub requests: Vec<String>,
+    faults: VecDeque<Scripted>,
+    /// Each request answered: its endpoint, its path (with query) and its headers.
+    requests: Vec<(Route, String, HeaderMap)>,
+    /// Compress bodies when the client accepts gzip.
+    pub gzip: bool,
+    /// How many responses went out gzip-encoded.
+    pub gzipped: usize,
+}
+
+impl FakeState {
+    fn take_fault(&mut self, route: Route) -> Option<Fault> {
+        let at = self
+            .faults
+            .iter()
+            .position(|f| f.route.is_none_or(|r| r == route))?;
+        let scripted = &mut self.faults[at];
+        scripted.times -= 1;
+        let fault = scripted.fault.clone();
+        if scripted.times == 0 {
+            self.faults.remove(at);
+        }
+        Some(fault)
+    }
 }
 
 #[derive(Clone)]
@@ -67,6 +164,8 @@ impl FakeApi {
             installations,
             faults: VecDeque::new(),
             requests: Vec::new(),
+            gzip: false,
+            gzipped: 0,
         }));
         let app = Router::new()
             .route("/v1/projects/{project}", get(project_handler))
@@ -89,44 +188,109 @@ impl FakeApi {
         self.state.lock().unwrap().installations = installations;
     }
 
+    /// The next request, to any endpoint, gets `fault`.
     pub fn push_fault(&self, fault: Fault) {
-        self.state.lock().unwrap().faults.push_back(fault);
+        self.script(None, fault, 1);
     }
 
+    /// The next `times` requests to `route` get `fault`.
+    pub fn fail(&self, route: Route, fault: Fault, times: usize) {
+        self.script(Some(route), fault, times);
+    }
+
+    /// Every request to `route` gets `fault`.
+    pub fn fail_always(&self, route: Route, fault: Fault) {
+        self.script(Some(route), fault, usize::MAX);
+    }
+
+    fn script(&self, route: Option<Route>, fault: Fault, times: usize) {
+        self.state.lock().unwrap().faults.push_back(Scripted {
+            route,
+            fault,
+            times,
+        });
+    }
+
+    /// Paths (with query) of the requests it answered.
     pub fn requests(&self) -> Vec<String> {
-        self.state.lock().unwrap().requests.clone()
+        let s = self.state.lock().unwrap();
+        s.requests.iter().map(|(_, path, _)| path.clone()).collect()
+    }
+
+    /// How many requests `route` received.
+    pub fn count(&self, route: Route) -> usize {
+        let s = self.state.lock().unwrap();
+        s.requests.iter().filter(|(r, _, _)| *r == route).count()
+    }
+
+    /// The headers of every request received.
+    pub fn request_headers(&self) -> Vec<HeaderMap> {
+        let s = self.state.lock().unwrap();
+        s.requests.iter().map(|(_, _, h)| h.clone()).collect()
     }
 }
 
 type Shared = State<Arc<Mutex<FakeState>>>;
 
-/// The checks the real API makes before answering (the key, the project), and any
-/// scripted fault; `Some` is the reply to give instead of the normal one.
-fn refusal(
+/// Answers one request: a scripted fault if there is one, else what the real API would.
+fn answer(
     state: &Mutex<FakeState>,
-    headers: &HeaderMap,
+    route: Route,
+    headers: HeaderMap,
     project: &str,
     path: String,
-) -> Option<Response> {
+    group_ref: Option<&str>,
+) -> Response {
     let mut s = state.lock().unwrap();
-    s.requests.push(path);
-    if let Some(fault) = s.faults.pop_front() {
-        return Some(fault_response(fault));
+    let accepts_gzip = headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    s.requests.push((route, path, headers.clone()));
+    let fault = s.take_fault(route);
+    if let Some(Fault::Status { .. }) = fault {
+        return fault_response(fault.unwrap(), Bytes::new());
     }
     if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
-        return Some(problem(401, "Unauthorized", "Invalid API key"));
+        return problem(401, "Unauthorized", "Invalid API key");
     }
     if project != s.project["id"] && project != s.project["name"] {
-        return Some(problem(
-            404,
-            "Not Found",
-            &format!("project {project} not found"),
-        ));
+        return problem(404, "Not Found", &format!("project {project} not found"));
     }
-    None
+    let body = Bytes::from(match route {
+        Route::Project => s.project.to_string(),
+        Route::Integrations => s.integrations.to_string(),
+        Route::Installations => match group_ref {
+            None => s.installations.to_string(),
+            Some(group) => Value::Array(
+                s.installations
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|i| i["group"]["groupRef"] == group)
+                    .cloned()
+                    .collect(),
+            )
+            .to_string(),
+        },
+    });
+    if let Some(fault) = fault {
+        return fault_response(fault, body);
+    }
+    if s.gzip && accepts_gzip {
+        s.gzipped += 1;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&body).unwrap();
+        let mut resp = json_response(Body::from(encoder.finish().unwrap()));
+        resp.headers_mut()
+            .insert("content-encoding", HeaderValue::from_static("gzip"));
+        return resp;
+    }
+    json_response(Body::from(body))
 }
 
-fn fault_response(fault: Fault) -> Response {
+fn fault_response(fault: Fault, body: Bytes) -> Response {
+    let prefix = |keep: usize| body.slice(..keep.min(body.len()));
     match fault {
         Fault::Status {
             status,
@@ -143,15 +307,54 @@ fn fault_response(fault: Fault) -> Response {
             }
             resp
         }
+        Fault::CutShort { keep } => json_response(Body::from(prefix(keep))),
+        Fault::ResetMidBody { keep } => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(prefix(keep)),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset by the fake",
+                )),
+            ];
+            json_response(Body::from_stream(futures_util::stream::iter(chunks)))
+        }
+        Fault::Stall { keep } => {
+            let stream = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(
+                prefix(keep),
+            )))
+            .chain(futures_util::stream::pending());
+            json_response(Body::from_stream(stream))
+        }
+        Fault::Gated { keep, gate } => {
+            let rest = body.slice(keep.min(body.len())..);
+            let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(prefix(keep))]).chain(
+                futures_util::stream::once(async move {
+                    gate.passed().await;
+                    Ok(rest)
+                }),
+            );
+            json_response(Body::from_stream(stream))
+        }
+        Fault::Trickle { chunk, every } => {
+            let stream = futures_util::stream::unfold(body, move |mut rest| async move {
+                if rest.is_empty() {
+                    return None;
+                }
+                tokio::time::sleep(every).await;
+                let part = rest.split_to(chunk.min(rest.len()));
+                Some((Ok::<_, std::io::Error>(part), rest))
+            });
+            json_response(Body::from_stream(stream))
+        }
     }
 }
 
 fn problem(status: u16, title: &str, detail: &str) -> Response {
-    fault_response(Fault::problem(status, title, detail))
+    fault_response(Fault::problem(status, title, detail), Bytes::new())
 }
 
-fn json_response(value: &Value) -> Response {
-    let mut resp = Body::from(value.to_string()).into_response();
+fn json_response(body: Body) -> Response {
+    let mut resp = body.into_response();
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     resp
@@ -162,10 +365,8 @@ async fn project_handler(
     headers: HeaderMap,
     Path(project): Path<String>,
 ) -> Response {
-    if let Some(resp) = refusal(&state, &headers, &project, format!("/projects/{project}")) {
-        return resp;
-    }
-    json_response(&state.lock().unwrap().project)
+    let path = format!("/projects/{project}");
+    answer(&state, Route::Project, headers, &project, path, None)
 }
 
 async fn integrations_handler(
@@ -173,15 +374,8 @@ async fn integrations_handler(
     headers: HeaderMap,
     Path(project): Path<String>,
 ) -> Response {
-    if let Some(resp) = refusal(
-        &state,
-        &headers,
-        &project,
-        format!("/projects/{project}/integrations"),
-    ) {
-        return resp;
-    }
-    json_response(&state.lock().unwrap().integrations)
+    let path = format!("/projects/{project}/integrations");
+    answer(&state, Route::Integrations, headers, &project, path, None)
 }
 
 #[derive(serde::Deserialize)]
@@ -200,22 +394,15 @@ async fn installations_handler(
         Some(g) => format!("/projects/{project}/installations?groupRef={g}"),
         None => format!("/projects/{project}/installations"),
     };
-    if let Some(resp) = refusal(&state, &headers, &project, path) {
-        return resp;
-    }
-    let all = state.lock().unwrap().installations.clone();
-    let filtered = match query.group_ref {
-        None => all,
-        Some(group) => Value::Array(
-            all.as_array()
-                .unwrap()
-                .iter()
-                .filter(|i| i["group"]["groupRef"] == group.as_str())
-                .cloned()
-                .collect(),
-        ),
-    };
-    json_response(&filtered)
+    let group_ref = query.group_ref.as_deref();
+    answer(
+        &state,
+        Route::Installations,
+        headers,
+        &project,
+        path,
+        group_ref,
+    )
 }
 
 /// A test's world: its database, its fake API, and the `ampsync` binary.
@@ -285,6 +472,23 @@ impl TestApp {
 
     /// As `ampsync`, with extra environment variables (an empty value removes one).
     pub async fn ampsync_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Run(self
+            .command(args, env)
+            .output()
+            .await
+            .expect("the ampsync binary runs"))
+    }
+
+    /// Starts `ampsync ARGS` without waiting for it; its output is piped.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+        self.command(args, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the ampsync binary starts")
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ampsync"));
         cmd.args(args)
             .env_clear()
@@ -302,7 +506,7 @@ impl TestApp {
                 cmd.env(name, value);
             }
         }
-        Run(cmd.output().await.expect("the ampsync binary runs"))
+        cmd
     }
 
     /// `ampsync sync --project <fixture project>`, which must succeed.
@@ -310,6 +514,14 @@ impl TestApp {
         self.ampsync(&["sync", "--project", crate::fixtures::PROJECT_ID])
             .await
             .success()
+    }
+
+    /// Every `sync_runs` row: (id, project, status, error), oldest first.
+    pub async fn runs(&self) -> Vec<(i64, String, String, Option<String>)> {
+        sqlx::query_as("SELECT id, project, status, error FROM ampersand.sync_runs ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
@@ -385,6 +597,41 @@ impl Drop for TestApp {
     }
 }
 
+/// Polls `check` until it holds; a test fails when it never does (a generous bound, not
+/// a timing assertion).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `signal` (`TERM`, `INT`, `KILL`) to a running ampsync.
+pub fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("the child is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a spawned ampsync to exit; fails the test if it has not within `limit`.
+pub async fn exited_within(child: tokio::process::Child, limit: Duration) -> Run {
+    match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(output) => Run(output.unwrap()),
+        Err(_) => panic!("ampsync did not exit within {limit:?}"),
+    }
+}
+
 /// The output of one `ampsync` run.
 pub struct Run(pub Output);
 
@@ -408,6 +655,13 @@ impl Run {
             self.stderr()
         );
         self
+    }
+    /// The log lines whose message is `message`.
+    pub fn logged(&self, message: &str) -> Vec<Value> {
+        self.log_lines()
+            .into_iter()
+            .filter(|l| l["message"] == message)
+            .collect()
     }
     /// The JSON log lines on stderr.
     pub fn log_lines(&self) -> Vec<Value> {

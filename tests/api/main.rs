@@ -1,9 +1,15 @@
 //! The integration tests: every test gets its own freshly created Postgres database and
 //! its own fake Ampersand API, and drives the real `ampsync` binary.
 
-mod cli;
+mod cli; // configuration, exit codes, migrations, TLS
+mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and hold their promises
+mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
 mod fixtures; // realistic installation payloads, with secrets
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
 mod import; // backfills from archived responses
+mod logs; // the run summary event and progress log lines
+mod robustness; // bad records, colliding and dying runs, lost connections, secrets
 mod secrets; // no secret reaches a table, a history row or a log line
-mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of // configuration, exit codes, migrations, TLS
+mod sql_files; // BI queries on the sample data, comments on every column, the read-only role
+mod status; // ampsync status: runs table, row counts, --max-age, --json
+mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of

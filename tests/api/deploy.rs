@@ -1,0 +1,324 @@
+//! The deployment files, checked by parsing them (no Docker engine or Kubernetes cluster
+//! runs here): docker-compose.yml, deploy/kubernetes/*.yaml and the Dockerfile keep the
+//! promises the README makes about them.
+
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every YAML document of a file, with `<<` merge keys applied.
+fn yaml_documents(path: &str) -> Vec<Value> {
+    let text = read(path);
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| {
+            let mut value = <Value as serde::Deserialize>::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{path} is not valid YAML: {e}"));
+            value.apply_merge().unwrap();
+            value
+        })
+        .collect()
+}
+
+fn yaml(path: &str) -> Value {
+    let mut docs = yaml_documents(path);
+    assert_eq!(docs.len(), 1, "{path}: one document expected");
+    docs.remove(0)
+}
+
+/// `value[a][b]...`, panicking with the path when a step is missing.
+fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(value, |v, key| {
+        let next = match key.parse::<usize>() {
+            Ok(i) => v.get(i),
+            Err(_) => v.get(*key),
+        };
+        next.unwrap_or_else(|| panic!("missing {}", path.join(".")))
+    })
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The value of an env entry of a container, by name.
+fn env<'a>(container: &'a Value, name: &str) -> &'a Value {
+    at(container, &["env"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no env {name}"))
+}
+
+#[test]
+fn compose_starts_a_healthy_postgres_before_a_read_only_job_that_imports_the_samples() {
+    let compose = yaml("docker-compose.yml");
+    let services = at(&compose, &["services"]);
+
+    let postgres = at(services, &["postgres"]);
+    let check = strings(at(postgres, &["healthcheck", "test"]));
+    assert!(check.join(" ").contains("pg_isready"), "{check:?}");
+
+    let job = at(services, &["ampsync"]);
+    assert_eq!(
+        at(job, &["depends_on", "postgres", "condition"]).as_str(),
+        Some("service_healthy")
+    );
+    assert_eq!(at(job, &["read_only"]).as_bool(), Some(true));
+    assert!(at(job, &["environment", "DATABASE_URL"])
+        .as_str()
+        .unwrap()
+        .contains("@postgres:5432/"));
+    let command = strings(at(job, &["command"]));
+    assert_eq!(command[0], "import");
+    // The files it imports are the samples the Dockerfile copies to /samples.
+    for file in command.iter().filter(|a| a.starts_with("/samples/")) {
+        let local = file.replacen("/samples/", "samples/", 1);
+        assert!(repo(&local).is_file(), "{file} is not in the repository");
+    }
+    let project: serde_json::Value = serde_json::from_str(&read("samples/project.json")).unwrap();
+    let flag = command.iter().position(|a| a == "--project").unwrap();
+    assert_eq!(command[flag + 1], project["id"].as_str().unwrap());
+    let observed = command.iter().filter(|a| *a == "--observed-at").count();
+    let files = command
+        .iter()
+        .filter(|a| a.contains("/installations-"))
+        .count();
+    assert_eq!((observed, files), (2, 2));
+
+    // The live variant: opt-in profile, same safety, key passed through from the shell.
+    let live = at(services, &["ampsync-live"]);
+    assert_eq!(strings(at(live, &["profiles"])), ["live"]);
+    assert_eq!(strings(at(live, &["command"])), ["sync"]);
+    assert_eq!(at(live, &["read_only"]).as_bool(), Some(true));
+    let env = at(live, &["environment"]);
+    assert!(env.get("AMPERSAND_API_KEY").is_some_and(Value::is_null));
+    assert!(env.get("AMPERSAND_PROJECT").is_some_and(Value::is_null));
+}
+
+#[test]
+fn the_cronjob_runs_sync_one_at_a_time_with_secrets_limits_and_a_locked_down_pod() {
+    let cronjob = yaml("deploy/kubernetes/cronjob.yaml");
+    assert_eq!(at(&cronjob, &["kind"]).as_str(), Some("CronJob"));
+    let spec = at(&cronjob, &["spec"]);
+    assert!(at(spec, &["schedule"]).as_str().is_some());
+    assert_eq!(at(spec, &["concurrencyPolicy"]).as_str(), Some("Forbid"));
+    let job = at(spec, &["jobTemplate", "spec"]);
+    assert!(at(job, &["backoffLimit"]).as_u64().is_some());
+    assert!(at(job, &["activeDeadlineSeconds"]).as_u64().unwrap() > 0);
+    let pod = at(job, &["template", "spec"]);
+    assert_eq!(at(pod, &["restartPolicy"]).as_str(), Some("Never"));
+    assert!(
+        at(pod, &["terminationGracePeriodSeconds"])
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let container = at(pod, &["containers", "0"]);
+    assert_eq!(strings(at(container, &["args"])), ["sync"]);
+    assert_locked_down(pod, container);
+    assert_secrets(pod, container);
+    for kind in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(
+                at(container, &["resources", kind, resource])
+                    .as_str()
+                    .is_some()
+                    || at(container, &["resources", kind, resource]).is_number(),
+                "resources.{kind}.{resource}"
+            );
+        }
+    }
+    // A configuration error (exit 2) is not retried.
+    let rules = at(job, &["podFailurePolicy", "rules"])
+        .as_sequence()
+        .unwrap();
+    assert!(rules.iter().any(|r| r["action"] == "FailJob"
+        && r["onExitCodes"]["values"]
+            .as_sequence()
+            .is_some_and(|v| v.iter().any(|c| c.as_u64() == Some(2)))));
+}
+
+#[test]
+fn the_backfill_job_imports_once_with_the_same_image_secrets_and_lock_down() {
+    let job = yaml("deploy/kubernetes/backfill-job.yaml");
+    let cronjob = yaml("deploy/kubernetes/cronjob.yaml");
+    assert_eq!(at(&job, &["kind"]).as_str(), Some("Job"));
+    assert_eq!(at(&job, &["spec", "backoffLimit"]).as_u64(), Some(0));
+    assert!(
+        at(&job, &["spec", "activeDeadlineSeconds"])
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let pod = at(&job, &["spec", "template", "spec"]);
+    let container = at(pod, &["containers", "0"]);
+    let args = strings(at(container, &["args"]));
+    assert_eq!(args[0], "import");
+    let files = args
+        .iter()
+        .filter(|a| a.ends_with(".json") && a.contains("installations"))
+        .count();
+    let observed = args.iter().filter(|a| *a == "--observed-at").count();
+    assert_eq!(files, observed, "one --observed-at per file: {args:?}");
+    assert_eq!(
+        at(container, &["image"]),
+        at(
+            &cronjob,
+            &[
+                "spec",
+                "jobTemplate",
+                "spec",
+                "template",
+                "spec",
+                "containers",
+                "0",
+                "image"
+            ]
+        )
+    );
+    assert_locked_down(pod, container);
+    assert_secrets(pod, container);
+}
+
+#[test]
+fn the_example_secrets_hold_only_placeholders_for_the_names_the_manifests_use() {
+    let docs = yaml_documents("deploy/kubernetes/secrets.example.yaml");
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| at(d, &["metadata", "name"]).as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ampsync-database", "ampsync-ampersand"]);
+    for doc in &docs {
+        assert_eq!(at(doc, &["kind"]).as_str(), Some("Secret"));
+        for (_, value) in at(doc, &["stringData"]).as_mapping().unwrap() {
+            assert!(value.as_str().unwrap().contains("REPLACE-ME"), "{value:?}");
+        }
+    }
+    assert!(at(&docs[0], &["stringData", "url"]).is_string());
+    assert!(at(&docs[1], &["stringData", "api-key"]).is_string());
+}
+
+/// Non-root, read-only root filesystem, no privilege escalation, no capabilities.
+fn assert_locked_down(pod: &Value, container: &Value) {
+    let pod_security = at(pod, &["securityContext"]);
+    assert_eq!(at(pod_security, &["runAsNonRoot"]).as_bool(), Some(true));
+    assert_ne!(at(pod_security, &["runAsUser"]).as_u64(), Some(0));
+    let security = at(container, &["securityContext"]);
+    assert_eq!(at(security, &["runAsNonRoot"]).as_bool(), Some(true));
+    assert_ne!(at(security, &["runAsUser"]).as_u64(), Some(0));
+    assert_eq!(
+        at(security, &["readOnlyRootFilesystem"]).as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        at(security, &["allowPrivilegeEscalation"]).as_bool(),
+        Some(false)
+    );
+    assert_eq!(strings(at(security, &["capabilities", "drop"])), ["ALL"]);
+    assert_eq!(
+        at(pod, &["automountServiceAccountToken"]).as_bool(),
+        Some(false)
+    );
+}
+
+/// DATABASE_URL from a Secret key; the API key a file of a mounted Secret, named by
+/// AMPERSAND_API_KEY_FILE (never an env value).
+fn assert_secrets(pod: &Value, container: &Value) {
+    let database = env(container, "DATABASE_URL");
+    assert!(database.get("value").is_none());
+    assert_eq!(
+        at(database, &["valueFrom", "secretKeyRef", "name"]).as_str(),
+        Some("ampsync-database")
+    );
+    let containers_env = at(container, &["env"]).as_sequence().unwrap();
+    assert!(!containers_env
+        .iter()
+        .any(|e| e["name"] == "AMPERSAND_API_KEY"));
+    let key_file = at(env(container, "AMPERSAND_API_KEY_FILE"), &["value"])
+        .as_str()
+        .unwrap();
+    let (dir, file) = key_file.rsplit_once('/').unwrap();
+    let mount = at(container, &["volumeMounts"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .unwrap_or_else(|| panic!("nothing mounted at {dir}"));
+    assert_eq!(mount["readOnly"].as_bool(), Some(true));
+    let volume = at(pod, &["volumes"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(
+        at(volume, &["secret", "secretName"]).as_str(),
+        Some("ampsync-ampersand")
+    );
+    let items = at(volume, &["secret", "items"]).as_sequence().unwrap();
+    assert!(items.iter().any(|i| i["path"] == file));
+}
+
+#[test]
+fn the_dockerfile_builds_in_stages_and_runs_ampsync_as_a_non_root_user() {
+    let dockerfile = read("Dockerfile");
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let stages: Vec<usize> = instructions
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("FROM "))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(stages.len() >= 2, "a multi-stage build");
+    assert!(
+        instructions[stages[0]].contains(" AS "),
+        "a named build stage"
+    );
+    let runtime = &instructions[*stages.last().unwrap()..];
+
+    let user = runtime
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the final stage sets USER");
+    let uid = user.split(':').next().unwrap();
+    assert!(
+        uid.parse::<u32>().is_ok_and(|uid| uid != 0),
+        "USER {user}: a numeric non-root uid, so runAsNonRoot can check it"
+    );
+    let entrypoint = runtime
+        .iter()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .expect("the final stage sets ENTRYPOINT");
+    let entrypoint: Vec<String> = serde_json::from_str(entrypoint).expect("exec form");
+    assert!(entrypoint[0].ends_with("/ampsync"), "{entrypoint:?}");
+    assert!(runtime
+        .iter()
+        .any(|l| l.starts_with("COPY --from=") && l.ends_with(&entrypoint[0])));
+    // What it copies exists, and the build context keeps secrets out.
+    for dir in ["src", "migrations", "sql", "samples"] {
+        assert!(dockerfile.contains(&format!("COPY {dir}/")), "{dir}");
+    }
+    let ignore = read(".dockerignore");
+    for pattern in ["target/", ".env", ".git/"] {
+        assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
+    }
+}

@@ -1,0 +1,198 @@
+//! `ampsync status`: the runs table, row counts, freshness, `--max-age`, `--json`, and
+//! its exit code as a monitoring probe.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+use crate::sql_files::import_samples;
+
+#[tokio::test]
+async fn status_shows_the_latest_runs_with_counts_and_the_row_counts_and_exits_0() {
+    // Arrange
+    let app = spawn_app().await;
+    import_samples(&app).await;
+
+    // Act
+    let run = app.ampsync(&["status"]).await;
+
+    // Assert
+    let out = run.stdout();
+    assert_eq!(run.code(), 0, "{out}\n{}", run.stderr());
+    let header = out.lines().next().unwrap();
+    for column in [
+        "RUN", "STATUS", "STARTED", "SECONDS", "+INS", "~UPD", "-DEL", "REJ", "NOTE",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    let runs: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(runs.len(), 2, "{out}");
+    // run 2: id, command, project, status, started (2 words), observed (2), seconds, counts, rejected
+    assert_eq!(runs[0][..4], ["2", "import", "proj-7c1e2a90", "succeeded"]);
+    assert_eq!(runs[0][6..8], ["2026-11-08", "00:00:00"]);
+    assert_eq!(runs[0][9..], ["13", "44", "8", "0"]);
+    assert_eq!(runs[1][9..], ["214", "0", "0", "0"]);
+    let table = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>())
+    };
+    assert_eq!(table("installations"), Some(vec!["61", "3"]));
+    assert_eq!(table("connections"), Some(vec!["54", "2"]));
+    assert_eq!(table("proj-7c1e2a90").unwrap()[0], "succeeded");
+    assert_eq!(out.lines().last(), Some("OK"));
+}
+
+#[tokio::test]
+async fn status_max_age_exits_1_when_the_last_successful_run_is_older() {
+    // Arrange: the runs finished three hours ago.
+    let app = spawn_app().await;
+    import_samples(&app).await;
+    sqlx::query(
+        "UPDATE ampersand.sync_runs SET started_at = started_at - interval '3 hours',
+                                        finished_at = finished_at - interval '3 hours'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    // Act
+    let stale = app.ampsync(&["status", "--max-age", "2h"]).await;
+    let fresh_enough = app.ampsync(&["status", "--max-age", "4h"]).await;
+    let unchecked = app.ampsync(&["status"]).await;
+    let other_project = app
+        .ampsync(&["status", "--project", "proj-unknown", "--max-age", "4h"])
+        .await;
+
+    // Assert
+    assert_eq!(stale.code(), 1, "{}", stale.stdout());
+    assert!(
+        stale
+            .stdout()
+            .contains("PROBLEM: project proj-7c1e2a90: the last successful run finished 3h"),
+        "{}",
+        stale.stdout()
+    );
+    assert!(
+        stale.stdout().contains("more than 2h"),
+        "{}",
+        stale.stdout()
+    );
+    assert_eq!(fresh_enough.code(), 0, "{}", fresh_enough.stdout());
+    assert_eq!(unchecked.code(), 0, "{}", unchecked.stdout());
+    assert_eq!(other_project.code(), 1);
+    assert!(other_project
+        .stdout()
+        .contains("no runs recorded for project proj-unknown"));
+}
+
+#[tokio::test]
+async fn status_json_gives_runs_freshness_row_counts_and_problems_to_machines() {
+    // Arrange
+    let app = spawn_app().await;
+    import_samples(&app).await;
+
+    // Act
+    let healthy = app.ampsync(&["status", "--json"]).await;
+    let stale = app.ampsync(&["status", "--json", "--max-age", "1ms"]).await;
+
+    // Assert
+    assert_eq!(healthy.code(), 0);
+    let status: Value = serde_json::from_str(&healthy.stdout()).expect("stdout is JSON");
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["id"], 2);
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["rows_inserted"], 13);
+    assert_eq!(runs[0]["rows_deleted"], 8);
+    assert_eq!(runs[0]["rejected"], 0);
+    assert_eq!(runs[0]["observed_at"], "2026-11-08T00:00:00Z");
+    assert!(runs[0]["seconds"].as_f64().is_some());
+    assert_eq!(status["projects"][0]["project"], "proj-7c1e2a90");
+    assert!(status["projects"][0]["last_success"].is_string());
+    let installations = status["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["table_name"] == "installations")
+        .unwrap();
+    assert_eq!(
+        (
+            installations["live"].clone(),
+            installations["deleted"].clone()
+        ),
+        (61.into(), 3.into())
+    );
+    assert_eq!(status["problems"], serde_json::json!([]));
+    assert_eq!(stale.code(), 1);
+    let stale: Value = serde_json::from_str(&stale.stdout()).unwrap();
+    assert_eq!(stale["problems"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn status_shows_failed_runs_rejected_records_and_skipped_deletions_and_exits_1() {
+    // Arrange: a good snapshot, one with a record that cannot be read (so deletions are
+    // skipped), then a file that is not JSON (the run fails).
+    let app = spawn_app().await;
+    import_samples(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_rejected = dir.path().join("rejected.json");
+    let mut installations: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("samples/installations-2026-11-01.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    installations.push(serde_json::json!({"healthStatus": "healthy"}));
+    std::fs::write(&with_rejected, serde_json::to_vec(&installations).unwrap()).unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{\"id\": \"x\"").unwrap();
+    let import = async |file: &std::path::Path, at: &str| {
+        let file = file.display().to_string();
+        app.ampsync(&[
+            "import",
+            &file,
+            "--project",
+            "proj-7c1e2a90",
+            "--observed-at",
+            at,
+        ])
+        .await
+    };
+    import(&with_rejected, "2026-11-15T00:00:00Z")
+        .await
+        .success();
+    assert_eq!(import(&broken, "2026-11-22T00:00:00Z").await.code(), 1);
+
+    // Act
+    let table = app.ampsync(&["status"]).await;
+    let json = app.ampsync(&["status", "--json"]).await;
+
+    // Assert
+    assert_eq!(table.code(), 1);
+    let out = table.stdout();
+    let line = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no run {id} in\n{out}"))
+    };
+    assert!(line("4").contains("failed"), "{out}");
+    assert!(line("4").contains("broken.json"), "{out}");
+    assert!(line("3").contains("succeeded"), "{out}");
+    assert!(line("3").contains("deletions skipped"), "{out}");
+    assert_eq!(line("3").split_whitespace().nth(12), Some("1"), "{out}");
+    assert!(
+        out.contains("PROBLEM: project proj-7c1e2a90: the latest run failed"),
+        "{out}"
+    );
+    let json: Value = serde_json::from_str(&json.stdout()).unwrap();
+    assert_eq!(json["runs"][0]["status"], "failed");
+    assert_eq!(json["runs"][1]["rejected"], 1);
+    assert!(json["runs"][1]["deletions_skipped_reason"].is_string());
+}
