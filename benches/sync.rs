@@ -29,7 +29,10 @@
 //! - `AMPSYNC_BENCH_QUICK=1` (or `cargo bench --bench sync -- --quick`) — one small
 //!   size (2000) for a smoke run;
 //! - `AMPSYNC_BENCH_DATABASE_URL` — an admin connection to create and drop the bench
-//!   databases, default `postgres://postgres@127.0.0.1:5432/postgres`.
+//!   databases, default `postgres://postgres@127.0.0.1:5432/postgres`;
+//! - `AMPSYNC_BENCH_WRAP` — a command to run each sync scenario under, `{}` standing
+//!   for the scenario's name, e.g. `perf record -a -g -o /tmp/perf-{}.data --` (the
+//!   peak RSS is then the wrapper's, or the larger of the two).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -138,7 +141,10 @@ async fn bench_size(n: usize, admin_url: &str, launcher: &Launcher) -> Vec<Measu
         let before = rows_written(conn, "ampersand").await;
         eprintln!("   {name} ...");
         let run = ampsync
-            .run(&["sync", "--project", PROJECT_ID])
+            .run_wrapped(
+                &["sync", "--project", PROJECT_ID],
+                Some(&format!("{n} {name}")),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let rows = stable_rows_written(conn, "ampersand").await - before;
         eprintln!(
@@ -485,11 +491,28 @@ struct ChildRun {
 impl Ampsync<'_> {
     /// Runs the release binary to completion; its wall time and peak RSS.
     fn run(&self, args: &[&str]) -> Result<ChildRun, String> {
+        self.run_wrapped(args, None)
+    }
+
+    /// As `run`; with `AMPSYNC_BENCH_WRAP` set, `scenario` runs under that command
+    /// (`{}` in it becomes a slug of the scenario's name): a profiler, say.
+    fn run_wrapped(&self, args: &[&str], scenario: Option<&str>) -> Result<ChildRun, String> {
+        let mut argv: Vec<String> = Vec::new();
+        if let (Some(scenario), Ok(wrap)) = (scenario, std::env::var("AMPSYNC_BENCH_WRAP")) {
+            let slug: String = scenario
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                .collect::<String>()
+                .replace(' ', "-");
+            argv.extend(wrap.split_whitespace().map(|w| w.replace("{}", &slug)));
+        }
+        argv.push(env!("CARGO_BIN_EXE_ampsync").to_owned());
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let stdout_path = dir.path().join("stdout");
         let stderr_path = dir.path().join("stderr");
         let request = json!({
-            "args": args,
+            "argv": argv,
             "env": {
                 "PATH": std::env::var("PATH").unwrap_or_default(),
                 "DATABASE_URL": self.database_url,
@@ -587,14 +610,19 @@ fn launch(request: &Value) -> Result<Value, String> {
         std::fs::File::create(request[key].as_str().unwrap_or("/dev/null"))
             .map_err(|e| e.to_string())
     };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ampsync"));
-    cmd.env_clear()
+    let argv: Vec<&str> = request["argv"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let (program, args) = argv.split_first().ok_or("no command")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
         .stdin(Stdio::null())
         .stdout(file("stdout")?)
         .stderr(file("stderr")?);
-    for arg in request["args"].as_array().into_iter().flatten() {
-        cmd.arg(arg.as_str().unwrap_or_default());
-    }
     for (name, value) in request["env"].as_object().into_iter().flatten() {
         cmd.env(name, value.as_str().unwrap_or_default());
     }
