@@ -30,6 +30,8 @@
 //!   size (2000) for a smoke run;
 //! - `AMPSYNC_BENCH_DATABASE_URL` — an admin connection to create and drop the bench
 //!   databases, default `postgres://postgres@127.0.0.1:5432/postgres`;
+//! - `AMPSYNC_BENCH_DUMP` — a directory to write the generated snapshots to
+//!   (`installations-N.json`, `changed-N.json`), for `ampsync import` or a profiler;
 //! - `AMPSYNC_BENCH_WRAP` — a command to run each sync scenario under, `{}` standing
 //!   for the scenario's name, e.g. `perf record -a -g -o /tmp/perf-{}.data --` (the
 //!   peak RSS is then the wrapper's, or the larger of the two).
@@ -123,6 +125,13 @@ async fn bench_size(n: usize, admin_url: &str, launcher: &Launcher) -> Vec<Measu
         full.len() as f64 / n as f64 / 1e3,
         changed.len() as f64 / 1e6
     );
+    if let Ok(dir) = std::env::var("AMPSYNC_BENCH_DUMP") {
+        for (name, body) in [("installations", &full), ("changed", &changed)] {
+            let path = std::path::Path::new(&dir).join(format!("{name}-{n}.json"));
+            std::fs::write(&path, body).expect("writing AMPSYNC_BENCH_DUMP");
+            eprintln!("   wrote {}", path.display());
+        }
+    }
     let api = FakeApi::start(full.clone()).await;
     let db = Database::create(admin_url, n).await;
     let ampsync = Ampsync {
@@ -550,10 +559,23 @@ const LAUNCHER_FLAG: &str = "--launcher";
 
 /// The launcher process, spoken to in JSON lines over its stdin and stdout.
 struct Launcher {
-    io: Mutex<(
-        std::process::ChildStdin,
-        std::io::BufReader<std::process::ChildStdout>,
-    )>,
+    io: Mutex<Option<LauncherIo>>,
+    child: std::process::Child,
+}
+
+type LauncherIo = (
+    std::process::ChildStdin,
+    std::io::BufReader<std::process::ChildStdout>,
+);
+
+impl Drop for Launcher {
+    /// Closing its stdin ends the launcher; then it is waited for.
+    fn drop(&mut self) {
+        if let Ok(mut io) = self.io.lock() {
+            io.take();
+        }
+        let _ = self.child.wait();
+    }
 }
 
 impl Launcher {
@@ -568,13 +590,15 @@ impl Launcher {
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
         Launcher {
-            io: Mutex::new((stdin, stdout)),
+            io: Mutex::new(Some((stdin, stdout))),
+            child,
         }
     }
 
     fn run(&self, request: &Value) -> Result<Value, String> {
         use std::io::BufRead;
         let mut io = self.io.lock().map_err(|e| e.to_string())?;
+        let io = io.as_mut().ok_or("the launcher has stopped")?;
         writeln!(io.0, "{request}").map_err(|e| format!("to the launcher: {e}"))?;
         let mut line = String::new();
         io.1.read_line(&mut line)

@@ -1,22 +1,42 @@
-//! The bridge from API payloads to table rows: a pure function of one snapshot.
+//! The bridge from API payloads to table rows.
 //!
 //! One snapshot (a project, its integrations, its installations) becomes rows of all
 //! eight tables. Objects many installations share (a connection, group, consumer or
-//! provider app) appear once per key. When two copies of one key disagree, the one with
-//! the later `updateTime` wins, then the one with the greater row hash (see
-//! [`PreparedRow::wins_over`]), so the result never depends on the order of the response.
+//! provider app) arrive once per installation that uses them; the snapshot is the set
+//! of their keys. When two copies of one key disagree, the one with the later
+//! `updateTime` wins, then the one with the greater row hash, so the result never
+//! depends on the order of the response.
 //!
 //! Secrets are dropped here: tokens and API keys become `has_*` flags, and every
 //! free-form value passes through [`scrub`], so nothing downstream can leak them.
+//!
+//! # Flat memory
+//!
+//! A large project answers with hundreds of MB; the snapshot does not hold its rows in
+//! memory. Each row is encoded as it is made (its hashes and its COPY text, see
+//! [`Encoder`]) and appended to a temporary file, with one line in a second file, the
+//! index: table, key, hashes, `updateTime` and where the row is. `apply` loads the
+//! index (small: about 100 bytes a row) into a temporary table, lets Postgres pick the
+//! winner of each key and compare it with what is stored, and then reads back only
+//! the rows that must be written. Memory holds one installation at a time, the file
+//! buffers, and a bounded cache of recent shared objects ([`Recent`]) that keeps exact
+//! repeats (the same group in every installation of a customer) out of the files.
+//!
+//! Installation elements are read straight from their JSON text into the API types;
+//! only an element that cannot be read that way (or holds `\u0000`) goes through a
+//! `serde_json::Value`, to be checked and kept as a rejected record.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api::model::{self, Extra};
 use crate::api::stream::ElementSink;
 use crate::rows::*;
 use crate::scrub::{scrub, scrub_map};
+use crate::spill::Spill;
 
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
 /// so storing it would fail the whole run, every run.
@@ -34,40 +54,80 @@ pub struct Rejected {
     pub payload: Value,
 }
 
-/// Rows of one project snapshot, de-duplicated by key.
-#[derive(Debug, Default)]
+/// Rows of one project snapshot, kept in temporary files as they are made (see the
+/// module docs): memory stays flat however large the project.
 pub struct Snapshot {
     pub project_id: String,
-    rows: BTreeMap<Table, HashMap<String, PreparedRow>>,
     /// Tables whose every row of the project is in this snapshot; only these may have
     /// rows soft-deleted. (`import` without an integrations file does not cover
     /// `integrations`, say.)
     covered: BTreeSet<Table>,
     pub rejected: Vec<Rejected>,
-    /// Keys that arrived in disagreeing copies, per table.
-    pub conflicts: BTreeMap<Table, u64>,
-    /// Installation ids that arrived more than once.
-    pub duplicate_installations: u64,
+    /// Every row copy, as its COPY line (see [`Encoder`]), back to back.
+    rows: Spill,
+    /// One COPY line per row copy for `pg_temp.ampsync_snapshot`: table, key, hashes,
+    /// updateTime, and where the row is in `rows`.
+    index: Spill,
+    /// Row copies in `index`, per table.
+    copies: BTreeMap<Table, u64>,
+    /// The columns of each table's COPY lines, in order.
+    columns: BTreeMap<Table, Vec<&'static str>>,
+    recent: Recent,
+    encoder: Encoder,
+    line: Vec<u8>,
+    /// The first failure to encode or store a row; the run fails with it.
+    failure: Option<String>,
 }
 
 impl Snapshot {
     pub fn new(project_id: impl Into<String>) -> Self {
         Snapshot {
             project_id: project_id.into(),
-            ..Default::default()
+            covered: BTreeSet::new(),
+            rejected: Vec::new(),
+            rows: Spill::new(),
+            index: Spill::new(),
+            copies: BTreeMap::new(),
+            columns: BTreeMap::new(),
+            recent: Recent::default(),
+            encoder: Encoder::default(),
+            line: Vec::new(),
+            failure: None,
         }
-    }
-
-    pub fn rows(&self, table: Table) -> Option<&HashMap<String, PreparedRow>> {
-        self.rows.get(&table)
-    }
-
-    pub fn row_count(&self, table: Table) -> usize {
-        self.rows.get(&table).map_or(0, HashMap::len)
     }
 
     pub fn covers(&self, table: Table) -> bool {
         self.covered.contains(&table)
+    }
+
+    /// Row copies of `table` the snapshot holds (a key may have several).
+    pub fn copies(&self, table: Table) -> u64 {
+        self.copies.get(&table).copied().unwrap_or(0)
+    }
+
+    /// The index, in the COPY text format of `pg_temp.ampsync_snapshot`.
+    pub fn index(&self) -> &Spill {
+        &self.index
+    }
+
+    /// The column names of `table`'s COPY lines, if the snapshot has rows of it.
+    pub fn columns(&self, table: Table) -> Option<&[&'static str]> {
+        self.columns.get(&table).map(Vec::as_slice)
+    }
+
+    /// Appends the COPY line stored at `pos` (as the index gives it) to `out`.
+    pub fn read_row(&self, pos: u64, len: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.rows.read_at(pos, &mut out[start..])
+    }
+
+    /// Whether every row was stored; if not, why.
+    pub fn stored(&self) -> Result<(), String> {
+        match &self.failure {
+            None => Ok(()),
+            Some(reason) => Err(reason.clone()),
+        }
     }
 
     /// Marks the tables an installations response fills completely.
@@ -90,11 +150,11 @@ impl Snapshot {
             org_id: project.org_id,
             create_time: project.create_time,
             update_time: project.update_time,
-            entitlements: project.entitlements.map(scrubbed),
-            extra: scrubbed_map(project.extra),
+            entitlements: project.entitlements.map(scrubbed).map(Jsonb),
+            extra: Jsonb(scrubbed_map(project.extra)),
         };
         self.covered.insert(Table::Projects);
-        self.insert(Table::Projects, &row, row.update_time);
+        self.insert(&row);
     }
 
     /// Adds the integrations response; elements that cannot be read are rejected.
@@ -105,7 +165,7 @@ impl Snapshot {
                 self.reject("integrations", position as u64, NUL.into(), value);
                 continue;
             }
-            match serde_json::from_value::<model::Integration>(value.clone()) {
+            match model::Integration::deserialize(&value) {
                 Ok(integration) => self.add_integration(integration),
                 Err(e) => self.reject("integrations", position as u64, e.to_string(), value),
             }
@@ -128,19 +188,47 @@ impl Snapshot {
             latest_revision_id: revision.as_ref().and_then(|r| r.id.clone()),
             latest_revision_spec_version: revision.as_ref().and_then(|r| r.spec_version.clone()),
             latest_revision_create_time: revision.as_ref().and_then(|r| r.create_time),
-            latest_revision_content: revision.and_then(|r| r.content).map(scrubbed),
-            extra: scrubbed_map(extra),
+            latest_revision_content: revision.and_then(|r| r.content).map(scrubbed).map(Jsonb),
+            extra: Jsonb(scrubbed_map(extra)),
         };
-        self.insert(Table::Integrations, &row, row.update_time);
+        self.insert(&row);
     }
 
-    /// Adds one element of the installations response, found at `position`; an element
-    /// that cannot be read, or that belongs to another project, is rejected.
+    /// Adds one element of the installations response, as its JSON text; an element
+    /// that cannot be read, or that belongs to another project, is rejected. An error
+    /// means the text is not JSON at all.
+    pub fn add_installation_json(
+        &mut self,
+        position: u64,
+        json: &[u8],
+    ) -> Result<(), serde_json::Error> {
+        if memchr::memmem::find(json, b"\\u0000").is_none() {
+            match serde_json::from_slice::<model::Installation>(json) {
+                Ok(inst)
+                    if inst
+                        .project_id
+                        .as_deref()
+                        .is_none_or(|p| p == self.project_id) =>
+                {
+                    self.add_installation(inst);
+                    return Ok(());
+                }
+                // Another project's, or not an installation: rejected below, from a Value.
+                Ok(_) => {}
+                Err(e) if e.is_data() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.add_installation_value(position, serde_json::from_slice(json)?);
+        Ok(())
+    }
+
+    /// As [`Snapshot::add_installation_json`], from a parsed element.
     pub fn add_installation_value(&mut self, position: u64, mut value: Value) {
         if crate::scrub::replace_nul(&mut value) {
             return self.reject("installations", position, NUL.into(), value);
         }
-        let parsed = serde_json::from_value::<model::Installation>(value.clone());
+        let parsed = model::Installation::deserialize(&value);
         match parsed {
             Ok(inst) => match inst.project_id.as_deref() {
                 Some(other) if other != self.project_id => {
@@ -179,15 +267,9 @@ impl Snapshot {
             created_by_kind,
             created_by_ref,
             update_time: inst.update_time,
-            extra: scrubbed_map(inst.extra),
+            extra: Jsonb(scrubbed_map(inst.extra)),
         };
-        if self
-            .rows(Table::Installations)
-            .is_some_and(|rows| rows.contains_key(&row.id))
-        {
-            self.duplicate_installations += 1;
-        }
-        self.insert(Table::Installations, &row, row.update_time);
+        self.insert(&row);
     }
 
     fn add_group(&mut self, group: model::Group) {
@@ -197,9 +279,9 @@ impl Snapshot {
             group_name: group.group_name,
             create_time: group.create_time,
             update_time: group.update_time,
-            extra: scrubbed_map(group.extra),
+            extra: Jsonb(scrubbed_map(group.extra)),
         };
-        self.insert(Table::Groups, &row, row.update_time);
+        self.insert(&row);
     }
 
     fn add_consumer(&mut self, consumer: model::Consumer) {
@@ -209,9 +291,9 @@ impl Snapshot {
             consumer_name: consumer.consumer_name,
             create_time: consumer.create_time,
             update_time: consumer.update_time,
-            extra: scrubbed_map(consumer.extra),
+            extra: Jsonb(scrubbed_map(consumer.extra)),
         };
-        self.insert(Table::Consumers, &row, row.update_time);
+        self.insert(&row);
     }
 
     fn add_provider_app(&mut self, app: model::ProviderApp) -> String {
@@ -222,12 +304,12 @@ impl Snapshot {
             client_id: app.client_id,
             external_ref: app.external_ref,
             scopes: app.scopes,
-            metadata: app.metadata.map(scrubbed),
+            metadata: app.metadata.map(scrubbed).map(Jsonb),
             create_time: app.create_time,
             update_time: app.update_time,
-            extra: scrubbed_map(app.extra),
+            extra: Jsonb(scrubbed_map(app.extra)),
         };
-        self.insert(Table::ProviderApps, &row, row.update_time);
+        self.insert(&row);
         row.id
     }
 
@@ -278,10 +360,10 @@ impl Snapshot {
             refresh_token_expires_at: refresh.as_ref().and_then(|t| t.expires_at),
             oauth_scopes,
             has_api_key: !matches!(conn.api_key, None | Some(Value::Null)),
-            provider_metadata: conn.provider_metadata.map(scrubbed),
-            extra: scrubbed_map(extra),
+            provider_metadata: conn.provider_metadata.map(scrubbed).map(Jsonb),
+            extra: Jsonb(scrubbed_map(extra)),
         };
-        self.insert(Table::Connections, &row, row.update_time);
+        self.insert(&row);
         row.id
     }
 
@@ -296,33 +378,63 @@ impl Snapshot {
             created_by: config.created_by,
             created_by_kind,
             created_by_ref,
-            content: config.content.map(scrubbed),
-            extra: scrubbed_map(config.extra),
+            content: config.content.map(scrubbed).map(Jsonb),
+            extra: Jsonb(scrubbed_map(config.extra)),
         };
-        // Configs have no updateTime; a newer revision is the closest thing.
-        self.insert(Table::Configs, &row, row.create_time);
+        self.insert(&row);
         row.id
     }
 
-    fn insert<R: serde::Serialize>(
-        &mut self,
-        table: Table,
-        row: &R,
-        update_time: Option<chrono::DateTime<chrono::Utc>>,
-    ) {
-        let prepared = PreparedRow::new(table, row, update_time);
-        let rows = self.rows.entry(table).or_default();
-        match rows.get(&prepared.key) {
-            None => {
-                rows.insert(prepared.key.clone(), prepared);
+    /// Encodes a row and stores it, unless it repeats a copy seen just before.
+    fn insert<R: Row>(&mut self, row: &R) {
+        if self.failure.is_some() {
+            return;
+        }
+        let encoded = match self.encoder.encode(row) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
+                return;
             }
-            Some(existing) if existing.row_hash == prepared.row_hash => {}
-            Some(existing) => {
-                *self.conflicts.entry(table).or_default() += 1;
-                if prepared.wins_over(existing) {
-                    rows.insert(prepared.key.clone(), prepared);
-                }
-            }
+        };
+        let table = R::TABLE;
+        if self.recent.repeats(table, row.key(), encoded.row_hash) {
+            return;
+        }
+        if !self.columns.contains_key(&table) {
+            self.columns.insert(table, self.encoder.columns());
+        }
+        *self.copies.entry(table).or_default() += 1;
+
+        // table, k1, k2, content_hash, row_hash, update_ns, pos, len
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(table.name().as_bytes());
+        let Key(k1, k2) = row.key();
+        line.push(b'\t');
+        crate::copy_text::escape_into(line, k1.as_bytes());
+        line.push(b'\t');
+        match k2 {
+            Some(k2) => crate::copy_text::escape_into(line, k2.as_bytes()),
+            None => line.extend_from_slice(b"\\N"),
+        }
+        line.push(b'\t');
+        line.extend_from_slice(&encoded.content_hash.hex());
+        line.push(b'\t');
+        line.extend_from_slice(&encoded.row_hash.hex());
+        line.push(b'\t');
+        match row.update_time() {
+            Some(at) => line.extend_from_slice(nanos(at).to_string().as_bytes()),
+            None => line.extend_from_slice(b"\\N"),
+        }
+        let stored = (|| {
+            use std::io::Write;
+            writeln!(line, "\t{}\t{}", self.rows.len(), self.encoder.line.len())?;
+            self.rows.append(&[&self.encoder.line])?;
+            self.index.append(&[line])
+        })();
+        if let Err(e) = stored {
+            self.failure = Some(format!("writing the snapshot to a temporary file: {e}"));
         }
     }
 
@@ -337,8 +449,64 @@ impl Snapshot {
 }
 
 impl ElementSink for Snapshot {
-    fn element(&mut self, position: u64, value: Value) {
-        self.add_installation_value(position, value);
+    fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
+        self.add_installation_json(position, json)
+    }
+}
+
+/// A time as nanoseconds since 1970, which orders copies exactly as the times do
+/// (times past the year 2262 saturate).
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// Recent copies of the objects installations share, per table and key: a copy equal to
+/// one seen shortly before is left out, so a customer's group, consumer and connection
+/// are stored once rather than once per installation. Bounded (two generations of at
+/// most [`Recent::CAPACITY`] keys), so memory stays flat; a repeat it has forgotten is
+/// stored again, which changes nothing but the size of the index.
+#[derive(Default)]
+struct Recent {
+    current: HashMap<(Table, String), Hash>,
+    previous: HashMap<(Table, String), Hash>,
+    key: String,
+}
+
+impl Recent {
+    const CAPACITY: usize = 4096;
+
+    /// True when the same copy of the key was seen recently; remembers it otherwise.
+    fn repeats(&mut self, table: Table, key: Key<'_>, row_hash: Hash) -> bool {
+        if !matches!(
+            table,
+            Table::Groups | Table::Consumers | Table::ProviderApps | Table::Connections
+        ) {
+            return false;
+        }
+        self.key.clear();
+        self.key.push_str(key.0);
+        if let Some(k2) = key.1 {
+            self.key.push('\u{1f}');
+            self.key.push_str(k2);
+        }
+        let lookup = (table, std::mem::take(&mut self.key));
+        let seen = self
+            .current
+            .get(&lookup)
+            .or_else(|| self.previous.get(&lookup));
+        if seen == Some(&row_hash) {
+            self.key = lookup.1;
+            return true;
+        }
+        if self.current.len() >= Self::CAPACITY {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(lookup, row_hash);
+        false
     }
 }
 
