@@ -32,6 +32,8 @@
 //!   databases, default `postgres://postgres@127.0.0.1:5432/postgres`;
 //! - `AMPSYNC_BENCH_DUMP` — a directory to write the generated snapshots to
 //!   (`installations-N.json`, `changed-N.json`), for `ampsync import` or a profiler;
+//! - `AMPSYNC_BENCH_LOGS` — a directory to keep each sync scenario's log (JSON lines,
+//!   `RUST_LOG` applies) in;
 //! - `AMPSYNC_BENCH_WRAP` — a command to run each sync scenario under, `{}` standing
 //!   for the scenario's name, e.g. `perf record -a -g -o /tmp/perf-{}.data --` (the
 //!   peak RSS is then the wrapper's, or the larger of the two).
@@ -508,12 +510,10 @@ impl Ampsync<'_> {
     fn run_wrapped(&self, args: &[&str], scenario: Option<&str>) -> Result<ChildRun, String> {
         let mut argv: Vec<String> = Vec::new();
         if let (Some(scenario), Ok(wrap)) = (scenario, std::env::var("AMPSYNC_BENCH_WRAP")) {
-            let slug: String = scenario
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
-                .collect::<String>()
-                .replace(' ', "-");
-            argv.extend(wrap.split_whitespace().map(|w| w.replace("{}", &slug)));
+            argv.extend(
+                wrap.split_whitespace()
+                    .map(|w| w.replace("{}", &slug(scenario))),
+            );
         }
         argv.push(env!("CARGO_BIN_EXE_ampsync").to_owned());
         argv.extend(args.iter().map(|a| (*a).to_owned()));
@@ -528,11 +528,16 @@ impl Ampsync<'_> {
                 "AMPERSAND_API_URL": self.api_url,
                 "AMPERSAND_API_KEY": API_KEY,
                 "AMPSYNC_LOG_FORMAT": "json",
+                "RUST_LOG": std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             },
             "stdout": stdout_path,
             "stderr": stderr_path,
         });
         let reply = self.launcher.run(&request)?;
+        if let (Some(scenario), Ok(dir)) = (scenario, std::env::var("AMPSYNC_BENCH_LOGS")) {
+            let to = std::path::Path::new(&dir).join(format!("{}.log", slug(scenario)));
+            std::fs::copy(&stderr_path, to).map_err(|e| format!("AMPSYNC_BENCH_LOGS: {e}"))?;
+        }
         let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
         let code = reply["code"].as_i64().unwrap_or(-1);
         if code != 0 {
@@ -547,6 +552,15 @@ impl Ampsync<'_> {
             stdout,
         })
     }
+}
+
+/// `100000 no-op resync` → `100000-noop-resync`, for file names.
+fn slug(scenario: &str) -> String {
+    scenario
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+        .collect::<String>()
+        .replace(' ', "-")
 }
 
 // A child's peak RSS (`ru_maxrss`) counts its parent's resident memory at the fork

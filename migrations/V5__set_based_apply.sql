@@ -8,10 +8,16 @@
 -- that use them; ampsync itself no longer does.
 
 -- (Re)creates the run's scratch tables, empty: the snapshot's index (one row per row
--- copy the snapshot holds) and the plan (what to write, per table).
+-- copy the snapshot holds) and the plan (what to write, per table). Raises work_mem to
+-- 64MB for the rest of the transaction.
 CREATE FUNCTION ampersand.begin_plan() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Planning sorts and hashes every key of the snapshot: give it room in memory for
+    -- the rest of the transaction, rather than spilling to disk.
+    IF pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024 THEN
+        PERFORM set_config('work_mem', '64MB', true);
+    END IF;
     IF to_regclass('pg_temp.ampsync_snapshot') IS NOT NULL THEN
         TRUNCATE pg_temp.ampsync_snapshot, pg_temp.ampsync_plan;
         RETURN;

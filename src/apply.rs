@@ -19,6 +19,7 @@
 //! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -130,25 +131,40 @@ pub async fn plan(
     };
     snapshot.stored().map_err(spill_error)?;
 
+    let started = Instant::now();
     sqlx::query(include_str!("../sql/apply/begin_plan.sql"))
         .execute(&mut *conn)
         .await
         .map_err(bookkeeping("creating the run's temporary tables"))?;
     load_index(conn, snapshot).await?;
-    log_snapshot(conn, snapshot).await?;
+    tracing::debug!(
+        bytes = snapshot.index().map(|i| i.len()).sum::<u64>(),
+        seconds = started.elapsed().as_secs_f64(),
+        "index loaded"
+    );
 
+    let mut keys = BTreeMap::new();
     for table in Table::ALL {
         if snapshot.copies(table) == 0 && !snapshot.covers(table) {
             continue;
         }
-        sqlx::query(state_sql(table))
+        let started = Instant::now();
+        let distinct: i64 = sqlx::query_scalar(state_sql(table))
             .bind(&snapshot.project_id)
             .bind(group_ref)
             .bind(snapshot.covers(table))
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(db("comparing the snapshot with what is stored", table))?;
+        tracing::debug!(
+            table = table.name(),
+            keys = distinct,
+            seconds = started.elapsed().as_secs_f64(),
+            "planned"
+        );
+        keys.insert(table, distinct as u64);
     }
+    log_snapshot(conn, snapshot, &keys).await?;
 
     let mut plan = Plan::default();
     let counts: Vec<(String, String, i64)> =
@@ -215,20 +231,21 @@ async fn load_index(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), 
         .await
         .map_err(bookkeeping("loading the snapshot's index"))?;
     let mut failure = None;
-    let index = snapshot.index();
-    let mut pos = 0;
-    let mut buf = vec![0; COPY_CHUNK.min(index.len() as usize)];
-    while pos < index.len() {
-        let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
-        if let Err(e) = index.read_at(pos, &mut buf[..n]) {
-            failure = Some(e.to_string());
-            break;
+    let mut buf = vec![0; COPY_CHUNK];
+    'parts: for index in snapshot.index() {
+        let mut pos = 0;
+        while pos < index.len() {
+            let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
+            if let Err(e) = index.read_at(pos, &mut buf[..n]) {
+                failure = Some(e.to_string());
+                break 'parts;
+            }
+            if let Err(e) = copy.send(&buf[..n]).await {
+                let _ = copy.abort("sending the index failed").await;
+                return Err(doing(e));
+            }
+            pos += n as u64;
         }
-        if let Err(e) = copy.send(&buf[..n]).await {
-            let _ = copy.abort("sending the index failed").await;
-            return Err(doing(e));
-        }
-        pos += n as u64;
     }
     if let Some(reason) = failure {
         let _ = copy.abort("reading the snapshot's file failed").await;
@@ -245,34 +262,38 @@ async fn load_index(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), 
     Ok(())
 }
 
-/// Logs what the snapshot holds: rows per table, rejected records, and keys that came
-/// in several copies.
-async fn log_snapshot(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), ApplyError> {
-    let keys: Vec<(String, i64, i64)> =
-        sqlx::query_as(include_str!("../sql/apply/snapshot_keys.sql"))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(bookkeeping("counting the snapshot's keys"))?;
-    let keys_of = |table: Table| {
-        keys.iter()
-            .find(|(name, _, _)| name == table.name())
-            .map_or((0, 0), |(_, keys, disagreeing)| (*keys, *disagreeing))
-    };
+/// Logs what the snapshot holds: rows (distinct keys) per table, rejected records, and
+/// keys that came in several copies.
+async fn log_snapshot(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    keys: &BTreeMap<Table, u64>,
+) -> Result<(), ApplyError> {
+    let keys_of = |table: Table| keys.get(&table).copied().unwrap_or(0);
     let rows: Vec<String> = Table::ALL
         .iter()
-        .map(|t| format!("{t}={}", keys_of(*t).0))
+        .map(|t| format!("{t}={}", keys_of(*t)))
         .collect();
     tracing::info!(rows = %rows.join(" "), rejected = snapshot.rejected.len(), "snapshot read");
     for rejected in &snapshot.rejected {
         tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
     }
-    let installations = keys_of(Table::Installations).0 as u64;
-    let duplicates = snapshot.copies(Table::Installations) - installations;
+    let duplicates = snapshot
+        .copies(Table::Installations)
+        .saturating_sub(keys_of(Table::Installations));
     if duplicates > 0 {
         tracing::warn!(count = duplicates, "installation ids appeared more than once; the copy with the latest updateTime was kept");
     }
     for table in Table::ALL {
-        let disagreeing = keys_of(table).1;
+        // Only keys with several copies can disagree.
+        if snapshot.copies(table) <= keys_of(table) {
+            continue;
+        }
+        let disagreeing: i64 = sqlx::query_scalar(include_str!("../sql/apply/disagreeing.sql"))
+            .bind(table.name())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("counting disagreeing copies", table))?;
         if disagreeing > 0 {
             tracing::warn!(table = table.name(), keys = disagreeing, "copies of one key disagreed; kept the one with the latest updateTime (then the greatest row hash)");
         }
@@ -305,8 +326,14 @@ pub async fn execute(
         let Some(c) = plan.tables.get(&table) else {
             continue;
         };
+        let started = Instant::now();
         if c.staged() > 0 {
             stage(tx, snapshot, table).await?;
+            tracing::debug!(
+                table = table.name(),
+                seconds = started.elapsed().as_secs_f64(),
+                "staged"
+            );
             sqlx::query(include_str!("../sql/apply/merge_stage.sql"))
                 .bind(table.name())
                 .bind(run_id)
@@ -325,7 +352,8 @@ pub async fn execute(
                 .map_err(db("deleting rows", table))?;
         }
         if *c != TableCounts::default() {
-            tracing::debug!(table = table.name(), ?c, "applied");
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::debug!(table = table.name(), ?c, seconds, "applied");
         }
     }
 

@@ -55,17 +55,28 @@ pub fn escape_into(out: &mut Vec<u8>, text: &[u8]) {
 }
 
 /// Appends the COPY text of one column value to `out`; `scratch` is working space.
+/// `json`, when given, is the value's JSON text (`serde_json` compact): strings and
+/// `jsonb` values are then taken from it instead of being written again.
 pub fn write_value<T: Serialize + ?Sized>(
     value: &T,
+    json: Option<&[u8]>,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    value.serialize(Field { out, scratch })
+    value.serialize(Field { out, scratch, json })
 }
 
 struct Field<'a> {
     out: &'a mut Vec<u8>,
     scratch: &'a mut Vec<u8>,
+    json: Option<&'a [u8]>,
+}
+
+/// A string's text from its JSON form, when that form holds no escapes: then the text
+/// is what is between the quotes, and holds nothing COPY must escape either.
+fn plain_string(json: Option<&[u8]>) -> Option<&[u8]> {
+    let inner = json?.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    memchr::memchr(b'\\', inner).is_none().then_some(inner)
 }
 
 /// A `fmt::Write` that escapes what it is given, for `collect_str` (times).
@@ -134,7 +145,10 @@ impl<'a> ser::Serializer for Field<'a> {
         Ok(())
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
-        escape_into(self.out, v.as_bytes());
+        match plain_string(self.json) {
+            Some(text) => self.out.extend_from_slice(text),
+            None => escape_into(self.out, v.as_bytes()),
+        }
         Ok(())
     }
     fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
@@ -169,6 +183,10 @@ impl<'a> ser::Serializer for Field<'a> {
         if name != JSONB {
             return value.serialize(self);
         }
+        if let Some(json) = self.json {
+            escape_into(self.out, json);
+            return Ok(());
+        }
         self.scratch.clear();
         serde_json::to_writer(&mut *self.scratch, value).map_err(ser::Error::custom)?;
         escape_into(self.out, self.scratch);
@@ -184,6 +202,7 @@ impl<'a> ser::Serializer for Field<'a> {
         unsupported("an enum with data")
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<TextArray<'a>, Error> {
+        // A `text[]` literal is not JSON: the hint does not apply.
         self.scratch.clear();
         self.scratch.push(b'{');
         Ok(TextArray {
@@ -227,7 +246,12 @@ impl<'a> ser::Serializer for Field<'a> {
         unsupported("an enum with data")
     }
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), Error> {
-        let _ = write!(Escaping(self.out), "{value}");
+        match plain_string(self.json) {
+            Some(text) => self.out.extend_from_slice(text),
+            None => {
+                let _ = write!(Escaping(self.out), "{value}");
+            }
+        }
         Ok(())
     }
 }
@@ -406,8 +430,14 @@ mod tests {
 
     fn text<T: Serialize>(value: &T) -> String {
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
-        write_value(value, &mut out, &mut scratch).unwrap();
-        String::from_utf8(out).unwrap()
+        write_value(value, None, &mut out, &mut scratch).unwrap();
+        let plain = String::from_utf8(out).unwrap();
+        // The same from the value's JSON text.
+        let json = serde_json::to_vec(value).unwrap();
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        write_value(value, Some(&json), &mut out, &mut scratch).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), plain);
+        plain
     }
 
     #[test]
@@ -438,6 +468,6 @@ mod tests {
             serde_json::to_string(&Jsonb(&value)).unwrap(),
             serde_json::to_string(&value).unwrap()
         );
-        assert!(write_value(&1.5f64, &mut Vec::new(), &mut Vec::new()).is_err());
+        assert!(write_value(&1.5f64, None, &mut Vec::new(), &mut Vec::new()).is_err());
     }
 }

@@ -27,6 +27,7 @@
 //! `serde_json::Value`, to be checked and kept as a rejected record.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -63,36 +64,24 @@ pub struct Snapshot {
     /// `integrations`, say.)
     covered: BTreeSet<Table>,
     pub rejected: Vec<Rejected>,
-    /// Every row copy, as its COPY line (see [`Encoder`]), back to back.
-    rows: Spill,
-    /// One COPY line per row copy for `pg_temp.ampsync_snapshot`: table, key, hashes,
-    /// updateTime, and where the row is in `rows`.
-    index: Spill,
-    /// Row copies in `index`, per table.
-    copies: BTreeMap<Table, u64>,
-    /// The columns of each table's COPY lines, in order.
-    columns: BTreeMap<Table, Vec<&'static str>>,
-    recent: Recent,
-    encoder: Encoder,
-    line: Vec<u8>,
-    /// The first failure to encode or store a row; the run fails with it.
-    failure: Option<String>,
+    /// Part 0 is filled on the caller's thread; the others by the workers that read the
+    /// installations stream, once it has ended.
+    parts: Vec<Part>,
+    workers: Option<Workers>,
 }
+
+/// Where in a part's row file a row is: the part's number in the top bits.
+const PART_SHIFT: u32 = 40;
 
 impl Snapshot {
     pub fn new(project_id: impl Into<String>) -> Self {
+        let project_id = project_id.into();
         Snapshot {
-            project_id: project_id.into(),
+            parts: vec![Part::new(0, project_id.clone())],
+            project_id,
             covered: BTreeSet::new(),
             rejected: Vec::new(),
-            rows: Spill::new(),
-            index: Spill::new(),
-            copies: BTreeMap::new(),
-            columns: BTreeMap::new(),
-            recent: Recent::default(),
-            encoder: Encoder::default(),
-            line: Vec::new(),
-            failure: None,
+            workers: None,
         }
     }
 
@@ -102,29 +91,41 @@ impl Snapshot {
 
     /// Row copies of `table` the snapshot holds (a key may have several).
     pub fn copies(&self, table: Table) -> u64 {
-        self.copies.get(&table).copied().unwrap_or(0)
+        self.parts
+            .iter()
+            .map(|p| p.copies.get(&table).copied().unwrap_or(0))
+            .sum()
     }
 
-    /// The index, in the COPY text format of `pg_temp.ampsync_snapshot`.
-    pub fn index(&self) -> &Spill {
-        &self.index
+    /// The index, in the COPY text format of `pg_temp.ampsync_snapshot`, in pieces.
+    pub fn index(&self) -> impl Iterator<Item = &Spill> {
+        self.parts.iter().map(|p| &p.index)
     }
 
     /// The column names of `table`'s COPY lines, if the snapshot has rows of it.
     pub fn columns(&self, table: Table) -> Option<&[&'static str]> {
-        self.columns.get(&table).map(Vec::as_slice)
+        self.parts
+            .iter()
+            .find_map(|p| p.columns.get(&table))
+            .map(Vec::as_slice)
     }
 
     /// Appends the COPY line stored at `pos` (as the index gives it) to `out`.
     pub fn read_row(&self, pos: u64, len: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let part = self
+            .parts
+            .iter()
+            .find(|p| p.number == pos >> PART_SHIFT)
+            .ok_or_else(|| std::io::Error::other("the index names a part the snapshot lacks"))?;
         let start = out.len();
         out.resize(start + len, 0);
-        self.rows.read_at(pos, &mut out[start..])
+        part.rows
+            .read_at(pos & ((1 << PART_SHIFT) - 1), &mut out[start..])
     }
 
     /// Whether every row was stored; if not, why.
     pub fn stored(&self) -> Result<(), String> {
-        match &self.failure {
+        match self.parts.iter().find_map(|p| p.failure.as_ref()) {
             None => Ok(()),
             Some(reason) => Err(reason.clone()),
         }
@@ -143,6 +144,74 @@ impl Snapshot {
     }
 
     pub fn add_project(&mut self, project: model::Project) {
+        self.covered.insert(Table::Projects);
+        self.parts[0].add_project(project);
+    }
+
+    /// Adds the integrations response; elements that cannot be read are rejected.
+    pub fn add_integrations(&mut self, integrations: Vec<Value>) {
+        self.covered.insert(Table::Integrations);
+        self.parts[0].add_integrations(integrations);
+        self.rejected.append(&mut self.parts[0].rejected);
+    }
+
+    /// Adds one element of the installations response, as its JSON text, on this
+    /// thread; an element that cannot be read, or that belongs to another project, is
+    /// rejected. An error means the text is not JSON at all.
+    pub fn add_installation_json(
+        &mut self,
+        position: u64,
+        json: &[u8],
+    ) -> Result<(), serde_json::Error> {
+        let added = self.parts[0].add_installation_json(position, json);
+        self.rejected.append(&mut self.parts[0].rejected);
+        added
+    }
+}
+
+/// Rows stored by one thread: its own files, encoder and cache.
+struct Part {
+    /// Its place among the snapshot's parts, as row positions carry it.
+    number: u64,
+    project_id: String,
+    /// Every row copy, as its COPY line (see [`Encoder`]), back to back.
+    rows: Spill,
+    /// One COPY line per row copy for `pg_temp.ampsync_snapshot`: table, key, hashes,
+    /// updateTime, and where the row is (part and offset in `rows`).
+    index: Spill,
+    /// Row copies in `index`, per table.
+    copies: BTreeMap<Table, u64>,
+    /// The columns of each table's COPY lines, in order.
+    columns: BTreeMap<Table, Vec<&'static str>>,
+    recent: Recent,
+    encoder: Encoder,
+    line: Vec<u8>,
+    rejected: Vec<Rejected>,
+    /// The first failure to encode or store a row; the run fails with it.
+    failure: Option<String>,
+    /// The first element that was not JSON, and why.
+    invalid: Option<(u64, String)>,
+}
+
+impl Part {
+    fn new(number: u64, project_id: String) -> Self {
+        Part {
+            number,
+            project_id,
+            rows: Spill::new(),
+            index: Spill::new(),
+            copies: BTreeMap::new(),
+            columns: BTreeMap::new(),
+            recent: Recent::default(),
+            encoder: Encoder::default(),
+            line: Vec::new(),
+            rejected: Vec::new(),
+            failure: None,
+            invalid: None,
+        }
+    }
+
+    fn add_project(&mut self, project: model::Project) {
         let row = ProjectRow {
             id: project.id,
             name: project.name,
@@ -153,13 +222,10 @@ impl Snapshot {
             entitlements: project.entitlements.map(scrubbed).map(Jsonb),
             extra: Jsonb(scrubbed_map(project.extra)),
         };
-        self.covered.insert(Table::Projects);
         self.insert(&row);
     }
 
-    /// Adds the integrations response; elements that cannot be read are rejected.
-    pub fn add_integrations(&mut self, integrations: Vec<Value>) {
-        self.covered.insert(Table::Integrations);
+    fn add_integrations(&mut self, integrations: Vec<Value>) {
         for (position, mut value) in integrations.into_iter().enumerate() {
             if crate::scrub::replace_nul(&mut value) {
                 self.reject("integrations", position as u64, NUL.into(), value);
@@ -194,10 +260,7 @@ impl Snapshot {
         self.insert(&row);
     }
 
-    /// Adds one element of the installations response, as its JSON text; an element
-    /// that cannot be read, or that belongs to another project, is rejected. An error
-    /// means the text is not JSON at all.
-    pub fn add_installation_json(
+    fn add_installation_json(
         &mut self,
         position: u64,
         json: &[u8],
@@ -224,7 +287,7 @@ impl Snapshot {
     }
 
     /// As [`Snapshot::add_installation_json`], from a parsed element.
-    pub fn add_installation_value(&mut self, position: u64, mut value: Value) {
+    fn add_installation_value(&mut self, position: u64, mut value: Value) {
         if crate::scrub::replace_nul(&mut value) {
             return self.reject("installations", position, NUL.into(), value);
         }
@@ -401,6 +464,10 @@ impl Snapshot {
         if self.recent.repeats(table, row.key(), encoded.row_hash) {
             return;
         }
+        if let Err(e) = self.encoder.write_line(row) {
+            self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
+            return;
+        }
         if !self.columns.contains_key(&table) {
             self.columns.insert(table, self.encoder.columns());
         }
@@ -429,7 +496,8 @@ impl Snapshot {
         }
         let stored = (|| {
             use std::io::Write;
-            writeln!(line, "\t{}\t{}", self.rows.len(), self.encoder.line.len())?;
+            let pos = self.number << PART_SHIFT | self.rows.len();
+            writeln!(line, "\t{pos}\t{}", self.encoder.line.len())?;
             self.rows.append(&[&self.encoder.line])?;
             self.index.append(&[line])
         })();
@@ -450,7 +518,164 @@ impl Snapshot {
 
 impl ElementSink for Snapshot {
     fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
-        self.add_installation_json(position, json)
+        if self.workers.is_none() {
+            self.workers = Workers::start(&self.project_id);
+        }
+        match &mut self.workers {
+            Some(workers) => {
+                workers.push(position, json);
+                Ok(())
+            }
+            None => self.add_installation_json(position, json),
+        }
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        let Some(workers) = self.workers.take() else {
+            return Ok(());
+        };
+        let mut parts = workers.finish();
+        let invalid = parts.iter().filter_map(|p| p.invalid.clone()).min();
+        for part in &mut parts {
+            self.rejected.append(&mut part.rejected);
+        }
+        self.rejected.sort_by_key(|r| (r.source, r.position));
+        self.parts.extend(parts);
+        match invalid {
+            Some((position, reason)) => Err(format!("element {position} is not JSON: {reason}")),
+            None => Ok(()),
+        }
+    }
+}
+
+// Parsing and encoding take most of a sync's CPU time, and each installation is read
+// on its own (the conflict rule does not depend on order), so the elements go, in
+// batches, to one worker per core, each with its own part.
+
+/// Elements per batch, at most.
+const BATCH_ELEMENTS: usize = 256;
+/// JSON bytes per batch, about.
+const BATCH_BYTES: usize = 512 * 1024;
+
+/// Consecutive elements of the array: their JSON texts back to back.
+#[derive(Default)]
+struct Batch {
+    first_position: u64,
+    json: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// The worker threads reading installations, while the stream lasts.
+struct Workers {
+    sender: Option<mpsc::SyncSender<Batch>>,
+    threads: Vec<std::thread::JoinHandle<Part>>,
+    batch: Batch,
+}
+
+impl Workers {
+    /// Workers for this machine's cores; none on a single core, or if no thread starts.
+    fn start(project_id: &str) -> Option<Workers> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if cores < 2 {
+            return None;
+        }
+        let (sender, receiver) = mpsc::sync_channel::<Batch>(cores * 2);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut threads = Vec::new();
+        for number in 1..=cores as u64 {
+            let receiver = receiver.clone();
+            let mut part = Part::new(number, project_id.to_owned());
+            let spawned = std::thread::Builder::new()
+                .name(format!("normalize-{number}"))
+                .spawn(move || {
+                    loop {
+                        // A poisoned lock means another worker panicked: stop too.
+                        let next = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(batch) = next else { break };
+                        part.add_batch(&batch);
+                    }
+                    part
+                });
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(_) => break,
+            }
+        }
+        if threads.is_empty() {
+            return None;
+        }
+        Some(Workers {
+            sender: Some(sender),
+            threads,
+            batch: Batch::default(),
+        })
+    }
+
+    fn push(&mut self, position: u64, json: &[u8]) {
+        if self.batch.ends.is_empty() {
+            self.batch.first_position = position;
+        }
+        self.batch.json.extend_from_slice(json);
+        self.batch.ends.push(self.batch.json.len());
+        if self.batch.ends.len() >= BATCH_ELEMENTS || self.batch.json.len() >= BATCH_BYTES {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if let Some(sender) = &self.sender {
+            // Fails only when every worker has stopped; `finish` then reports it.
+            let _ = sender.send(batch);
+        }
+    }
+
+    /// Sends what is left, lets the workers finish, and returns their parts.
+    fn finish(mut self) -> Vec<Part> {
+        if !self.batch.ends.is_empty() {
+            self.send();
+        }
+        self.sender = None;
+        let mut parts = Vec::new();
+        for thread in std::mem::take(&mut self.threads) {
+            match thread.join() {
+                Ok(part) => parts.push(part),
+                Err(_) => {
+                    let mut lost = Part::new(u64::MAX, String::new());
+                    lost.failure = Some("a worker reading installations stopped".into());
+                    parts.push(lost);
+                }
+            }
+        }
+        parts
+    }
+}
+
+impl Drop for Workers {
+    /// A stream that fails drops its sink: stop the workers and wait for them.
+    fn drop(&mut self) {
+        self.sender = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Part {
+    fn add_batch(&mut self, batch: &Batch) {
+        let mut start = 0;
+        for (i, &end) in batch.ends.iter().enumerate() {
+            let position = batch.first_position + i as u64;
+            if let Err(e) = self.add_installation_json(position, &batch.json[start..end]) {
+                if self.invalid.is_none() {
+                    self.invalid = Some((position, e.to_string()));
+                }
+            }
+            start = end;
+        }
     }
 }
 

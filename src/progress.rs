@@ -217,6 +217,10 @@ impl<S: ElementSink> ElementSink for Counted<S> {
         self.counter.add(1);
         Ok(())
     }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.inner.end()
+    }
 }
 
 /// A reader that counts the bytes read through it.

@@ -93,7 +93,9 @@ pub struct ProjectRow {
     pub name: Option<String>,
     pub app_name: Option<String>,
     pub org_id: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub entitlements: Option<Jsonb<Value>>,
     pub extra: Jsonb<Map<String, Value>>,
@@ -105,10 +107,13 @@ pub struct IntegrationRow {
     pub project_id: String,
     pub name: Option<String>,
     pub provider: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub latest_revision_id: Option<String>,
     pub latest_revision_spec_version: Option<String>,
+    #[serde(serialize_with = "time")]
     pub latest_revision_create_time: Option<DateTime<Utc>>,
     pub latest_revision_content: Option<Jsonb<Value>>,
     pub extra: Jsonb<Map<String, Value>>,
@@ -119,7 +124,9 @@ pub struct GroupRow {
     pub project_id: String,
     pub group_ref: String,
     pub group_name: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
@@ -129,7 +136,9 @@ pub struct ConsumerRow {
     pub project_id: String,
     pub consumer_ref: String,
     pub consumer_name: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
@@ -143,7 +152,9 @@ pub struct ProviderAppRow {
     pub external_ref: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub metadata: Option<Jsonb<Value>>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
@@ -158,15 +169,21 @@ pub struct ConnectionRow {
     pub consumer_ref: Option<String>,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub auth_scheme: Option<String>,
     pub status: Option<String>,
     pub has_access_token: bool,
+    #[serde(serialize_with = "time")]
     pub access_token_issued_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub access_token_expires_at: Option<DateTime<Utc>>,
     pub has_refresh_token: bool,
+    #[serde(serialize_with = "time")]
     pub refresh_token_issued_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time")]
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
     pub oauth_scopes: Option<Vec<String>>,
     pub has_api_key: bool,
@@ -180,6 +197,7 @@ pub struct ConfigRow {
     pub project_id: String,
     pub installation_id: String,
     pub revision_id: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
     pub created_by_kind: Option<String>,
@@ -198,12 +216,66 @@ pub struct InstallationRow {
     pub connection_id: Option<String>,
     pub config_id: Option<String>,
     pub group_ref: Option<String>,
+    #[serde(serialize_with = "time")]
     pub create_time: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
     pub created_by_kind: Option<String>,
     pub created_by_ref: Option<String>,
+    #[serde(serialize_with = "time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
+}
+
+/// Serializes a time as `chrono` does (RFC 3339, `Z`, fractions of 0, 3, 6 or 9
+/// digits), without its `fmt` machinery: times are in every row, and the text is hashed,
+/// so it must stay exactly the same.
+fn time<S: ser::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    let Some(at) = at else {
+        return s.serialize_none();
+    };
+    let mut buf = [0u8; 32];
+    match rfc3339(at, &mut buf) {
+        Some(text) => s.serialize_str(text),
+        None => at.serialize(s),
+    }
+}
+
+/// `at` as `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it, for years 0 to
+/// 9999 outside leap seconds; none otherwise.
+fn rfc3339<'b>(at: &DateTime<Utc>, buf: &'b mut [u8; 32]) -> Option<&'b str> {
+    use chrono::{Datelike, Timelike};
+    /// Writes `value` as `N` digits at `at`.
+    fn digits<const N: usize>(buf: &mut [u8; 32], at: usize, mut value: u32) {
+        for i in (0..N).rev() {
+            buf[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    let (year, nanos) = (at.year(), at.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    buf[..20].copy_from_slice(b"0000-00-00T00:00:00.");
+    digits::<4>(buf, 0, year as u32);
+    digits::<2>(buf, 5, at.month());
+    digits::<2>(buf, 8, at.day());
+    digits::<2>(buf, 11, at.hour());
+    digits::<2>(buf, 14, at.minute());
+    digits::<2>(buf, 17, at.second());
+    let end = if nanos == 0 {
+        19
+    } else if nanos % 1_000_000 == 0 {
+        digits::<3>(buf, 20, nanos / 1_000_000);
+        23
+    } else if nanos % 1_000 == 0 {
+        digits::<6>(buf, 20, nanos / 1_000);
+        26
+    } else {
+        digits::<9>(buf, 20, nanos);
+        29
+    };
+    buf[end] = b'Z';
+    std::str::from_utf8(&buf[..end + 1]).ok()
 }
 
 /// A row of one of the synced tables.
@@ -280,7 +352,7 @@ row!(
 );
 
 /// The first 16 bytes of a BLAKE3 digest; stored as 32 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hash(pub [u8; 16]);
 
 impl Hash {
@@ -304,7 +376,7 @@ impl fmt::Display for Hash {
 }
 
 /// What [`Encoder::encode`] finds out about a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Encoded {
     /// Hash of the versioned content: every column but the volatile ones.
     pub content_hash: Hash,
@@ -323,64 +395,86 @@ pub struct Encoder {
     fields: Vec<(&'static str, Range<usize>)>,
     /// The column names, in the order the row wrote them.
     order: Vec<&'static str>,
+    /// Per table: its fields in name order, and whether each is volatile.
+    sorted: [Vec<(usize, bool)>; 8],
+    hash_input: Vec<u8>,
+    /// The hashes of the last row encoded.
+    hashes: Encoded,
     scratch: Vec<u8>,
 }
 
 impl Encoder {
-    /// Encodes `row` into [`Encoder::line`]; returns its hashes.
+    /// Hashes `row`. Its COPY line waits for [`Encoder::write_line`], so that a copy
+    /// found to repeat one already stored costs no more.
     pub fn encode<R: Row>(&mut self, row: &R) -> Result<Encoded, crate::copy_text::Error> {
-        self.line.clear();
         self.json.clear();
         self.fields.clear();
-        row.serialize(RowSerializer(self))?;
+        self.order.clear();
+        row.serialize(RowSerializer {
+            encoder: self,
+            pass: Pass::Json,
+        })?;
 
         // The JSON object of the columns, keys sorted, hashed as it would be written.
-        let json = &self.json;
-        self.fields.sort_unstable_by_key(|(name, _)| *name);
-        let volatile = R::TABLE.volatile_columns();
-        let mut row_hasher = blake3::Hasher::new();
-        let mut content_hasher = (!volatile.is_empty()).then(blake3::Hasher::new);
-        let mut first = (true, true);
-        row_hasher.update(b"{");
-        if let Some(h) = &mut content_hasher {
-            h.update(b"{");
+        let table = R::TABLE as usize;
+        if self.sorted[table].len() != self.fields.len() {
+            let volatile = R::TABLE.volatile_columns();
+            let mut order: Vec<(usize, bool)> = (0..self.fields.len())
+                .map(|i| (i, volatile.contains(&self.fields[i].0)))
+                .collect();
+            order.sort_by_key(|(i, _)| self.fields[*i].0);
+            self.sorted[table] = order;
         }
-        for (name, range) in &self.fields {
-            let feed = |h: &mut blake3::Hasher, first: &mut bool| {
-                if !*first {
-                    h.update(b",");
+        let has_volatile = self.sorted[table].iter().any(|(_, v)| *v);
+        let mut hash_of = |skip_volatile: bool| {
+            let input = &mut self.hash_input;
+            input.clear();
+            input.push(b'{');
+            for &(i, volatile) in &self.sorted[table] {
+                if skip_volatile && volatile {
+                    continue;
                 }
-                *first = false;
+                if input.len() > 1 {
+                    input.push(b',');
+                }
+                let (name, range) = &self.fields[i];
                 // Column names are plain identifiers: JSON needs no escapes for them.
-                h.update(b"\"");
-                h.update(name.as_bytes());
-                h.update(b"\":");
-                h.update(&json[range.clone()]);
-            };
-            feed(&mut row_hasher, &mut first.0);
-            if let Some(h) = &mut content_hasher {
-                if !volatile.contains(name) {
-                    feed(h, &mut first.1);
-                }
+                input.push(b'"');
+                input.extend_from_slice(name.as_bytes());
+                input.extend_from_slice(b"\":");
+                input.extend_from_slice(&self.json[range.clone()]);
             }
-        }
-        row_hasher.update(b"}");
-        let row_hash = truncate(&row_hasher);
-        let content_hash = match &mut content_hasher {
-            Some(h) => {
-                h.update(b"}");
-                truncate(h)
-            }
-            None => row_hash,
+            input.push(b'}');
+            let mut out = [0; 16];
+            out.copy_from_slice(&blake3::hash(input).as_bytes()[..16]);
+            Hash(out)
         };
-        for hash in [content_hash, row_hash] {
+        let row_hash = hash_of(false);
+        let content_hash = if has_volatile {
+            hash_of(true)
+        } else {
+            row_hash
+        };
+        self.hashes = Encoded {
+            content_hash,
+            row_hash,
+        };
+        Ok(self.hashes)
+    }
+
+    /// Writes the COPY line of `row`, the row last given to [`Encoder::encode`], to
+    /// [`Encoder::line`].
+    pub fn write_line<R: Row>(&mut self, row: &R) -> Result<(), crate::copy_text::Error> {
+        self.line.clear();
+        row.serialize(RowSerializer {
+            encoder: self,
+            pass: Pass::Copy(0),
+        })?;
+        for hash in [self.hashes.content_hash, self.hashes.row_hash] {
             self.line.push(b'\t');
             self.line.extend_from_slice(&hash.hex());
         }
-        Ok(Encoded {
-            content_hash,
-            row_hash,
-        })
+        Ok(())
     }
 
     /// The columns of the last row's [`Encoder::line`], in order: its fields, then
@@ -392,9 +486,18 @@ impl Encoder {
     }
 }
 
-/// Serializes a row struct: each field's COPY text goes to the line, its JSON text to
-/// the hash input.
-struct RowSerializer<'a>(&'a mut Encoder);
+/// Serializes a row struct: first each field's JSON text (for the hashes), then, in a
+/// second pass, its COPY text (taken from the JSON text where that is the same).
+struct RowSerializer<'a> {
+    encoder: &'a mut Encoder,
+    pass: Pass,
+}
+
+enum Pass {
+    Json,
+    /// The index of the next field.
+    Copy(usize),
+}
 
 impl ser::SerializeStruct for RowSerializer<'_> {
     type Ok = ();
@@ -405,16 +508,24 @@ impl ser::SerializeStruct for RowSerializer<'_> {
         name: &'static str,
         value: &T,
     ) -> Result<(), Self::Error> {
-        let e = &mut *self.0;
-        if !e.order.is_empty() {
-            e.line.push(b'\t');
+        let e = &mut *self.encoder;
+        match &mut self.pass {
+            Pass::Json => {
+                e.order.push(name);
+                let start = e.json.len();
+                serde_json::to_writer(&mut e.json, value).map_err(ser::Error::custom)?;
+                e.fields.push((name, start..e.json.len()));
+                Ok(())
+            }
+            Pass::Copy(i) => {
+                if *i > 0 {
+                    e.line.push(b'\t');
+                }
+                let json = e.fields.get(*i).map(|(_, range)| &e.json[range.clone()]);
+                *i += 1;
+                crate::copy_text::write_value(value, json, &mut e.line, &mut e.scratch)
+            }
         }
-        e.order.push(name);
-        crate::copy_text::write_value(value, &mut e.line, &mut e.scratch)?;
-        let start = e.json.len();
-        serde_json::to_writer(&mut e.json, value).map_err(ser::Error::custom)?;
-        e.fields.push((name, start..e.json.len()));
-        Ok(())
     }
 
     fn end(self) -> Result<(), Self::Error> {
@@ -438,7 +549,6 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     type SerializeStructVariant = Impossible<(), Self::Error>;
 
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Self::Error> {
-        self.0.order.clear();
         Ok(self)
     }
 
@@ -556,12 +666,6 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     }
 }
 
-fn truncate(hasher: &blake3::Hasher) -> Hash {
-    let mut out = [0; 16];
-    out.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
-    Hash(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,6 +715,27 @@ mod tests {
     }
 
     #[test]
+    fn times_are_written_exactly_as_chrono_writes_them() {
+        use chrono::{SecondsFormat, TimeZone};
+        let mut buf = [0; 32];
+        let base = Utc.with_ymd_and_hms(2024, 4, 22, 18, 55, 28).unwrap();
+        for nanos in [0, 456_000_000, 456_076_000, 456_076_123, 1, 999_999_999] {
+            for days in [0, -700_000, 2_000_000, 40] {
+                let at = base + chrono::Duration::days(days) + chrono::Duration::nanoseconds(nanos);
+                let expected = at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                assert_eq!(
+                    serde_json::to_string(&at).unwrap(),
+                    format!("\"{expected}\"")
+                );
+                match rfc3339(&at, &mut buf) {
+                    Some(text) => assert_eq!(text, expected),
+                    None => assert!(!(0..=9999).contains(&chrono::Datelike::year(&at))),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn hashes_are_those_of_the_sorted_json_object_as_before() {
         let row = connection();
         let encoded = Encoder::default().encode(&row).unwrap();
@@ -631,6 +756,7 @@ mod tests {
         let row = connection();
         let mut encoder = Encoder::default();
         let encoded = encoder.encode(&row).unwrap();
+        encoder.write_line(&row).unwrap();
         let line = String::from_utf8(encoder.line.clone()).unwrap();
         let fields: Vec<&str> = line.split('\t').collect();
         let columns = encoder.columns();

@@ -20,6 +20,12 @@ pub trait ElementSink: Send + 'static {
     /// `json` is the text of one element, whitespace around it left out. An error says
     /// it is not JSON, which makes the whole body invalid.
     fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error>;
+
+    /// The array has ended. An error says an element was not JSON after all (for a
+    /// sink that reads elements on other threads), which makes the body invalid.
+    fn end(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Why an array could not be read.
@@ -88,7 +94,10 @@ pub fn read_array_blocking<R: Read, S: ElementSink>(
     loop {
         let Some(b) = input.peek_non_space()? else {
             return match expect {
-                Expect::Done => Ok((sink, position)),
+                Expect::Done => match sink.end() {
+                    Ok(()) => Ok((sink, position)),
+                    Err(reason) => Err(StreamError::Invalid(reason)),
+                },
                 _ => Err(StreamError::Interrupted(format!(
                     "EOF while parsing the array: the body ended after {} bytes and {position} elements",
                     input.offset()
