@@ -7,6 +7,11 @@
 -- The functions of V2 (write_versions, touch_rows, delete_versions) stay for callers
 -- that use them; ampsync itself no longer does.
 
+-- What a run applied, so that the next run can tell at once that its snapshot is the
+-- same (the common case for a job that runs every few minutes) and skip the comparison.
+ALTER TABLE ampersand.sync_runs ADD COLUMN snapshot jsonb;
+COMMENT ON COLUMN ampersand.sync_runs.snapshot IS 'Fingerprint of the snapshot the run applied ({"digest", "keys": rows per table}); a later run whose snapshot has the same digest skips comparing it row by row.';
+
 -- (Re)creates the run's scratch tables, empty: the snapshot's index (one row per row
 -- copy the snapshot holds) and the plan (what to write, per table). Raises work_mem to
 -- 64MB for the rest of the transaction.

@@ -16,6 +16,12 @@
 //!    (`migrations/V5__set_based_apply.sql`), which write the current rows and their
 //!    history versions. Tables with nothing to write get no statement at all.
 //!
+//! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
+//! the one the project's last successful run recorded in `sync_runs.snapshot`: the same
+//! digest, from a run that applied its snapshot whole, means nothing can have changed,
+//! and the run skips loading and comparing altogether. That is the common case of a job
+//! that runs every few minutes, and then the run costs the download and the parse.
+//!
 //! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
 use std::collections::BTreeMap;
@@ -92,6 +98,9 @@ pub struct Plan {
     tables: BTreeMap<Table, TableCounts>,
     /// Set when deletions were due but not made, with the reason.
     pub deletions_skipped: Option<String>,
+    /// What `execute` records in `sync_runs.snapshot`: the snapshot's digest and its
+    /// rows per table.
+    fingerprint: serde_json::Value,
 }
 
 impl Plan {
@@ -131,6 +140,30 @@ pub async fn plan(
     };
     snapshot.stored().map_err(spill_error)?;
 
+    // The same snapshot as the last run applied whole changes nothing: no need to load
+    // and compare it. (Every write to the tables comes from a run, and runs of a
+    // project take turns, so the tables still hold what that run left.)
+    let digest = snapshot.digest(group_ref);
+    let last: Option<(i64, Option<serde_json::Value>)> =
+        sqlx::query_as(include_str!("../sql/apply/last_snapshot.sql"))
+            .bind(&snapshot.project_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(bookkeeping("reading the last run's snapshot"))?;
+    if let Some((run, Some(fingerprint))) = last {
+        if fingerprint["digest"] == digest.as_str() {
+            let keys: BTreeMap<Table, u64> = Table::ALL
+                .into_iter()
+                .filter_map(|t| fingerprint["keys"][t.name()].as_u64().map(|n| (t, n)))
+                .collect();
+            log_unchanged(snapshot, &keys, run);
+            return Ok(Plan {
+                fingerprint,
+                ..Plan::default()
+            });
+        }
+    }
+
     let started = Instant::now();
     sqlx::query(include_str!("../sql/apply/begin_plan.sql"))
         .execute(&mut *conn)
@@ -165,8 +198,14 @@ pub async fn plan(
         keys.insert(table, distinct as u64);
     }
     log_snapshot(conn, snapshot, &keys).await?;
+    let mut plan = Plan {
+        fingerprint: serde_json::json!({
+            "digest": digest,
+            "keys": keys.iter().map(|(t, n)| (t.name(), *n)).collect::<BTreeMap<_, _>>(),
+        }),
+        ..Plan::default()
+    };
 
-    let mut plan = Plan::default();
     let counts: Vec<(String, String, i64)> =
         sqlx::query_as(include_str!("../sql/apply/plan_counts.sql"))
             .fetch_all(&mut *conn)
@@ -262,6 +301,22 @@ async fn load_index(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), 
     Ok(())
 }
 
+fn rows_line(keys: &BTreeMap<Table, u64>) -> String {
+    Table::ALL
+        .iter()
+        .map(|t| format!("{t}={}", keys.get(t).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// As [`log_snapshot`], for a snapshot found identical to the one run `run` applied.
+fn log_unchanged(snapshot: &Snapshot, keys: &BTreeMap<Table, u64>, run: i64) {
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected.len(), unchanged_since_run = run, "snapshot read");
+    for rejected in &snapshot.rejected {
+        tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
+    }
+}
+
 /// Logs what the snapshot holds: rows (distinct keys) per table, rejected records, and
 /// keys that came in several copies.
 async fn log_snapshot(
@@ -270,11 +325,7 @@ async fn log_snapshot(
     keys: &BTreeMap<Table, u64>,
 ) -> Result<(), ApplyError> {
     let keys_of = |table: Table| keys.get(&table).copied().unwrap_or(0);
-    let rows: Vec<String> = Table::ALL
-        .iter()
-        .map(|t| format!("{t}={}", keys_of(*t)))
-        .collect();
-    tracing::info!(rows = %rows.join(" "), rejected = snapshot.rejected.len(), "snapshot read");
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected.len(), "snapshot read");
     for rejected in &snapshot.rejected {
         tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
     }
@@ -356,6 +407,13 @@ pub async fn execute(
             tracing::debug!(table = table.name(), ?c, seconds, "applied");
         }
     }
+
+    sqlx::query(include_str!("../sql/apply/record_snapshot.sql"))
+        .bind(run_id)
+        .bind(&plan.fingerprint)
+        .execute(&mut *tx)
+        .await
+        .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
 
     if !snapshot.rejected.is_empty() {
         let rejected: Vec<_> = snapshot

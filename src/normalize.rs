@@ -27,7 +27,7 @@
 //! `serde_json::Value`, to be checked and kept as a rejected record.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -123,6 +123,30 @@ impl Snapshot {
             .read_at(pos & ((1 << PART_SHIFT) - 1), &mut out[start..])
     }
 
+    /// A fingerprint of the snapshot's rows (every copy's table, key, hashes and
+    /// updateTime), of the tables it covers and of `scope`, the group of a group sync.
+    /// Two runs of the same input get the same digest; then the second can change
+    /// nothing the first did not (see `apply::plan`). Computed by the same release on
+    /// the same number of cores, which decide how rows are split into parts.
+    pub fn digest(&self, scope: Option<&str>) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(concat!("ampsync ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
+        for text in [self.project_id.as_str(), scope.unwrap_or("\u{1f}all")] {
+            hasher.update(text.as_bytes());
+            hasher.update(b"\n");
+        }
+        for table in &self.covered {
+            hasher.update(table.name().as_bytes());
+            hasher.update(b",");
+        }
+        let mut parts: Vec<&Part> = self.parts.iter().collect();
+        parts.sort_by_key(|p| p.number);
+        for part in parts {
+            hasher.update(part.digest.finalize().as_bytes());
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
     /// Whether every row was stored; if not, why.
     pub fn stored(&self) -> Result<(), String> {
         match self.parts.iter().find_map(|p| p.failure.as_ref()) {
@@ -191,6 +215,8 @@ struct Part {
     failure: Option<String>,
     /// The first element that was not JSON, and why.
     invalid: Option<(u64, String)>,
+    /// Hash of the part's index lines (without where the rows are), in order.
+    digest: blake3::Hasher,
 }
 
 impl Part {
@@ -208,6 +234,7 @@ impl Part {
             rejected: Vec::new(),
             failure: None,
             invalid: None,
+            digest: blake3::Hasher::new(),
         }
     }
 
@@ -494,6 +521,7 @@ impl Part {
             Some(at) => line.extend_from_slice(nanos(at).to_string().as_bytes()),
             None => line.extend_from_slice(b"\\N"),
         }
+        self.digest.update(line);
         let stored = (|| {
             use std::io::Write;
             let pos = self.number << PART_SHIFT | self.rows.len();
@@ -567,7 +595,10 @@ struct Batch {
 
 /// The worker threads reading installations, while the stream lasts.
 struct Workers {
-    sender: Option<mpsc::SyncSender<Batch>>,
+    /// One channel per worker, served in turn: which worker reads which batch, and so
+    /// each part's content, depends only on the input (see [`Snapshot::digest`]).
+    senders: Vec<mpsc::SyncSender<Batch>>,
+    next: usize,
     threads: Vec<std::thread::JoinHandle<Part>>,
     batch: Batch,
 }
@@ -579,28 +610,24 @@ impl Workers {
         if cores < 2 {
             return None;
         }
-        let (sender, receiver) = mpsc::sync_channel::<Batch>(cores * 2);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let mut senders = Vec::new();
         let mut threads = Vec::new();
         for number in 1..=cores as u64 {
-            let receiver = receiver.clone();
+            let (sender, receiver) = mpsc::sync_channel::<Batch>(2);
             let mut part = Part::new(number, project_id.to_owned());
             let spawned = std::thread::Builder::new()
                 .name(format!("normalize-{number}"))
                 .spawn(move || {
-                    loop {
-                        // A poisoned lock means another worker panicked: stop too.
-                        let next = match receiver.lock() {
-                            Ok(receiver) => receiver.recv(),
-                            Err(_) => break,
-                        };
-                        let Ok(batch) = next else { break };
+                    while let Ok(batch) = receiver.recv() {
                         part.add_batch(&batch);
                     }
                     part
                 });
             match spawned {
-                Ok(thread) => threads.push(thread),
+                Ok(thread) => {
+                    senders.push(sender);
+                    threads.push(thread);
+                }
                 Err(_) => break,
             }
         }
@@ -608,7 +635,8 @@ impl Workers {
             return None;
         }
         Some(Workers {
-            sender: Some(sender),
+            senders,
+            next: 0,
             threads,
             batch: Batch::default(),
         })
@@ -627,10 +655,11 @@ impl Workers {
 
     fn send(&mut self) {
         let batch = std::mem::take(&mut self.batch);
-        if let Some(sender) = &self.sender {
-            // Fails only when every worker has stopped; `finish` then reports it.
+        if let Some(sender) = self.senders.get(self.next) {
+            // Fails only when that worker has stopped; `finish` then reports it.
             let _ = sender.send(batch);
         }
+        self.next = (self.next + 1) % self.senders.len().max(1);
     }
 
     /// Sends what is left, lets the workers finish, and returns their parts.
@@ -638,7 +667,7 @@ impl Workers {
         if !self.batch.ends.is_empty() {
             self.send();
         }
-        self.sender = None;
+        self.senders.clear();
         let mut parts = Vec::new();
         for thread in std::mem::take(&mut self.threads) {
             match thread.join() {
@@ -657,7 +686,7 @@ impl Workers {
 impl Drop for Workers {
     /// A stream that fails drops its sink: stop the workers and wait for them.
     fn drop(&mut self) {
-        self.sender = None;
+        self.senders.clear();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
