@@ -1,23 +1,43 @@
-//! Applies a snapshot to the database: compare it with what the tables hold (keys and
-//! hashes only), then write just the difference, set-based, in one transaction.
+//! Applies a snapshot to the database: compare it with what the tables hold, then write
+//! just the difference, set-based, in one transaction.
 //!
-//! [`plan`] reads; [`execute`] writes. A dry run stops after the plan. The writes go
-//! through the database functions of `migrations/V2__history.sql`, which upsert the
-//! current rows and write history versions in the same statement.
+//! [`plan`] reads; [`execute`] writes. A dry run stops after the plan.
+//!
+//! How (see `normalize` for how the snapshot keeps its rows in temporary files):
+//! 1. `plan` COPYs the snapshot's index (table, key, hashes, updateTime, where the row
+//!    is: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
+//!    statement per table (`sql/state/*.sql`) picks each key's winning copy and compares
+//!    it with the stored key and hashes, filling the temporary table `ampsync_plan`
+//!    with what to insert, restore, update, touch or delete. An unchanged snapshot
+//!    plans nothing and reads nothing but keys and hashes.
+//! 2. `execute` reads back from the snapshot's file only the rows the plan writes, COPYs
+//!    them into the temporary table `ampsync_stage`, and merges each table with the
+//!    set-based statements of `ampersand.merge_stage` and `ampersand.delete_planned`
+//!    (`migrations/V5__set_based_apply.sql`), which write the current rows and their
+//!    history versions. Tables with nothing to write get no statement at all.
+//!
+//! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
+//! the one the project's last successful run recorded in `sync_runs.snapshot`: the same
+//! digest, from a run that applied its snapshot whole, means nothing can have changed,
+//! and the run skips loading and comparing altogether. That is the common case of a job
+//! that runs every few minutes, and then the run costs the download and the parse.
+//!
+//! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::normalize::Snapshot;
-use crate::rows::{PreparedRow, Table, KEY_SEPARATOR};
+use crate::rows::Table;
 
-/// Rows written per statement: large enough to amortize a round trip, small enough to
-/// keep one batch's JSON to a few MB.
-const BATCH_ROWS: usize = 2_000;
+/// Plan rows fetched per round trip while staging.
+const PAGE_ROWS: i64 = 20_000;
+/// COPY data sent per message.
+const COPY_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -43,6 +63,10 @@ pub enum ApplyError {
         #[source]
         source: sqlx::Error,
     },
+
+    /// The snapshot's temporary files could not be written or read back.
+    #[error("the snapshot of project {project} could not be kept in a temporary file (TMPDIR): {reason}")]
+    Spill { project: String, reason: String },
 }
 
 /// What a run changes in one table.
@@ -57,51 +81,50 @@ pub struct TableCounts {
     pub touched: u64,
 }
 
+impl TableCounts {
+    /// Rows to stage: everything but deletions.
+    fn staged(&self) -> u64 {
+        self.inserted + self.updated + self.restored + self.touched
+    }
+}
+
 /// Per-table counts, keyed by table name.
 pub type Counts = BTreeMap<&'static str, TableCounts>;
 
-/// The difference between a snapshot and the database, by key.
+/// The difference between a snapshot and the database; the rows themselves wait in the
+/// session's `ampsync_plan` table.
 #[derive(Debug, Default)]
 pub struct Plan {
-    tables: BTreeMap<Table, TablePlan>,
+    tables: BTreeMap<Table, TableCounts>,
     /// Set when deletions were due but not made, with the reason.
     pub deletions_skipped: Option<String>,
-}
-
-#[derive(Debug, Default)]
-struct TablePlan {
-    inserts: Vec<String>,
-    updates: Vec<String>,
-    restores: Vec<String>,
-    touches: Vec<String>,
-    deletes: Vec<String>,
+    /// What `execute` records in `sync_runs.snapshot`: the snapshot's digest and its
+    /// rows per table.
+    fingerprint: serde_json::Value,
 }
 
 impl Plan {
     pub fn counts(&self) -> Counts {
-        self.tables
+        Table::ALL
             .iter()
-            .map(|(table, p)| {
-                let counts = TableCounts {
-                    inserted: p.inserts.len() as u64,
-                    updated: p.updates.len() as u64,
-                    restored: p.restores.len() as u64,
-                    deleted: p.deletes.len() as u64,
-                    touched: p.touches.len() as u64,
-                };
+            .map(|table| {
+                let counts = self.tables.get(table).cloned().unwrap_or_default();
                 (table.name(), counts)
             })
             .collect()
     }
 }
 
-/// What the database holds for one key.
-struct Stored {
-    content_hash: String,
-    row_hash: String,
-    deleted: bool,
-    /// Whether this run may delete it (group scope, shared objects).
-    deletable: bool,
+fn db(doing: &'static str, table: Table) -> impl FnOnce(sqlx::Error) -> ApplyError {
+    move |source| ApplyError::Database {
+        doing,
+        table,
+        source,
+    }
+}
+
+fn bookkeeping(doing: &'static str) -> impl FnOnce(sqlx::Error) -> ApplyError {
+    move |source| ApplyError::Bookkeeping { doing, source }
 }
 
 /// Compares `snapshot` with the tables. `group_ref` limits deletions to one group.
@@ -111,59 +134,122 @@ pub async fn plan(
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Plan, ApplyError> {
-    let mut plan = Plan::default();
-    let mut deletions_due = false;
-    for table in Table::ALL {
-        let stored = load_state(conn, table, &snapshot.project_id, group_ref).await?;
-        let mut p = TablePlan::default();
-        let incoming = snapshot.rows(table);
-        for (key, row) in incoming.into_iter().flatten() {
-            match stored.get(key) {
-                None => p.inserts.push(key.clone()),
-                Some(s) if s.deleted => p.restores.push(key.clone()),
-                Some(s) if s.content_hash != row.content_hash => p.updates.push(key.clone()),
-                Some(s) if s.row_hash != row.row_hash => p.touches.push(key.clone()),
-                Some(_) => {}
-            }
-        }
-        if snapshot.covers(table) {
-            p.deletes = stored
+    let spill_error = |reason: String| ApplyError::Spill {
+        project: snapshot.project_id.clone(),
+        reason,
+    };
+    snapshot.stored().map_err(spill_error)?;
+
+    // The same snapshot as the last run applied whole changes nothing: no need to load
+    // and compare it. (Every write to the tables comes from a run, and runs of a
+    // project take turns, so the tables still hold what that run left.)
+    let digest = snapshot.digest(group_ref);
+    let last: Option<(i64, Option<serde_json::Value>)> =
+        sqlx::query_as(include_str!("../sql/apply/last_snapshot.sql"))
+            .bind(&snapshot.project_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(bookkeeping("reading the last run's snapshot"))?;
+    if let Some((run, Some(fingerprint))) = last {
+        if fingerprint["digest"] == digest.as_str() {
+            let keys: BTreeMap<Table, u64> = Table::ALL
                 .into_iter()
-                .filter(|(key, s)| {
-                    !s.deleted
-                        && s.deletable
-                        && !incoming.is_some_and(|rows| rows.contains_key(key))
-                })
-                .map(|(key, _)| key)
+                .filter_map(|t| fingerprint["keys"][t.name()].as_u64().map(|n| (t, n)))
                 .collect();
-            p.deletes.sort();
+            log_unchanged(snapshot, &keys, run);
+            return Ok(Plan {
+                fingerprint,
+                ..Plan::default()
+            });
         }
-        deletions_due |= !p.deletes.is_empty();
-        plan.tables.insert(table, p);
     }
 
+    let started = Instant::now();
+    sqlx::query(include_str!("../sql/apply/begin_plan.sql"))
+        .execute(&mut *conn)
+        .await
+        .map_err(bookkeeping("creating the run's temporary tables"))?;
+    load_index(conn, snapshot).await?;
+    tracing::debug!(
+        bytes = snapshot.index().map(|i| i.len()).sum::<u64>(),
+        seconds = started.elapsed().as_secs_f64(),
+        "index loaded"
+    );
+
+    let mut keys = BTreeMap::new();
+    for table in Table::ALL {
+        if snapshot.copies(table) == 0 && !snapshot.covers(table) {
+            continue;
+        }
+        let started = Instant::now();
+        let distinct: i64 = sqlx::query_scalar(state_sql(table))
+            .bind(&snapshot.project_id)
+            .bind(group_ref)
+            .bind(snapshot.covers(table))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("comparing the snapshot with what is stored", table))?;
+        tracing::debug!(
+            table = table.name(),
+            keys = distinct,
+            seconds = started.elapsed().as_secs_f64(),
+            "planned"
+        );
+        keys.insert(table, distinct as u64);
+    }
+    log_snapshot(conn, snapshot, &keys).await?;
+    let mut plan = Plan {
+        fingerprint: serde_json::json!({
+            "digest": digest,
+            "keys": keys.iter().map(|(t, n)| (t.name(), *n)).collect::<BTreeMap<_, _>>(),
+        }),
+        ..Plan::default()
+    };
+
+    let counts: Vec<(String, String, i64)> =
+        sqlx::query_as(include_str!("../sql/apply/plan_counts.sql"))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(bookkeeping("counting the planned changes"))?;
+    for (name, change, n) in counts {
+        let Some(table) = Table::ALL.into_iter().find(|t| t.name() == name) else {
+            continue;
+        };
+        let c = plan.tables.entry(table).or_default();
+        let n = n as u64;
+        match change.as_str() {
+            "insert" => c.inserted = n,
+            "update" => c.updated = n,
+            "restore" => c.restored = n,
+            "touch" => c.touched = n,
+            "delete" => c.deleted = n,
+            _ => {}
+        }
+    }
+
+    let deletions_due = plan.tables.values().any(|c| c.deleted > 0);
     if deletions_due && !snapshot.rejected.is_empty() {
         plan.deletions_skipped = Some(format!(
             "{} source records were rejected, so the snapshot may be incomplete",
             snapshot.rejected.len()
         ));
-        plan.tables.values_mut().for_each(|p| p.deletes.clear());
+        sqlx::query(include_str!("../sql/apply/skip_deletes.sql"))
+            .execute(&mut *conn)
+            .await
+            .map_err(bookkeeping("skipping the deletions"))?;
+        plan.tables.values_mut().for_each(|c| c.deleted = 0);
     }
 
     let would_delete = plan
         .tables
         .get(&Table::Installations)
-        .map_or(0, |p| p.deletes.len()) as u64;
+        .map_or(0, |c| c.deleted);
     if would_delete > 10 && !allow_mass_delete {
         let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_installations.sql"))
             .bind(&snapshot.project_id)
             .fetch_one(&mut *conn)
             .await
-            .map_err(|source| ApplyError::Database {
-                doing: "counting live rows",
-                table: Table::Installations,
-                source,
-            })?;
+            .map_err(db("counting live rows", Table::Installations))?;
         let live = live as u64;
         if would_delete * 2 > live {
             return Err(ApplyError::MassDelete {
@@ -176,6 +262,109 @@ pub async fn plan(
     Ok(plan)
 }
 
+/// COPYs the snapshot's index into `ampsync_snapshot`.
+async fn load_index(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), ApplyError> {
+    let doing = bookkeeping("loading the snapshot's index");
+    let mut copy = conn
+        .copy_in_raw(include_str!("../sql/apply/copy_snapshot.sql"))
+        .await
+        .map_err(bookkeeping("loading the snapshot's index"))?;
+    let mut failure = None;
+    let mut buf = vec![0; COPY_CHUNK];
+    'parts: for index in snapshot.index() {
+        let mut pos = 0;
+        while pos < index.len() {
+            let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
+            if let Err(e) = index.read_at(pos, &mut buf[..n]) {
+                failure = Some(e.to_string());
+                break 'parts;
+            }
+            if let Err(e) = copy.send(&buf[..n]).await {
+                let _ = copy.abort("sending the index failed").await;
+                return Err(doing(e));
+            }
+            pos += n as u64;
+        }
+    }
+    if let Some(reason) = failure {
+        let _ = copy.abort("reading the snapshot's file failed").await;
+        return Err(ApplyError::Spill {
+            project: snapshot.project_id.clone(),
+            reason,
+        });
+    }
+    copy.finish().await.map_err(doing)?;
+    sqlx::query(include_str!("../sql/apply/analyze_snapshot.sql"))
+        .execute(&mut *conn)
+        .await
+        .map_err(bookkeeping("analyzing the snapshot's index"))?;
+    Ok(())
+}
+
+fn rows_line(keys: &BTreeMap<Table, u64>) -> String {
+    Table::ALL
+        .iter()
+        .map(|t| format!("{t}={}", keys.get(t).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// As [`log_snapshot`], for a snapshot found identical to the one run `run` applied.
+fn log_unchanged(snapshot: &Snapshot, keys: &BTreeMap<Table, u64>, run: i64) {
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected.len(), unchanged_since_run = run, "snapshot read");
+    for rejected in &snapshot.rejected {
+        tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
+    }
+}
+
+/// Logs what the snapshot holds: rows (distinct keys) per table, rejected records, and
+/// keys that came in several copies.
+async fn log_snapshot(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    keys: &BTreeMap<Table, u64>,
+) -> Result<(), ApplyError> {
+    let keys_of = |table: Table| keys.get(&table).copied().unwrap_or(0);
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected.len(), "snapshot read");
+    for rejected in &snapshot.rejected {
+        tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
+    }
+    let duplicates = snapshot
+        .copies(Table::Installations)
+        .saturating_sub(keys_of(Table::Installations));
+    if duplicates > 0 {
+        tracing::warn!(count = duplicates, "installation ids appeared more than once; the copy with the latest updateTime was kept");
+    }
+    for table in Table::ALL {
+        // Only keys with several copies can disagree.
+        if snapshot.copies(table) <= keys_of(table) {
+            continue;
+        }
+        let disagreeing: i64 = sqlx::query_scalar(include_str!("../sql/apply/disagreeing.sql"))
+            .bind(table.name())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("counting disagreeing copies", table))?;
+        if disagreeing > 0 {
+            tracing::warn!(table = table.name(), keys = disagreeing, "copies of one key disagreed; kept the one with the latest updateTime (then the greatest row hash)");
+        }
+    }
+    Ok(())
+}
+
+fn state_sql(table: Table) -> &'static str {
+    match table {
+        Table::Projects => include_str!("../sql/state/projects.sql"),
+        Table::Integrations => include_str!("../sql/state/integrations.sql"),
+        Table::Groups => include_str!("../sql/state/groups.sql"),
+        Table::Consumers => include_str!("../sql/state/consumers.sql"),
+        Table::ProviderApps => include_str!("../sql/state/provider_apps.sql"),
+        Table::Connections => include_str!("../sql/state/connections.sql"),
+        Table::Configs => include_str!("../sql/state/configs.sql"),
+        Table::Installations => include_str!("../sql/state/installations.sql"),
+    }
+}
+
 /// Writes the plan inside the caller's transaction, with versions at `observed_at`.
 pub async fn execute(
     tx: &mut PgConnection,
@@ -184,74 +373,47 @@ pub async fn execute(
     run_id: i64,
     observed_at: DateTime<Utc>,
 ) -> Result<Counts, ApplyError> {
-    let mut counts = Counts::new();
-    for (table, p) in &plan.tables {
-        let table = *table;
-        let rows = snapshot.rows(table);
-        let row = |key: &String| rows.and_then(|r| r.get(key));
-        let mut c = TableCounts::default();
-
-        let versioned = p
-            .inserts
-            .iter()
-            .map(|k| ("insert", k))
-            .chain(p.updates.iter().map(|k| ("update", k)))
-            .chain(p.restores.iter().map(|k| ("restore", k)))
-            .filter_map(|(change, key)| row(key).map(|r| with_change(change, r)));
-        let written = write_batches(
-            tx,
-            table,
-            include_str!("../sql/apply/write_versions.sql"),
-            versioned,
-            |q, json| {
-                q.bind(table.name())
-                    .bind(run_id)
-                    .bind(observed_at)
-                    .bind(json)
-            },
-        )
-        .await?;
-        debug_assert_eq!(
-            written as usize,
-            p.inserts.len() + p.updates.len() + p.restores.len()
-        );
-        c.inserted = p.inserts.len() as u64;
-        c.updated = p.updates.len() as u64;
-        c.restored = p.restores.len() as u64;
-
-        let touched = p
-            .touches
-            .iter()
-            .filter_map(|key| row(key).map(|r| r.json.clone()));
-        c.touched = write_batches(
-            tx,
-            table,
-            include_str!("../sql/apply/touch_rows.sql"),
-            touched,
-            |q, json| q.bind(table.name()).bind(json),
-        )
-        .await?;
-
-        let deleted = p.deletes.iter().map(|key| key_object(table, key));
-        c.deleted = write_batches(
-            tx,
-            table,
-            include_str!("../sql/apply/delete_versions.sql"),
-            deleted,
-            |q, json| {
-                q.bind(table.name())
-                    .bind(run_id)
-                    .bind(observed_at)
-                    .bind(json)
-            },
-        )
-        .await?;
-
-        if c != TableCounts::default() {
-            tracing::debug!(table = table.name(), ?c, "applied");
+    for table in Table::ALL {
+        let Some(c) = plan.tables.get(&table) else {
+            continue;
+        };
+        let started = Instant::now();
+        if c.staged() > 0 {
+            stage(tx, snapshot, table).await?;
+            tracing::debug!(
+                table = table.name(),
+                seconds = started.elapsed().as_secs_f64(),
+                "staged"
+            );
+            sqlx::query(include_str!("../sql/apply/merge_stage.sql"))
+                .bind(table.name())
+                .bind(run_id)
+                .bind(observed_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("writing rows", table))?;
         }
-        counts.insert(table.name(), c);
+        if c.deleted > 0 {
+            sqlx::query(include_str!("../sql/apply/delete_planned.sql"))
+                .bind(table.name())
+                .bind(run_id)
+                .bind(observed_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("deleting rows", table))?;
+        }
+        if *c != TableCounts::default() {
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::debug!(table = table.name(), ?c, seconds, "applied");
+        }
     }
+
+    sqlx::query(include_str!("../sql/apply/record_snapshot.sql"))
+        .bind(run_id)
+        .bind(&plan.fingerprint)
+        .execute(&mut *tx)
+        .await
+        .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
 
     if !snapshot.rejected.is_empty() {
         let rejected: Vec<_> = snapshot
@@ -264,116 +426,69 @@ pub async fn execute(
             .bind(serde_json::Value::Array(rejected))
             .execute(&mut *tx)
             .await
-            .map_err(|source| ApplyError::Bookkeeping {
-                doing: "recording rejected records",
-                source,
-            })?;
+            .map_err(bookkeeping("recording rejected records"))?;
     }
-    Ok(counts)
+    Ok(plan.counts())
 }
 
-async fn load_state(
-    conn: &mut PgConnection,
-    table: Table,
-    project_id: &str,
-    group_ref: Option<&str>,
-) -> Result<HashMap<String, Stored>, ApplyError> {
-    let sql = match table {
-        Table::Projects => include_str!("../sql/state/projects.sql"),
-        Table::Integrations => include_str!("../sql/state/integrations.sql"),
-        Table::Groups => include_str!("../sql/state/groups.sql"),
-        Table::Consumers => include_str!("../sql/state/consumers.sql"),
-        Table::ProviderApps => include_str!("../sql/state/provider_apps.sql"),
-        Table::Connections => include_str!("../sql/state/connections.sql"),
-        Table::Configs => include_str!("../sql/state/configs.sql"),
-        Table::Installations => include_str!("../sql/state/installations.sql"),
-    };
-    let mut rows = sqlx::query_as::<_, (Vec<String>, String, String, bool, bool)>(sql)
-        .bind(project_id)
-        .bind(group_ref)
-        .fetch(&mut *conn);
-    let mut stored = HashMap::new();
-    let separator = KEY_SEPARATOR.to_string();
-    while let Some((key, content_hash, row_hash, deleted, deletable)) = rows
-        .try_next()
+/// Fills `ampsync_stage` with the rows of `table` the plan writes, read back from the
+/// snapshot's file page by page, each line prefixed with its change.
+async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Result<(), ApplyError> {
+    let columns = snapshot.columns(table).unwrap_or_default();
+    sqlx::query(include_str!("../sql/apply/prepare_stage.sql"))
+        .bind(table.name())
+        .bind(columns)
+        .execute(&mut *tx)
         .await
-        .map_err(|source| ApplyError::Database {
-            doing: "reading what is stored",
-            table,
-            source,
-        })?
-    {
-        stored.insert(
-            key.join(&separator),
-            Stored {
-                content_hash,
-                row_hash,
-                deleted,
-                deletable,
-            },
-        );
-    }
-    Ok(stored)
-}
+        .map_err(db("preparing the staging table", table))?;
 
-/// Sends `items` (JSON objects) to `sql` as JSON arrays of at most [`BATCH_ROWS`]; returns
-/// the sum of what the statement returns for each batch.
-async fn write_batches<'q, I, B>(
-    tx: &mut PgConnection,
-    table: Table,
-    sql: &'q str,
-    items: I,
-    bind: B,
-) -> Result<u64, ApplyError>
-where
-    I: Iterator<Item = String>,
-    B: Fn(
-        sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
-        String,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
-{
-    let mut total = 0;
-    let mut items = items.peekable();
-    while items.peek().is_some() {
-        let mut batch = String::from("[");
-        for (i, item) in items.by_ref().take(BATCH_ROWS).enumerate() {
-            if i > 0 {
-                batch.push(',');
-            }
-            batch.push_str(&item);
-        }
-        batch.push(']');
-        let n = bind(sqlx::query_scalar(sql), batch)
-            .fetch_one(&mut *tx)
+    let mut after = -1i64;
+    let mut data = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
+    loop {
+        let page: Vec<(String, i64, i32)> =
+            sqlx::query_as(include_str!("../sql/apply/planned_rows.sql"))
+                .bind(table.name())
+                .bind(after)
+                .bind(PAGE_ROWS)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("reading the plan", table))?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.1;
+        let mut copy = tx
+            .copy_in_raw(include_str!("../sql/apply/copy_stage.sql"))
             .await
-            .map_err(|source| ApplyError::Database {
-                doing: "writing rows",
-                table,
-                source,
-            })?;
-        total += n as u64;
+            .map_err(db("staging rows", table))?;
+        for (change, pos, len) in &page {
+            data.extend_from_slice(change.as_bytes());
+            data.push(b'\t');
+            if let Err(e) = snapshot.read_row(*pos as u64, *len as usize, &mut data) {
+                let _ = copy.abort("reading the snapshot's file failed").await;
+                return Err(ApplyError::Spill {
+                    project: snapshot.project_id.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            data.push(b'\n');
+            if data.len() >= COPY_CHUNK {
+                copy.send(data.as_slice())
+                    .await
+                    .map_err(db("staging rows", table))?;
+                data.clear();
+            }
+        }
+        if !data.is_empty() {
+            copy.send(data.as_slice())
+                .await
+                .map_err(db("staging rows", table))?;
+            data.clear();
+        }
+        copy.finish().await.map_err(db("staging rows", table))?;
+        if (page.len() as i64) < PAGE_ROWS {
+            break;
+        }
     }
-    Ok(total)
-}
-
-/// The row's JSON with `"_change"` added, for `ampersand.write_versions`.
-fn with_change(change: &str, row: &PreparedRow) -> String {
-    // `row.json` is a non-empty JSON object: `{"column":...}`.
-    format!("{{\"_change\":\"{change}\",{}", &row.json[1..])
-}
-
-/// `{"project_id": ..., "group_ref": ...}` for a key, for `ampersand.delete_versions`.
-fn key_object(table: Table, key: &str) -> String {
-    let object: serde_json::Map<String, serde_json::Value> = table
-        .key_columns()
-        .iter()
-        .zip(key.split(KEY_SEPARATOR))
-        .map(|(column, part)| {
-            (
-                (*column).to_owned(),
-                serde_json::Value::String(part.to_owned()),
-            )
-        })
-        .collect();
-    serde_json::Value::Object(object).to_string()
+    Ok(())
 }

@@ -212,9 +212,14 @@ impl<S> Counted<S> {
 }
 
 impl<S: ElementSink> ElementSink for Counted<S> {
-    fn element(&mut self, position: u64, value: serde_json::Value) {
-        self.inner.element(position, value);
+    fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
+        self.inner.element(position, json)?;
         self.counter.add(1);
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.inner.end()
     }
 }
 

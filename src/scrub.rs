@@ -170,11 +170,6 @@ pub fn scrub_reason(message: &str) -> String {
 /// True for a field name that says it holds a secret: `accessToken`, `client_secret`,
 /// `X-Api-Key`, `password`, `privateKey`, ...
 pub fn is_secret_name(name: &str) -> bool {
-    let folded: String = name
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
     const WORDS: [&str; 8] = [
         "token",
         "secret",
@@ -185,25 +180,59 @@ pub fn is_secret_name(name: &str) -> bool {
         "authorization",
         "privatekey",
     ];
+    // This runs for every field name of every stored object: fold ASCII names on the
+    // stack (the same result as below, without allocating).
+    if name.is_ascii() && name.len() <= 64 {
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for b in name.bytes().filter(u8::is_ascii_alphanumeric) {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
+        let folded = &buf[..n];
+        return (0..n).any(|i| {
+            WORDS.iter().any(|word| {
+                let word = word.as_bytes();
+                word[0] == folded[i] && folded[i..].starts_with(word)
+            })
+        });
+    }
+    let folded: String = name
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
     WORDS.iter().any(|word| folded.contains(word))
 }
 
 /// True for a string that is a secret whatever field holds it.
 fn looks_like_secret(text: &str) -> bool {
     let trimmed = text.trim_start();
-    let lower_prefix: String = trimmed
-        .chars()
-        .take(7)
-        .flat_map(char::to_lowercase)
-        .collect();
-    lower_prefix.starts_with("bearer ")
-        || lower_prefix.starts_with("basic ")
-        || trimmed.contains("PRIVATE KEY-----")
-        || is_jwt(trimmed)
+    // An ASCII head compares without allocating; anything else is folded as Unicode.
+    let head = &trimmed.as_bytes()[..trimmed.len().min(7)];
+    let scheme = if head.is_ascii() {
+        let starts = |word: &[u8]| {
+            head.get(..word.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(word))
+        };
+        starts(b"bearer ") || starts(b"basic ")
+    } else {
+        let lower_prefix: String = trimmed
+            .chars()
+            .take(7)
+            .flat_map(char::to_lowercase)
+            .collect();
+        lower_prefix.starts_with("bearer ") || lower_prefix.starts_with("basic ")
+    };
+    scheme || trimmed.contains("PRIVATE KEY-----") || is_jwt(trimmed)
 }
 
 /// `header.payload.signature`, each base64url, the header starting `eyJ` (`{"`).
 fn is_jwt(text: &str) -> bool {
+    // The first part starts with `eyJ`; most strings fail here, before any splitting.
+    if !text.starts_with("eyJ") {
+        return false;
+    }
     let parts: Vec<&str> = text.split('.').collect();
     parts.len() == 3
         && parts[0].starts_with("eyJ")
@@ -255,6 +284,71 @@ mod tests {
         }
         assert!(!looks_like_secret("Basically fine"));
         assert!(!looks_like_secret("a.b.c"));
+    }
+
+    #[test]
+    fn the_ascii_fast_paths_agree_with_the_unicode_fold() {
+        let unicode_name = |name: &str| {
+            let folded: String = name
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+            [
+                "token",
+                "secret",
+                "password",
+                "passwd",
+                "apikey",
+                "credential",
+                "authorization",
+                "privatekey",
+            ]
+            .iter()
+            .any(|w| folded.contains(w))
+        };
+        for name in [
+            "accessToken",
+            "X-Api-Key",
+            "client_secret",
+            "PASS_WD",
+            "Private-Key",
+            "groupName",
+            "api",
+            "tok en",
+            "",
+            "ÄccessToken",
+            "secreT\u{212A}",
+            "autHorization!",
+            "credentials",
+        ] {
+            assert_eq!(is_secret_name(name), unicode_name(name), "{name:?}");
+        }
+        let unicode_scheme = |text: &str| {
+            let lower: String = text
+                .trim_start()
+                .chars()
+                .take(7)
+                .flat_map(char::to_lowercase)
+                .collect();
+            lower.starts_with("bearer ") || lower.starts_with("basic ")
+        };
+        for text in [
+            "Bearer x",
+            "  BASIC dXNl",
+            "bearer",
+            "basic",
+            "Basically",
+            "BEAR\u{212A}R x",
+            "",
+            "é basic ",
+        ] {
+            assert_eq!(looks_like_secret(text), unicode_scheme(text), "{text:?}");
+        }
+        assert!(is_jwt(
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"
+        ));
+        assert!(!is_jwt("xeyJ.a.b"));
     }
 
     #[test]

@@ -328,7 +328,6 @@ pub async fn apply_snapshot(
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Outcome> {
-    log_snapshot(snapshot);
     let _progress = Progress::start("applying", Unit::None, None);
     let mut tx = conn
         .begin()
@@ -388,21 +387,4 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         apply_seconds = apply.as_secs_f64(),
         "run summary"
     );
-}
-
-fn log_snapshot(snapshot: &Snapshot) {
-    let rows: Vec<String> = Table::ALL
-        .iter()
-        .map(|t| format!("{t}={}", snapshot.row_count(*t)))
-        .collect();
-    tracing::info!(rows = %rows.join(" "), rejected = snapshot.rejected.len(), "snapshot read");
-    for rejected in &snapshot.rejected {
-        tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
-    }
-    if snapshot.duplicate_installations > 0 {
-        tracing::warn!(count = snapshot.duplicate_installations, "installation ids appeared more than once; the copy with the latest updateTime was kept");
-    }
-    for (table, count) in &snapshot.conflicts {
-        tracing::warn!(table = table.name(), keys = count, "copies of one key disagreed; kept the one with the latest updateTime (then the greatest row hash)");
-    }
 }

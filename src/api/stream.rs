@@ -1,19 +1,31 @@
 //! Reads a JSON array from a response body as it arrives, one element at a time, so
 //! neither the body nor the parsed array is ever held whole (a large project answers
 //! with hundreds of MB). Parsing runs on a blocking thread fed by the async body.
+//!
+//! The array is split into its elements by a small scanner that only follows strings
+//! and brackets; each element's text goes to the sink, which parses it with
+//! `serde_json` from a slice (several times faster than from a reader) straight into
+//! the types it needs. A body that ends early is an interruption (worth a retry);
+//! anything that is not a JSON array, or an element that is not JSON, is invalid.
 
 use std::fmt;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt};
-use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 /// Receives the elements of the array in order, with their index.
 pub trait ElementSink: Send + 'static {
-    fn element(&mut self, position: u64, value: Value);
+    /// `json` is the text of one element, whitespace around it left out. An error says
+    /// it is not JSON, which makes the whole body invalid.
+    fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error>;
+
+    /// The array has ended. An error says an element was not JSON after all (for a
+    /// sink that reads elements on other threads), which makes the body invalid.
+    fn end(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Why an array could not be read.
@@ -60,46 +72,212 @@ fn parse<S: ElementSink>(
     )
 }
 
+/// Bytes read at a time; the buffer grows beyond it only for an element larger than it.
+const READ_SIZE: usize = 256 * 1024;
+
 /// Feeds the JSON array that `reader` holds to `sink`, element by element, blocking.
 pub fn read_array_blocking<R: Read, S: ElementSink>(
     reader: R,
     mut sink: S,
 ) -> Result<(S, u64), StreamError> {
-    let reader = BufReader::with_capacity(256 * 1024, reader);
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let count = ArraySeed { sink: &mut sink }
-        .deserialize(&mut de)
-        .and_then(|n| de.end().map(|()| n));
-    match count {
-        Ok(n) => Ok((sink, n)),
-        Err(e) if e.is_io() || e.is_eof() => Err(StreamError::Interrupted(e.to_string())),
-        Err(e) => Err(StreamError::Invalid(e.to_string())),
+    let mut input = Input {
+        reader,
+        data: vec![0; READ_SIZE],
+        start: 0,
+        end: 0,
+        discarded: 0,
+        eof: false,
+        pending: 0,
+    };
+    let mut position = 0;
+    let mut expect = Expect::Open;
+    loop {
+        let Some(b) = input.peek_non_space()? else {
+            return match expect {
+                Expect::Done => match sink.end() {
+                    Ok(()) => Ok((sink, position)),
+                    Err(reason) => Err(StreamError::Invalid(reason)),
+                },
+                _ => Err(StreamError::Interrupted(format!(
+                    "EOF while parsing the array: the body ended after {} bytes and {position} elements",
+                    input.offset()
+                ))),
+            };
+        };
+        expect = match (expect, b) {
+            (Expect::Open, b'[') => Expect::FirstElement,
+            (Expect::Open, _) => return Err(input.invalid("expected a JSON array")),
+            (Expect::FirstElement, b']') | (Expect::CommaOrClose, b']') => Expect::Done,
+            (Expect::CommaOrClose, b',') => Expect::Element,
+            (Expect::CommaOrClose, _) => {
+                return Err(input.invalid("expected `,` or `]` after an element"))
+            }
+            (Expect::FirstElement | Expect::Element, _) => {
+                let json = input.element()?;
+                sink.element(position, json).map_err(|e| {
+                    StreamError::Invalid(format!("element {position} is not JSON: {e}"))
+                })?;
+                position += 1;
+                input.release();
+                expect = Expect::CommaOrClose;
+                continue;
+            }
+            (Expect::Done, _) => return Err(input.invalid("trailing characters after the array")),
+        };
+        input.start += 1;
     }
 }
 
-struct ArraySeed<'a, S> {
-    sink: &'a mut S,
+/// What may come next in the array.
+#[derive(Clone, Copy)]
+enum Expect {
+    Open,
+    FirstElement,
+    Element,
+    CommaOrClose,
+    Done,
 }
 
-impl<'de, S: ElementSink> DeserializeSeed<'de> for ArraySeed<'_, S> {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
-        d.deserialize_seq(self)
-    }
+/// A window on the body: `data[start..end]` is read and not yet consumed.
+struct Input<R> {
+    reader: R,
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes dropped from the front of `data` so far, for offsets in messages.
+    discarded: u64,
+    eof: bool,
+    /// The length of the element last returned, consumed by [`Input::release`].
+    pending: usize,
 }
 
-impl<'de, S: ElementSink> Visitor<'de> for ArraySeed<'_, S> {
-    type Value = u64;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON array")
+impl<R: Read> Input<R> {
+    fn offset(&self) -> u64 {
+        self.discarded + self.start as u64
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
-        let mut position = 0;
-        while let Some(value) = seq.next_element::<Value>()? {
-            self.sink.element(position, value);
-            position += 1;
+
+    fn invalid(&self, what: &str) -> StreamError {
+        StreamError::Invalid(format!("{what} at byte {}", self.offset()))
+    }
+
+    /// Reads more, keeping `data[start..end]`; false at the end of the body.
+    fn fill(&mut self) -> Result<bool, StreamError> {
+        if self.eof {
+            return Ok(false);
         }
-        Ok(position)
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.discarded += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.data.len() - self.end < READ_SIZE / 2 {
+            self.data.resize(self.data.len() * 2, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.data[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StreamError::Interrupted(e.to_string())),
+            }
+        }
+    }
+
+    /// The next byte that is not JSON whitespace, left unconsumed; none at the end.
+    fn peek_non_space(&mut self) -> Result<Option<u8>, StreamError> {
+        loop {
+            while self.start < self.end {
+                match self.data[self.start] {
+                    b' ' | b'\t' | b'\n' | b'\r' => self.start += 1,
+                    b => return Ok(Some(b)),
+                }
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The element starting at `start`: its text, up to its last byte. The element
+    /// stays in the window until [`Input::release`].
+    fn element(&mut self) -> Result<&[u8], StreamError> {
+        let first = self.data[self.start];
+        let mut depth: u32 = 0;
+        let mut in_string = false;
+        let mut escaped = false;
+        let scalar = !matches!(first, b'{' | b'[' | b'"');
+        // Scanned so far, relative to `start` (which `fill` may move).
+        let mut scanned = 0;
+        loop {
+            let bytes = &self.data[self.start + scanned..self.end];
+            let mut i = 0;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                        i += at;
+                        if bytes[i] == b'\\' {
+                            escaped = true;
+                        } else {
+                            in_string = false;
+                            if depth == 0 {
+                                return Ok(self.take(scanned + i + 1));
+                            }
+                        }
+                    } else {
+                        i = bytes.len();
+                        continue;
+                    }
+                } else if scalar {
+                    if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                        return Ok(self.take(scanned + i));
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                return Ok(self.take(scanned + i + 1));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+            scanned += bytes.len();
+            if !self.fill()? {
+                if scalar {
+                    return Ok(self.take(scanned));
+                }
+                return Err(StreamError::Interrupted(format!(
+                    "EOF while parsing an element: the body ended after {} bytes",
+                    self.offset() + scanned as u64
+                )));
+            }
+        }
+    }
+
+    /// The `len` bytes at `start`, marked as the element to release next.
+    fn take(&mut self, len: usize) -> &[u8] {
+        self.pending = len;
+        &self.data[self.start..self.start + len]
+    }
+
+    /// Consumes the element last returned.
+    fn release(&mut self) {
+        self.start += std::mem::take(&mut self.pending);
     }
 }
 
@@ -130,11 +308,14 @@ mod tests {
     use super::*;
     use futures_util::stream;
 
+    use serde_json::{json, Value};
+
     #[derive(Default)]
     struct Collect(Vec<Value>);
     impl ElementSink for Collect {
-        fn element(&mut self, _: u64, value: Value) {
-            self.0.push(value);
+        fn element(&mut self, _: u64, json: &[u8]) -> Result<(), serde_json::Error> {
+            self.0.push(serde_json::from_slice(json)?);
+            Ok(())
         }
     }
 
@@ -166,6 +347,45 @@ mod tests {
         let html = read_array(chunks(&["<html>Bad gateway</html>"]), Collect::default()).await;
         assert!(matches!(html, Err(StreamError::Invalid(_))));
         let object = read_array(chunks(&["{\"id\":\"a\"}"]), Collect::default()).await;
-        assert!(matches!(object, Err(StreamError::Invalid(_))));
+        assert!(
+            matches!(object, Err(StreamError::Invalid(m)) if m.contains("expected a JSON array"))
+        );
+        let inside = read_array(
+            chunks(&["[{\"id\":\"a\"", "}, {\"a\": [1, 2"]),
+            Collect::default(),
+        )
+        .await;
+        assert!(
+            matches!(inside, Err(StreamError::Interrupted(m)) if m.contains("EOF while parsing"))
+        );
+        let between = read_array(chunks(&["[{\"id\":\"a\"}, "]), Collect::default()).await;
+        assert!(matches!(between, Err(StreamError::Interrupted(_))));
+    }
+
+    #[test]
+    fn strings_escapes_scalars_and_nesting_split_where_json_does() {
+        let body = r#" [ {"a": "x]}\"y", "b": [[1], {"c": "\\"}]} ,"s,]", 12 ,null,[],
+            {"deep": {"er": [true]}} ] "#;
+        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default()).unwrap();
+        assert_eq!(n, 6);
+        assert_eq!(
+            Value::Array(sink.0),
+            json!([{"a": "x]}\"y", "b": [[1], {"c": "\\"}]}, "s,]", 12, null, [], {"deep": {"er": [true]}}])
+        );
+        let empty = read_array_blocking(&b"[ ]"[..], Collect::default()).unwrap();
+        assert_eq!(empty.1, 0);
+        for bad in ["[1 2]", "[1,]", "[{]}", "[1] x", "[{\"a\":1}}]"] {
+            let result = read_array_blocking(bad.as_bytes(), Collect::default());
+            assert!(matches!(result, Err(StreamError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_element_larger_than_the_read_buffer_is_read_whole() {
+        let long = "é".repeat(READ_SIZE);
+        let body = format!("[{{\"name\": \"{long}\"}}, 1]");
+        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default()).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(sink.0[0]["name"].as_str().unwrap().len(), long.len());
     }
 }

@@ -13,3 +13,4 @@ mod secrets; // no secret reaches a table, a history row or a log line
 mod sql_files; // BI queries on the sample data, comments on every column, the read-only role
 mod status; // ampsync status: runs table, row counts, --max-age, --json
 mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
+mod unchanged; // a snapshot identical to the last one is recognised at once, and only then

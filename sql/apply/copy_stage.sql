@@ -1,0 +1,1 @@
+COPY pg_temp.ampsync_stage FROM STDIN

@@ -1,0 +1,1 @@
+SELECT ampersand.delete_planned($1, $2, $3)

@@ -1,1 +1,0 @@
-SELECT ampersand.delete_versions($1, $2, $3, $4::jsonb)

@@ -1,0 +1,1 @@
+SELECT ampersand.merge_stage($1, $2, $3)

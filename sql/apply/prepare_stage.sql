@@ -1,0 +1,1 @@
+SELECT ampersand.prepare_stage($1, $2)

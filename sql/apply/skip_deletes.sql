@@ -1,0 +1,2 @@
+-- Deletions are due but must not happen (the snapshot may be incomplete).
+DELETE FROM pg_temp.ampsync_plan WHERE change = 'delete'

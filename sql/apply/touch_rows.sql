@@ -1,1 +1,0 @@
-SELECT ampersand.touch_rows($1, $2::jsonb)

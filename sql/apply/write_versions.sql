@@ -1,1 +1,0 @@
-SELECT ampersand.write_versions($1, $2, $3, $4::jsonb)
