@@ -6,7 +6,8 @@
 #   docker run --rm ampsync --help
 #
 # The runtime image holds one binary and the sample data, runs as uid/gid 65532 and
-# works with a read-only root filesystem: ampsync writes nothing to disk.
+# works with a read-only root filesystem given a writable /tmp (TMPDIR), where ampsync
+# keeps a snapshot's rows in temporary files during a run.
 
 ############################################################################
 # Build

@@ -78,6 +78,11 @@ fn compose_starts_a_healthy_postgres_before_a_read_only_job_that_imports_the_sam
         Some("service_healthy")
     );
     assert_eq!(at(job, &["read_only"]).as_bool(), Some(true));
+    assert_eq!(
+        strings(at(job, &["tmpfs"])),
+        ["/tmp"],
+        "temporary files need /tmp"
+    );
     assert!(at(job, &["environment", "DATABASE_URL"])
         .as_str()
         .unwrap()
@@ -233,6 +238,20 @@ fn assert_locked_down(pod: &Value, container: &Value) {
         at(pod, &["automountServiceAccountToken"]).as_bool(),
         Some(false)
     );
+    // With the root filesystem read-only, the snapshot's temporary files need /tmp.
+    let tmp = at(container, &["volumeMounts"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/tmp")
+        .expect("a writable /tmp is mounted");
+    let volume = at(pod, &["volumes"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == tmp["name"])
+        .expect("the /tmp volume exists");
+    assert!(volume.get("emptyDir").is_some(), "{volume:?}");
 }
 
 /// DATABASE_URL from a Secret key; the API key a file of a mounted Secret, named by
