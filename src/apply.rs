@@ -13,8 +13,10 @@
 //! 2. `execute` reads back from the snapshot's file only the rows the plan writes, COPYs
 //!    them into the temporary table `ampsync_stage`, and merges each table with the
 //!    set-based statements of `ampersand.merge_stage` and `ampersand.delete_planned`
-//!    (`migrations/V5__set_based_apply.sql`), which write the current rows and their
-//!    history versions. Tables with nothing to write get no statement at all.
+//!    (`migrations/V5__set_based_apply.sql`, `V6__cheaper_plan_and_merge.sql`), which
+//!    write the current rows and their history versions: plain inserts for new rows,
+//!    one `UPDATE … FROM` the stage for changed ones. Tables with nothing to write get
+//!    no statement at all.
 //!
 //! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
 //! the one the project's last successful run recorded in `sync_runs.snapshot`: the same

@@ -22,7 +22,9 @@ WITH n AS (
     FULL JOIN (SELECT c.id, c.content_hash, c.row_hash, c.deleted_at,
                       coalesce($2::text IS NULL OR i.group_ref = $2, false) AS deletable
                FROM ampersand.configs AS c
-               LEFT JOIN ampersand.installations AS i ON i.id = c.installation_id
+               -- (only a group sync needs the installation's group)
+               LEFT JOIN ampersand.installations AS i
+                      ON $2::text IS NOT NULL AND i.id = c.installation_id
                WHERE c.project_id = $1) AS s ON s.id = n.k1
     WHERE CASE WHEN n.k1 IS NULL THEN $3 AND s.deleted_at IS NULL AND s.deletable
                WHEN s.id IS NULL THEN true
