@@ -703,6 +703,15 @@ async fn settle(conn: &mut PgConnection) {
 /// Tuples inserted, updated or deleted so far in the synced tables of `schema` (the
 /// bookkeeping tables `sync_runs` and `rejected_records` left out).
 async fn rows_written(conn: &mut PgConnection, schema: &str) -> i64 {
+    // This connection's own counts (the COPY floor's) reach the statistics only when
+    // it flushes them, at most once a second unless told to (PostgreSQL 15+).
+    sqlx::query(
+        "DO $$ BEGIN IF current_setting('server_version_num')::int >= 150000 THEN
+             EXECUTE 'SELECT pg_stat_force_next_flush()'; END IF; END $$",
+    )
+    .execute(&mut *conn)
+    .await
+    .expect("flush stats");
     sqlx::query("SELECT pg_stat_clear_snapshot()")
         .execute(&mut *conn)
         .await
