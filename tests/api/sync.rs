@@ -209,6 +209,18 @@ async fn a_removed_installation_that_comes_back_is_restored_with_a_new_version()
     .await
     .unwrap();
     assert!(deleted.is_none(), "the installation is live again");
+    let first_seen_in_run_1: bool = sqlx::query_scalar(
+        "SELECT i.first_seen_at = r.observed_at
+         FROM ampersand.installations AS i, ampersand.sync_runs AS r
+         WHERE i.id = 'inst-00029' AND r.id = 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        first_seen_in_run_1,
+        "a restored row keeps when it was first seen"
+    );
     let versions: Vec<(String, i64, bool)> = sqlx::query_as(
         "SELECT change, sync_run_id, valid_to IS NULL FROM ampersand.installations_history
          WHERE id = 'inst-00029' ORDER BY valid_from",
