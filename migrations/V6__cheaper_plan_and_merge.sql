@@ -49,10 +49,6 @@ BEGIN
     WHERE a.attrelid = ampersand.synced_table(p_table) AND a.attnum > 0 AND NOT a.attisdropped;
     -- What each statement below selects from the stage, for the planner.
     ANALYZE pg_temp.ampsync_stage (change);
-    -- The tables' pages are mostly cached: a few thousand changed rows are found
-    -- faster through the key's index than by hashing every row of the table, which
-    -- the default random_page_cost (4, for spinning disks) would have the planner do.
-    PERFORM set_config('random_page_cost', '1.1', true);
 
     -- New rows: the current row and its first version, from the stage alone.
     EXECUTE format($sql$
@@ -101,7 +97,8 @@ COMMENT ON FUNCTION ampersand.merge_stage(text, bigint, timestamptz) IS 'Used by
 
 -- The snapshot's index is partitioned by table: each planning statement
 -- (sql/state/*.sql) and each count of disagreeing copies reads its own table's rows
--- instead of scanning every row of the snapshot, eight tables over.
+-- instead of scanning every row of the snapshot, eight tables over. And the run's
+-- transaction plans for cached pages (random_page_cost).
 CREATE OR REPLACE FUNCTION ampersand.begin_plan() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -112,6 +109,11 @@ BEGIN
     IF pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024 THEN
         PERFORM set_config('work_mem', '64MB', true);
     END IF;
+    -- The tables' pages are mostly cached: the few thousand rows a run changes or
+    -- deletes are found faster through the key's index than by hashing every row of
+    -- the table, which the default random_page_cost (4, for spinning disks) would have
+    -- the planner do. For the rest of the transaction, like work_mem.
+    PERFORM set_config('random_page_cost', '1.1', true);
     IF to_regclass('pg_temp.ampsync_snapshot') IS NOT NULL THEN
         TRUNCATE pg_temp.ampsync_snapshot, pg_temp.ampsync_plan;
         RETURN;
