@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bytesize::ByteSize;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
@@ -157,6 +158,21 @@ pub struct ApiArgs {
     /// The first retry's backoff ceiling; each later one doubles (with full jitter), up to 30s.
     #[arg(long, env = "AMPSYNC_RETRY_BASE_DELAY", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub retry_base_delay: Duration,
+    /// The largest project or integrations response read, decoded (a response past it
+    /// fails the run: a misbehaving server, or a gzip bomb).
+    #[arg(long, env = "AMPSYNC_MAX_BODY_SIZE", default_value = "64MiB")]
+    pub max_body_size: ByteSize,
+    #[command(flatten)]
+    pub element: ElementLimit,
+}
+
+/// The cap on one installation, for `sync` and `import` alike.
+#[derive(Debug, Args)]
+pub struct ElementLimit {
+    /// The largest single installation accepted, as JSON text (the installations
+    /// response itself is streamed and has no cap); a larger one fails the run.
+    #[arg(long, env = "AMPSYNC_MAX_ELEMENT_SIZE", default_value = "32MiB")]
+    pub max_element_size: ByteSize,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +205,8 @@ pub struct ImportArgs {
     /// Wait for another run of the same project to finish instead of exiting with 75.
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub element: ElementLimit,
 }
 
 #[derive(Debug, Args)]
@@ -240,7 +258,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(error::RUN_FAILED);
         }
     };
-    let code = runtime.block_on(run(cli));
+    // A panic is a bug, but it must still end in a documented exit code (1, not Rust's
+    // 101), and its message passes the secret filter like every other.
+    std::panic::set_hook(Box::new(|info| {
+        let message = crate::scrub::scrub_text(&info.to_string());
+        eprintln!("ampsync: internal error (a bug; please report it): {message}");
+    }));
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(run(cli))
+    }))
+    .unwrap_or(ExitCode::from(error::RUN_FAILED));
     // A task still blocked (a parser thread, say) must not hold up the exit after a signal.
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
@@ -293,6 +320,10 @@ fn api_client(args: &ApiArgs) -> Result<ApiClient> {
         retry_attempts: args.retry_attempts,
         retry_budget: args.retry_budget,
         retry_base_delay: args.retry_base_delay,
+        limits: crate::api::Limits {
+            body: args.max_body_size.as_u64(),
+            element: args.element.max_element_size.as_u64(),
+        },
     }
     .validate()?;
     ApiClient::new(settings).context("setting up the HTTP client")
@@ -339,6 +370,7 @@ async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Resu
         integrations_file: args.integrations_file,
         allow_mass_delete: args.allow_mass_delete,
         wait: args.wait,
+        max_element: usize::try_from(args.element.max_element_size.as_u64()).unwrap_or(usize::MAX),
     };
     for outcome in import::import(pool, &request, shutdown).await? {
         println!("{}", outcome.summary());

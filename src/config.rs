@@ -2,13 +2,13 @@
 //! so a bad value is a usage error (exit 2) before any work starts.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
 use url::{Host, Url};
 
-use crate::api::{ApiSettings, RetryPolicy};
+use crate::api::{ApiSettings, Limits, RetryPolicy};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,7 @@ pub struct RawApi<'a> {
     pub retry_attempts: u32,
     pub retry_budget: Duration,
     pub retry_base_delay: Duration,
+    pub limits: Limits,
 }
 
 impl RawApi<'_> {
@@ -41,6 +42,7 @@ impl RawApi<'_> {
                 base_delay: self.retry_base_delay,
                 ..RetryPolicy::default()
             },
+            limits: self.limits,
         })
     }
 }
@@ -79,12 +81,7 @@ fn api_key_from_env() -> Result<SecretString, ConfigError> {
             ))
         }
         (Some(key), None) => key,
-        (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!(
-                "could not read the API key from AMPERSAND_API_KEY_FILE {}: {e}",
-                path.display()
-            ))
-        })?,
+        (None, Some(path)) => read_key_file(&path)?,
         (None, None) => {
             return Err(ConfigError(
                 "no API key: set AMPERSAND_API_KEY or AMPERSAND_API_KEY_FILE".into(),
@@ -101,6 +98,51 @@ fn api_key_from_env() -> Result<SecretString, ConfigError> {
     crate::scrub::protect(&key);
     Ok(key)
 }
+
+/// An API key is one short line; a key file is read no further than this, so a wrong
+/// path (`/dev/zero`, a log file) fails at once instead of filling memory.
+const KEY_FILE_LIMIT: u64 = 64 << 10;
+
+/// Reads `AMPERSAND_API_KEY_FILE`, warning when every user of the machine may read it.
+fn read_key_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| {
+        ConfigError(format!(
+            "could not read the API key from AMPERSAND_API_KEY_FILE {}: {e}",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    warn_if_world_readable(path, &file);
+    let mut key = String::new();
+    file.take(KEY_FILE_LIMIT + 1)
+        .read_to_string(&mut key)
+        .map_err(failed)?;
+    if key.len() as u64 > KEY_FILE_LIMIT {
+        return Err(ConfigError(format!(
+            "AMPERSAND_API_KEY_FILE {} holds more than {} and an API key is one short line; is it the right file?",
+            path.display(),
+            bytesize::ByteSize(KEY_FILE_LIMIT)
+        )));
+    }
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn warn_if_world_readable(path: &Path, file: &std::fs::File) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = file.metadata() else { return };
+    if meta.is_file() && meta.permissions().mode() & 0o004 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the API key file is readable by every user of this machine; restrict it (chmod 600, or defaultMode 0440 for a Kubernetes secret volume)"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_world_readable(_: &Path, _: &std::fs::File) {}
 
 /// Registers the password of `DATABASE_URL` with the secret scrub, so no message, log
 /// line or stored value can carry it even if a library quotes the URL.

@@ -30,6 +30,8 @@ pub struct ImportRequest {
     pub integrations_file: Option<PathBuf>,
     pub allow_mass_delete: bool,
     pub wait: bool,
+    /// The longest installation element accepted, in bytes.
+    pub max_element: usize,
 }
 
 /// `-` is standard input.
@@ -129,7 +131,7 @@ async fn import_files(
             shutdown.clone(),
             async |conn: &mut sqlx::PgConnection| {
                 let read_started = Instant::now();
-                let mut snapshot = read_snapshot(&path, project_id.clone()).await?;
+                let mut snapshot = read_snapshot(&path, project_id.clone(), req.max_element).await?;
                 if let Some(project) = &project_json {
                     snapshot.add_project(
                         serde_json::from_value(project.raw.clone())
@@ -220,7 +222,7 @@ fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 }
 
 /// Reads a saved installations response into a snapshot, element by element.
-async fn read_snapshot(path: &Path, project_id: String) -> Result<Snapshot> {
+async fn read_snapshot(path: &Path, project_id: String, max_element: usize) -> Result<Snapshot> {
     let size = (!is_stdin(path))
         .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
         .flatten();
@@ -229,7 +231,7 @@ async fn read_snapshot(path: &Path, project_id: String) -> Result<Snapshot> {
     let mut snapshot = Snapshot::new(project_id);
     snapshot.cover_installations();
     let shown = path.display().to_string();
-    let result = tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot)).await?;
+    let result = tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot, max_element)).await?;
     drop(progress);
     match result {
         Ok((snapshot, count)) => {

@@ -240,10 +240,10 @@ impl Part {
 
     fn add_project(&mut self, project: model::Project) {
         let row = ProjectRow {
-            id: project.id,
-            name: project.name,
-            app_name: project.app_name,
-            org_id: project.org_id,
+            id: project.id.clean(),
+            name: project.name.clean(),
+            app_name: project.app_name.clean(),
+            org_id: project.org_id.clean(),
             create_time: project.create_time,
             update_time: project.update_time,
             entitlements: project.entitlements.map(scrubbed).map(Jsonb),
@@ -272,14 +272,17 @@ impl Part {
             nest_extra(&mut extra, "latestRevision", rev.extra.clone());
         }
         let row = IntegrationRow {
-            id: integration.id,
+            id: integration.id.clean(),
             project_id: self.project_id.clone(),
-            name: integration.name,
-            provider: integration.provider,
+            name: integration.name.clean(),
+            provider: integration.provider.clean(),
             create_time: integration.create_time,
             update_time: integration.update_time,
-            latest_revision_id: revision.as_ref().and_then(|r| r.id.clone()),
-            latest_revision_spec_version: revision.as_ref().and_then(|r| r.spec_version.clone()),
+            latest_revision_id: revision.as_ref().and_then(|r| r.id.clone()).clean(),
+            latest_revision_spec_version: revision
+                .as_ref()
+                .and_then(|r| r.spec_version.clone())
+                .clean(),
             latest_revision_create_time: revision.as_ref().and_then(|r| r.create_time),
             latest_revision_content: revision.and_then(|r| r.content).map(scrubbed).map(Jsonb),
             extra: Jsonb(scrubbed_map(extra)),
@@ -336,24 +339,26 @@ impl Part {
             .group
             .as_ref()
             .or_else(|| inst.connection.as_ref().and_then(|c| c.group.as_ref()))
-            .map(|g| g.group_ref.clone());
+            .map(|g| g.group_ref.clone().clean());
         if let Some(group) = inst.group {
             self.add_group(group);
         }
+        let id = inst.id.clean();
         let connection_id = inst.connection.map(|c| self.add_connection(c));
-        let config_id = inst.config.map(|c| self.add_config(c, &inst.id));
-        let (created_by_kind, created_by_ref) = split_created_by(inst.created_by.as_deref());
+        let config_id = inst.config.map(|c| self.add_config(c, &id));
+        let created_by = inst.created_by.clean();
+        let (created_by_kind, created_by_ref) = split_created_by(created_by.as_deref());
         let row = InstallationRow {
-            id: inst.id,
+            id,
             project_id: self.project_id.clone(),
-            integration_id: inst.integration_id,
-            health_status: inst.health_status,
-            last_operation_status: inst.last_operation_status,
+            integration_id: inst.integration_id.clean(),
+            health_status: inst.health_status.clean(),
+            last_operation_status: inst.last_operation_status.clean(),
             connection_id,
             config_id,
             group_ref,
             create_time: inst.create_time,
-            created_by: inst.created_by,
+            created_by,
             created_by_kind,
             created_by_ref,
             update_time: inst.update_time,
@@ -365,8 +370,8 @@ impl Part {
     fn add_group(&mut self, group: model::Group) {
         let row = GroupRow {
             project_id: self.project_id.clone(),
-            group_ref: group.group_ref,
-            group_name: group.group_name,
+            group_ref: group.group_ref.clean(),
+            group_name: group.group_name.clean(),
             create_time: group.create_time,
             update_time: group.update_time,
             extra: Jsonb(scrubbed_map(group.extra)),
@@ -377,8 +382,8 @@ impl Part {
     fn add_consumer(&mut self, consumer: model::Consumer) {
         let row = ConsumerRow {
             project_id: self.project_id.clone(),
-            consumer_ref: consumer.consumer_ref,
-            consumer_name: consumer.consumer_name,
+            consumer_ref: consumer.consumer_ref.clean(),
+            consumer_name: consumer.consumer_name.clean(),
             create_time: consumer.create_time,
             update_time: consumer.update_time,
             extra: Jsonb(scrubbed_map(consumer.extra)),
@@ -388,12 +393,12 @@ impl Part {
 
     fn add_provider_app(&mut self, app: model::ProviderApp) -> String {
         let row = ProviderAppRow {
-            id: app.id,
+            id: app.id.clean(),
             project_id: self.project_id.clone(),
-            provider: app.provider,
-            client_id: app.client_id,
-            external_ref: app.external_ref,
-            scopes: app.scopes,
+            provider: app.provider.clean(),
+            client_id: app.client_id.clean(),
+            external_ref: app.external_ref.clean(),
+            scopes: app.scopes.clean(),
             metadata: app.metadata.map(scrubbed).map(Jsonb),
             create_time: app.create_time,
             update_time: app.update_time,
@@ -404,8 +409,8 @@ impl Part {
     }
 
     fn add_connection(&mut self, conn: model::Connection) -> String {
-        let group_ref = conn.group.as_ref().map(|g| g.group_ref.clone());
-        let consumer_ref = conn.consumer.as_ref().map(|c| c.consumer_ref.clone());
+        let group_ref = conn.group.as_ref().map(|g| g.group_ref.clone().clean());
+        let consumer_ref = conn.consumer.as_ref().map(|c| c.consumer_ref.clone().clean());
         if let Some(group) = conn.group {
             self.add_group(group);
         }
@@ -430,25 +435,25 @@ impl Part {
                 .is_some_and(|t| !matches!(t.token, None | Some(Value::Null)))
         };
         let row = ConnectionRow {
-            id: conn.id,
+            id: conn.id.clean(),
             project_id: self.project_id.clone(),
-            provider: conn.provider,
+            provider: conn.provider.clean(),
             provider_app_id,
             group_ref,
             consumer_ref,
-            provider_workspace_ref: conn.provider_workspace_ref,
-            provider_consumer_ref: conn.provider_consumer_ref,
+            provider_workspace_ref: conn.provider_workspace_ref.clean(),
+            provider_consumer_ref: conn.provider_consumer_ref.clean(),
             create_time: conn.create_time,
             update_time: conn.update_time,
-            auth_scheme: conn.auth_scheme,
-            status: conn.status,
+            auth_scheme: conn.auth_scheme.clean(),
+            status: conn.status.clean(),
             has_access_token: present(&access),
             access_token_issued_at: access.as_ref().and_then(|t| t.issued_at),
             access_token_expires_at: access.as_ref().and_then(|t| t.expires_at),
             has_refresh_token: present(&refresh),
             refresh_token_issued_at: refresh.as_ref().and_then(|t| t.issued_at),
             refresh_token_expires_at: refresh.as_ref().and_then(|t| t.expires_at),
-            oauth_scopes,
+            oauth_scopes: oauth_scopes.clean(),
             has_api_key: !matches!(conn.api_key, None | Some(Value::Null)),
             provider_metadata: conn.provider_metadata.map(scrubbed).map(Jsonb),
             extra: Jsonb(scrubbed_map(extra)),
@@ -458,14 +463,15 @@ impl Part {
     }
 
     fn add_config(&mut self, config: model::Config, installation_id: &str) -> String {
-        let (created_by_kind, created_by_ref) = split_created_by(config.created_by.as_deref());
+        let created_by = config.created_by.clean();
+        let (created_by_kind, created_by_ref) = split_created_by(created_by.as_deref());
         let row = ConfigRow {
-            id: config.id,
+            id: config.id.clean(),
             project_id: self.project_id.clone(),
             installation_id: installation_id.to_owned(),
-            revision_id: config.revision_id,
+            revision_id: config.revision_id.clean(),
             create_time: config.create_time,
-            created_by: config.created_by,
+            created_by,
             created_by_kind,
             created_by_ref,
             content: config.content.map(scrubbed).map(Jsonb),
@@ -538,7 +544,7 @@ impl Part {
         self.rejected.push(Rejected {
             source,
             position,
-            reason: crate::scrub::scrub_reason(&reason),
+            reason: crate::scrub::scrub_text(&crate::scrub::scrub_reason(&reason)),
             payload: scrubbed(payload),
         });
     }
@@ -784,6 +790,31 @@ fn nest_extra(extra: &mut Extra, field: &str, nested: Extra) {
         _ => {
             extra.insert(field.to_owned(), Value::Object(nested));
         }
+    }
+}
+
+/// Text from the API as a typed column may hold it: no secret, no control character
+/// (see [`crate::scrub::scrub_string`]). Keys too: an id that is a secret is stored as
+/// `[redacted]`, not as itself.
+trait Clean {
+    fn clean(self) -> Self;
+}
+
+impl Clean for String {
+    fn clean(self) -> Self {
+        crate::scrub::scrub_string(self)
+    }
+}
+
+impl<T: Clean> Clean for Option<T> {
+    fn clean(self) -> Self {
+        self.map(Clean::clean)
+    }
+}
+
+impl Clean for Vec<String> {
+    fn clean(self) -> Self {
+        self.into_iter().map(Clean::clean).collect()
     }
 }
 

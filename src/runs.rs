@@ -184,11 +184,12 @@ pub async fn succeed(
     Ok(())
 }
 
-/// Closes the run as failed, with the error that stopped it.
+/// Closes the run as failed, with the error that stopped it (scrubbed once more here:
+/// `sync_runs.error` is readable by the reader role).
 pub async fn fail(pool: &PgPool, run: &Run, error: &str) -> sqlx::Result<()> {
     sqlx::query(include_str!("../sql/runs/failed.sql"))
         .bind(run.id)
-        .bind(error)
+        .bind(crate::scrub::scrub_text(error))
         .execute(pool)
         .await?;
     Ok(())
@@ -206,7 +207,7 @@ pub async fn record_failure(
         .bind(command)
         .bind(project)
         .bind(group_ref)
-        .bind(error)
+        .bind(crate::scrub::scrub_text(error))
         .bind(env!("CARGO_PKG_VERSION"))
         .bind(host())
         .bind(std::process::id() as i32)

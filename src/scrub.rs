@@ -1,9 +1,15 @@
 //! The one secret filter. Every free-form JSON value that is stored (`extra`, config
-//! `content`, `provider_metadata`, rejected payloads) passes through [`scrub`] first.
+//! `content`, `provider_metadata`, rejected payloads) passes through [`scrub`] first;
+//! every text that is stored in a typed column, recorded as a reason or an error, or
+//! logged passes through [`scrub_text`] (or [`scrub_string`], its allocation-free form
+//! for the common clean case).
 //!
 //! A field is dropped when its name says it holds a secret (token, secret, password,
 //! API key, credential, authorization, private key); a string is replaced when its value
-//! looks like one (a bearer header, a JWT, a PEM private key), whatever its field is named.
+//! looks like one (a bearer or basic credential, a JWT, a PEM private key), whatever its
+//! field is named. In a text, each such word is replaced, and so is the word after
+//! `Bearer`; control characters become U+FFFD (tab, newline and carriage return a
+//! space), so text from the API cannot forge log lines or drive a terminal.
 //!
 //! The secrets the process itself holds (the API key, the database password) are
 //! registered with [`protect`] as they are read; any text or stored string that contains
@@ -77,15 +83,49 @@ fn holds_protected(text: &str, protected: &[SecretString]) -> bool {
     protected.iter().any(|s| text.contains(s.expose_secret()))
 }
 
-/// Redacts the secret-looking words of a free text, such as an error message, and every
-/// occurrence of a secret the process holds.
+/// Redacts the secret-looking words of a text (an error message, a name the API sent),
+/// every occurrence of a secret the process holds, and its control characters.
 pub fn scrub_text(text: &str) -> String {
-    if looks_like_secret(text) {
+    if !suspicious(text) {
+        return text.to_owned();
+    }
+    let text: String = text
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect();
+    if looks_like_secret(&text) {
         return REDACTED.to_owned();
     }
+    // The word after an authorization scheme is its credential.
+    let mut scheme: Option<&str> = None;
     let mut text = text
         .split(' ')
-        .map(|word| if is_jwt(word) { REDACTED } else { word })
+        .map(|word| {
+            let bare = word
+                .trim_matches(|c: char| !(c.is_alphanumeric() || "-_.=+/~".contains(c)));
+            if bare.is_empty() {
+                return word.to_owned();
+            }
+            let secret = match scheme.take() {
+                Some("bearer") => true,
+                Some(_) => is_basic_credential(bare),
+                None => is_jwt(bare),
+            };
+            if bare.eq_ignore_ascii_case("bearer") {
+                scheme = Some("bearer");
+            } else if bare.eq_ignore_ascii_case("basic") {
+                scheme = Some("basic");
+            }
+            if secret {
+                word.replace(bare, REDACTED)
+            } else {
+                word.to_owned()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ");
     with_protected(|protected| {
@@ -96,6 +136,36 @@ pub fn scrub_text(text: &str) -> String {
         }
     });
     text
+}
+
+/// As [`scrub_text`], for a string the caller owns: a clean one is returned as it is.
+pub fn scrub_string(text: String) -> String {
+    if suspicious(&text) {
+        scrub_text(&text)
+    } else {
+        text
+    }
+}
+
+/// Whether [`scrub_text`] could change `text`: a control character, a possible JWT,
+/// PEM block or authorization scheme, or a secret the process holds. Cheap, since it
+/// runs for every text column of every row.
+fn suspicious(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let control = bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20 || b == 0x7f || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+    });
+    let scheme = memchr::memchr2_iter(b'b', b'B', bytes).any(|at| {
+        let rest = &bytes[at + 1..];
+        [&b"earer"[..], b"asic"]
+            .iter()
+            .any(|word| rest.get(..word.len()).is_some_and(|r| r.eq_ignore_ascii_case(word)))
+    });
+    control
+        || scheme
+        || memchr::memmem::find(bytes, b"eyJ").is_some()
+        || memchr::memmem::find(bytes, b"PRIVATE KEY").is_some()
+        || with_protected(|protected| holds_protected(text, protected))
 }
 
 /// Replaces every NUL character in `value`'s strings and field names with U+FFFD;
@@ -205,26 +275,37 @@ pub fn is_secret_name(name: &str) -> bool {
     WORDS.iter().any(|word| folded.contains(word))
 }
 
-/// True for a string that is a secret whatever field holds it.
+/// True for a string that is a secret whatever field holds it: `Bearer <token>`,
+/// `Basic <user:password in base64>`, a JWT, a PEM private key.
 fn looks_like_secret(text: &str) -> bool {
-    let trimmed = text.trim_start();
-    // An ASCII head compares without allocating; anything else is folded as Unicode.
-    let head = &trimmed.as_bytes()[..trimmed.len().min(7)];
-    let scheme = if head.is_ascii() {
-        let starts = |word: &[u8]| {
-            head.get(..word.len())
-                .is_some_and(|h| h.eq_ignore_ascii_case(word))
-        };
-        starts(b"bearer ") || starts(b"basic ")
-    } else {
-        let lower_prefix: String = trimmed
-            .chars()
-            .take(7)
-            .flat_map(char::to_lowercase)
-            .collect();
-        lower_prefix.starts_with("bearer ") || lower_prefix.starts_with("basic ")
+    let trimmed = text.trim();
+    if trimmed.contains("PRIVATE KEY-----") || is_jwt(trimmed) {
+        return true;
+    }
+    // The scheme and one word: `Bearer of bad news` is not a credential.
+    let Some((scheme, credential)) = trimmed.split_once(' ') else {
+        return false;
     };
-    scheme || trimmed.contains("PRIVATE KEY-----") || is_jwt(trimmed)
+    let credential = credential.trim_start();
+    if credential.is_empty() || credential.contains(char::is_whitespace) {
+        return false;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return true;
+    }
+    scheme.eq_ignore_ascii_case("basic") && is_basic_credential(credential)
+}
+
+/// `user:password` in base64, as HTTP Basic authorization carries it. Checked by
+/// decoding, so that an ordinary word after `Basic` (`Basic plan`) is kept.
+fn is_basic_credential(word: &str) -> bool {
+    use base64::Engine;
+    word.len() >= 4
+        && base64::engine::general_purpose::STANDARD
+            .decode(word)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .is_some_and(|decoded| decoded.contains(':') && !decoded.chars().any(char::is_control))
 }
 
 /// `header.payload.signature`, each base64url, the header starting `eyJ` (`{"`).
@@ -284,6 +365,34 @@ mod tests {
         }
         assert!(!looks_like_secret("Basically fine"));
         assert!(!looks_like_secret("a.b.c"));
+        assert!(!looks_like_secret("Basic plan"));
+        assert!(!looks_like_secret("Bearer of bad news"));
+        assert_eq!(scrub_text("Basic plan customers"), "Basic plan customers");
+        assert_eq!(scrub_string("Acme Corp".into()), "Acme Corp");
+    }
+
+    #[test]
+    fn credentials_in_running_text_are_redacted_word_by_word() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl";
+        assert_eq!(
+            scrub_text(&format!("upstream said: Bearer x (token {jwt}), retry")),
+            "upstream said: Bearer [redacted] (token [redacted]), retry"
+        );
+        assert_eq!(
+            scrub_text("auth: BASIC dXNlcjpwYXNz failed"),
+            "auth: BASIC [redacted] failed"
+        );
+        assert_eq!(scrub_text("  BASIC dXNlcjpwYXNz"), REDACTED);
+        assert_eq!(scrub_text("bearer abc.def"), REDACTED);
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines_or_drive_a_terminal() {
+        assert_eq!(
+            scrub_text("boom\nOK project synced\r\u{1b}[2K\u{7}\u{9b}done"),
+            "boom OK project synced \u{fffd}[2K\u{fffd}\u{fffd}done"
+        );
+        assert_eq!(scrub_string("tab\there".into()), "tab here");
     }
 
     #[test]
@@ -323,27 +432,6 @@ mod tests {
             "credentials",
         ] {
             assert_eq!(is_secret_name(name), unicode_name(name), "{name:?}");
-        }
-        let unicode_scheme = |text: &str| {
-            let lower: String = text
-                .trim_start()
-                .chars()
-                .take(7)
-                .flat_map(char::to_lowercase)
-                .collect();
-            lower.starts_with("bearer ") || lower.starts_with("basic ")
-        };
-        for text in [
-            "Bearer x",
-            "  BASIC dXNl",
-            "bearer",
-            "basic",
-            "Basically",
-            "BEAR\u{212A}R x",
-            "",
-            "é basic ",
-        ] {
-            assert_eq!(looks_like_secret(text), unicode_scheme(text), "{text:?}");
         }
         assert!(is_jwt(
             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
+use crate::scrub::scrub_string;
+
 #[derive(Debug, Serialize, FromRow)]
 pub struct RunRow {
     pub id: i64,
@@ -57,17 +59,30 @@ pub async fn status(
     max_age: Option<Duration>,
     limit: i64,
 ) -> Result<Status> {
-    let runs = sqlx::query_as(include_str!("../sql/status/runs.sql"))
+    let mut runs: Vec<RunRow> = sqlx::query_as(include_str!("../sql/status/runs.sql"))
         .bind(project)
         .bind(limit)
         .fetch_all(pool)
         .await
         .context("reading sync_runs")?;
-    let projects: Vec<Freshness> = sqlx::query_as(include_str!("../sql/status/freshness.sql"))
+    // What reaches a terminal is scrubbed again: rows written by an older release, or
+    // by hand, may hold control characters that would forge the output.
+    for run in &mut runs {
+        for text in [&mut run.project, &mut run.command] {
+            *text = scrub_string(std::mem::take(text));
+        }
+        for text in [&mut run.group_ref, &mut run.error, &mut run.deletions_skipped_reason] {
+            *text = text.take().map(scrub_string);
+        }
+    }
+    let mut projects: Vec<Freshness> = sqlx::query_as(include_str!("../sql/status/freshness.sql"))
         .bind(project)
         .fetch_all(pool)
         .await
         .context("reading sync_runs")?;
+    for p in &mut projects {
+        p.project = scrub_string(std::mem::take(&mut p.project));
+    }
     let rows = sqlx::query_as(include_str!("../sql/status/row_counts.sql"))
         .bind(project)
         .fetch_all(pool)

@@ -4,11 +4,18 @@
 //! Every request has a connect timeout, a stall (read) timeout and an overall timeout;
 //! 429, 5xx and connection failures are retried with exponential backoff and full
 //! jitter, honouring `Retry-After`, within a budget of attempts and of total time.
+//!
+//! The API is not trusted with more than its answers: a redirect to another origin
+//! (scheme, host or port) is refused, since the key header would go with it; what a
+//! response can make the job hold is capped ([`Limits`]), decoded size included, so a
+//! gzip bomb stops at the cap; proxies from the environment are not used for a loopback
+//! `http://` base URL, whose traffic must not leave the machine.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::redirect::Policy;
 use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -42,6 +49,31 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Caps on what one response can make the job hold in memory, on decoded bytes (after
+/// gzip). Hitting one fails the run; see `--max-body-size` and `--max-element-size`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A body read whole: the project and the integrations.
+    pub body: u64,
+    /// One element of the installations array (which is streamed, never held whole).
+    pub element: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body: 64 << 20,
+            element: 32 << 20,
+        }
+    }
+}
+
+/// An error body is read only this far: a problem document is a few hundred bytes.
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// Same-origin redirects followed at most, per request.
+const MAX_REDIRECTS: usize = 5;
+
 /// Everything the client needs; built from the command line and environment. Its
 /// `Debug` shows the key as `[REDACTED]`.
 #[derive(Debug)]
@@ -54,6 +86,7 @@ pub struct ApiSettings {
     /// The whole request, body included.
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    pub limits: Limits,
 }
 
 /// Its `Debug` shows the key header as `Sensitive`.
@@ -62,6 +95,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     base_url: Url,
     retry: RetryPolicy,
+    limits: Limits,
 }
 
 /// The outcome of one attempt that may be worth repeating.
@@ -96,21 +130,27 @@ impl ApiClient {
             headers.insert("X-Api-Key", key);
         }
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut base_url = settings.base_url;
+        if !base_url.path().ends_with('/') {
+            base_url.set_path(&format!("{}/", base_url.path()));
+        }
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("ampsync/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.stall_timeout)
             .timeout(settings.request_timeout)
-            .build()?;
-        let mut base_url = settings.base_url;
-        if !base_url.path().ends_with('/') {
-            base_url.set_path(&format!("{}/", base_url.path()));
+            .redirect(same_origin_only(&base_url));
+        // Plain http is allowed only to loopback (see `config::api_url`): a proxy from
+        // HTTP_PROXY would carry that traffic, key included, off the machine.
+        if base_url.scheme() == "http" {
+            builder = builder.no_proxy();
         }
         Ok(ApiClient {
-            http,
+            http: builder.build()?,
             base_url,
             retry: settings.retry,
+            limits: settings.limits,
         })
     }
 
@@ -145,7 +185,8 @@ impl ApiClient {
                 Ok(resp) => {
                     let kind = content_type(&resp);
                     let body = resp.bytes_stream().map(|chunk| chunk.map_err(describe));
-                    match read_array(body, new_sink()).await {
+                    let max_element = usize::try_from(self.limits.element).unwrap_or(usize::MAX);
+                    match read_array(body, new_sink(), max_element).await {
                         Ok(done) => return Ok(done),
                         Err(StreamError::Interrupted(reason)) => Failure::transport(reason),
                         Err(StreamError::Invalid(reason)) => {
@@ -175,8 +216,13 @@ impl ApiClient {
             let failure = match self.send(project, endpoint).await {
                 Ok(resp) => {
                     let kind = content_type(&resp);
-                    match resp.bytes().await {
-                        Err(e) => Failure::transport(describe(e)),
+                    match read_capped(resp, self.limits.body).await {
+                        Err(Capped::Broken(reason)) => Failure::transport(reason),
+                        Err(Capped::TooLarge) => Failure::Fatal(ApiError::TooLarge {
+                            project: project.to_owned(),
+                            endpoint: endpoint.to_owned(),
+                            limit: bytesize::ByteSize(self.limits.body),
+                        }),
                         Ok(body) => match serde_json::from_slice(&body) {
                             Ok(value) => return Ok(value),
                             Err(e) if e.is_eof() => {
@@ -200,11 +246,28 @@ impl ApiClient {
         let url = format!("{}{}", self.base_url, endpoint.trim_start_matches('/'));
         let resp = match self.http.get(url).send().await {
             Ok(resp) => resp,
+            Err(e) if e.is_redirect() => {
+                return Err(Failure::Fatal(ApiError::Transport {
+                    project: project.to_owned(),
+                    endpoint: endpoint.to_owned(),
+                    reason: format!("more than {MAX_REDIRECTS} redirects"),
+                    attempts: Attempts::default(),
+                }))
+            }
             Err(e) => return Err(Failure::transport(describe(e))),
         };
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
+        }
+        if status.is_redirection() {
+            // Only a redirect to another origin stops here (see `same_origin_only`).
+            return Err(Failure::Fatal(ApiError::Redirect {
+                project: project.to_owned(),
+                endpoint: endpoint.to_owned(),
+                status,
+                target: redirect_target(&resp),
+            }));
         }
         let wait = retry_after(resp.headers());
         let detail = problem_detail(status, resp).await;
@@ -257,11 +320,15 @@ impl ApiClient {
                 wait,
             } => (reason, status, detail, wait),
         };
-        // The server's Retry-After is honoured as given; the time budget bounds it.
+        // The server's Retry-After is honoured as given; the time budget bounds it. It
+        // can be as large as 2^64 - 1 seconds: the sum must not overflow.
         let backoff = wait.unwrap_or_else(|| self.backoff(attempt));
         let elapsed = started.elapsed();
         let out_of_attempts = attempt >= self.retry.max_attempts;
-        if out_of_attempts || elapsed + backoff > self.retry.max_elapsed {
+        let past_budget = elapsed
+            .checked_add(backoff)
+            .is_none_or(|at| at > self.retry.max_elapsed);
+        if out_of_attempts || past_budget {
             let attempts = Attempts {
                 count: attempt,
                 elapsed,
@@ -286,6 +353,7 @@ impl ApiClient {
                 },
             });
         }
+        let reason = crate::scrub::scrub_text(&reason);
         tracing::warn!(
             project, endpoint, attempt, reason = %reason, detail = %detail.trim_start_matches(": "),
             retry_in_ms = backoff.as_millis() as u64, retry_after = wait.is_some(),
@@ -321,6 +389,65 @@ impl ApiClient {
     }
 }
 
+/// A redirect policy that follows a redirect only within the base URL's origin (scheme,
+/// host and port): the `X-Api-Key` header goes with every request this client sends,
+/// and reqwest strips only `Authorization` and `Cookie` on a cross-host redirect. A
+/// same-origin target passed the https / loopback rule with the base URL, so it can be
+/// neither a downgrade nor a new host. Any other redirect is not followed: its 3xx
+/// response comes back to [`ApiClient::send`], which fails the run naming the target.
+fn same_origin_only(base_url: &Url) -> Policy {
+    let origin = base_url.origin();
+    Policy::custom(move |attempt| {
+        if attempt.url().origin() != origin {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Where a refused redirect pointed: its origin only (`https://host:port`), since its
+/// path or query may carry anything.
+fn redirect_target(resp: &Response) -> String {
+    let location = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| resp.url().join(v).ok());
+    match location {
+        Some(url) => crate::scrub::scrub_text(&url.origin().ascii_serialization()),
+        None => "no usable Location".to_owned(),
+    }
+}
+
+/// Why a body read whole has no value.
+enum Capped {
+    /// The connection broke off: worth another attempt.
+    Broken(String),
+    /// The decoded body is larger than the cap.
+    TooLarge,
+}
+
+/// Reads a body whole, decoded, but never more than `limit` bytes of it: reading stops
+/// (and so does the gzip decoder, which only runs as the body is read) at the cap.
+async fn read_capped(resp: Response, limit: u64) -> Result<Vec<u8>, Capped> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(Capped::TooLarge);
+    }
+    let mut body = Vec::new();
+    let mut chunks = resp.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| Capped::Broken(describe(e)))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// `Retry-After` as seconds or as an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -341,9 +468,13 @@ async fn problem_detail(status: StatusCode, resp: Response) -> String {
             None => String::new(),
         };
     }
-    let problem: Problem = match resp.bytes().await.map(|b| serde_json::from_slice(&b)) {
-        Ok(Ok(problem)) => problem,
-        _ => return String::new(),
+    let problem: Problem = match read_capped(resp, ERROR_BODY_LIMIT).await {
+        Ok(body) => match serde_json::from_slice(&body) {
+            Ok(problem) => problem,
+            Err(_) => return String::new(),
+        },
+        Err(Capped::TooLarge) => return " with a problem document too large to read".into(),
+        Err(Capped::Broken(_)) => return String::new(),
     };
     // A title that only repeats the status line (`Not Found`) says nothing new.
     let title = problem
@@ -421,6 +552,7 @@ mod tests {
             stall_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 

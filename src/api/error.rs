@@ -45,6 +45,24 @@ pub enum ApiError {
         attempts: Attempts,
     },
 
+    /// A redirect to another origin: not followed, since the API key would go with it.
+    #[error("{endpoint} for project {project} answered {status}, a redirect to {target}; ampsync follows redirects only within the API's own origin (scheme, host, port), so the API key never goes elsewhere. Check AMPERSAND_API_URL")]
+    Redirect {
+        project: String,
+        endpoint: String,
+        status: StatusCode,
+        /// The redirect's origin only: its path and query may carry anything.
+        target: String,
+    },
+
+    /// A body read whole grew past its cap (decoded): a misbehaving or hostile server.
+    #[error("{endpoint} for project {project} sent a body larger than {limit} (decoded); reading stopped there. If the project really is that large, raise --max-body-size (AMPSYNC_MAX_BODY_SIZE)")]
+    TooLarge {
+        project: String,
+        endpoint: String,
+        limit: bytesize::ByteSize,
+    },
+
     /// A complete response whose body is not the JSON the endpoint promises.
     #[error("{endpoint} for project {project} sent an unreadable body: {reason}")]
     Body {
@@ -60,8 +78,9 @@ impl ApiError {
         match self {
             ApiError::KeyRejected { status, .. }
             | ApiError::NotFound { status, .. }
-            | ApiError::Status { status, .. } => Some(*status),
-            ApiError::Transport { .. } | ApiError::Body { .. } => None,
+            | ApiError::Status { status, .. }
+            | ApiError::Redirect { status, .. } => Some(*status),
+            ApiError::Transport { .. } | ApiError::Body { .. } | ApiError::TooLarge { .. } => None,
         }
     }
 }

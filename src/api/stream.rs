@@ -7,6 +7,9 @@
 //! `serde_json` from a slice (several times faster than from a reader) straight into
 //! the types it needs. A body that ends early is an interruption (worth a retry);
 //! anything that is not a JSON array, or an element that is not JSON, is invalid.
+//!
+//! One element is held at a time, and never more than a cap of it (`max_element`): an
+//! element that grows past the cap makes the body invalid before it is held whole.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -38,14 +41,19 @@ pub enum StreamError {
 }
 
 /// Feeds `body` to `sink` element by element; returns the sink and the element count.
-pub async fn read_array<B, E, S>(mut body: B, sink: S) -> Result<(S, u64), StreamError>
+/// An element longer than `max_element` bytes makes the body invalid.
+pub async fn read_array<B, E, S>(
+    mut body: B,
+    sink: S,
+    max_element: usize,
+) -> Result<(S, u64), StreamError>
 where
     B: Stream<Item = Result<Bytes, E>> + Unpin,
     E: fmt::Display,
     S: ElementSink,
 {
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(32);
-    let parser = tokio::task::spawn_blocking(move || parse(rx, sink));
+    let parser = tokio::task::spawn_blocking(move || parse(rx, sink, max_element));
     while let Some(chunk) = body.next().await {
         let failed = chunk.is_err();
         // The parser stops early on invalid JSON; its result says why.
@@ -62,26 +70,28 @@ where
 fn parse<S: ElementSink>(
     rx: mpsc::Receiver<Result<Bytes, String>>,
     sink: S,
+    max_element: usize,
 ) -> Result<(S, u64), StreamError> {
-    read_array_blocking(
-        ChannelReader {
-            rx,
-            current: Bytes::new(),
-        },
-        sink,
-    )
+    let reader = ChannelReader {
+        rx,
+        current: Bytes::new(),
+    };
+    read_array_blocking(reader, sink, max_element)
 }
 
 /// Bytes read at a time; the buffer grows beyond it only for an element larger than it.
 const READ_SIZE: usize = 256 * 1024;
 
 /// Feeds the JSON array that `reader` holds to `sink`, element by element, blocking.
+/// An element longer than `max_element` bytes makes the body invalid.
 pub fn read_array_blocking<R: Read, S: ElementSink>(
     reader: R,
     mut sink: S,
+    max_element: usize,
 ) -> Result<(S, u64), StreamError> {
     let mut input = Input {
         reader,
+        max_element,
         data: vec![0; READ_SIZE],
         start: 0,
         end: 0,
@@ -113,7 +123,12 @@ pub fn read_array_blocking<R: Read, S: ElementSink>(
                 return Err(input.invalid("expected `,` or `]` after an element"))
             }
             (Expect::FirstElement | Expect::Element, _) => {
-                let json = input.element()?;
+                let json = input.element().map_err(|e| match e {
+                    StreamError::Invalid(reason) => {
+                        StreamError::Invalid(format!("element {position}: {reason}"))
+                    }
+                    other => other,
+                })?;
                 sink.element(position, json).map_err(|e| {
                     StreamError::Invalid(format!("element {position} is not JSON: {e}"))
                 })?;
@@ -141,6 +156,8 @@ enum Expect {
 /// A window on the body: `data[start..end]` is read and not yet consumed.
 struct Input<R> {
     reader: R,
+    /// The longest element accepted.
+    max_element: usize,
     data: Vec<u8>,
     start: usize,
     end: usize,
@@ -257,6 +274,12 @@ impl<R: Read> Input<R> {
                 i += 1;
             }
             scanned += bytes.len();
+            if scanned > self.max_element {
+                return Err(StreamError::Invalid(format!(
+                    "larger than the cap of {} (--max-element-size); reading stopped there",
+                    bytesize::ByteSize(self.max_element as u64)
+                )));
+            }
             if !self.fill()? {
                 if scalar {
                     return Ok(self.take(scanned));
@@ -333,6 +356,7 @@ mod tests {
         let (sink, n) = read_array(
             chunks(&["[{\"id\":", "\"a\"},{\"id\"", ":\"b\"}]"]),
             Collect::default(),
+            usize::MAX,
         )
         .await
         .unwrap();
@@ -342,23 +366,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_cut_short_is_an_interruption_and_not_json_is_invalid() {
-        let cut = read_array(chunks(&["[{\"id\":\"a\"},{\"id\""]), Collect::default()).await;
+        let cut = read_array(chunks(&["[{\"id\":\"a\"},{\"id\""]), Collect::default(), usize::MAX).await;
         assert!(matches!(cut, Err(StreamError::Interrupted(_))));
-        let html = read_array(chunks(&["<html>Bad gateway</html>"]), Collect::default()).await;
+        let html = read_array(chunks(&["<html>Bad gateway</html>"]), Collect::default(), usize::MAX).await;
         assert!(matches!(html, Err(StreamError::Invalid(_))));
-        let object = read_array(chunks(&["{\"id\":\"a\"}"]), Collect::default()).await;
+        let object = read_array(chunks(&["{\"id\":\"a\"}"]), Collect::default(), usize::MAX).await;
         assert!(
             matches!(object, Err(StreamError::Invalid(m)) if m.contains("expected a JSON array"))
         );
         let inside = read_array(
             chunks(&["[{\"id\":\"a\"", "}, {\"a\": [1, 2"]),
             Collect::default(),
+            usize::MAX,
         )
         .await;
         assert!(
             matches!(inside, Err(StreamError::Interrupted(m)) if m.contains("EOF while parsing"))
         );
-        let between = read_array(chunks(&["[{\"id\":\"a\"}, "]), Collect::default()).await;
+        let between = read_array(chunks(&["[{\"id\":\"a\"}, "]), Collect::default(), usize::MAX).await;
         assert!(matches!(between, Err(StreamError::Interrupted(_))));
     }
 
@@ -366,16 +391,16 @@ mod tests {
     fn strings_escapes_scalars_and_nesting_split_where_json_does() {
         let body = r#" [ {"a": "x]}\"y", "b": [[1], {"c": "\\"}]} ,"s,]", 12 ,null,[],
             {"deep": {"er": [true]}} ] "#;
-        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default()).unwrap();
+        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default(), usize::MAX).unwrap();
         assert_eq!(n, 6);
         assert_eq!(
             Value::Array(sink.0),
             json!([{"a": "x]}\"y", "b": [[1], {"c": "\\"}]}, "s,]", 12, null, [], {"deep": {"er": [true]}}])
         );
-        let empty = read_array_blocking(&b"[ ]"[..], Collect::default()).unwrap();
+        let empty = read_array_blocking(&b"[ ]"[..], Collect::default(), usize::MAX).unwrap();
         assert_eq!(empty.1, 0);
         for bad in ["[1 2]", "[1,]", "[{]}", "[1] x", "[{\"a\":1}}]"] {
-            let result = read_array_blocking(bad.as_bytes(), Collect::default());
+            let result = read_array_blocking(bad.as_bytes(), Collect::default(), usize::MAX);
             assert!(matches!(result, Err(StreamError::Invalid(_))), "{bad}");
         }
     }
@@ -384,8 +409,25 @@ mod tests {
     fn an_element_larger_than_the_read_buffer_is_read_whole() {
         let long = "é".repeat(READ_SIZE);
         let body = format!("[{{\"name\": \"{long}\"}}, 1]");
-        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default()).unwrap();
+        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default(), usize::MAX).unwrap();
         assert_eq!(n, 2);
         assert_eq!(sink.0[0]["name"].as_str().unwrap().len(), long.len());
+    }
+
+    #[test]
+    fn an_element_past_the_cap_fails_the_body_before_it_is_held_whole() {
+        let long = "x".repeat(4 * READ_SIZE);
+        let body = format!("[1, {{\"name\": \"{long}\"}}, 2]");
+
+        let result = read_array_blocking(body.as_bytes(), Collect::default(), READ_SIZE);
+
+        match result {
+            Err(StreamError::Invalid(reason)) => {
+                assert!(reason.starts_with("element 1: larger than the cap"), "{reason}")
+            }
+            other => panic!("expected the cap to stop the element: {:?}", other.err()),
+        }
+        let fits = read_array_blocking(body.as_bytes(), Collect::default(), 5 * READ_SIZE);
+        assert_eq!(fits.unwrap().1, 3);
     }
 }

@@ -53,9 +53,15 @@ pub enum Fault {
     Gated { keep: usize, gate: Gate },
     /// The normal body, `chunk` bytes at a time, one chunk every `every`.
     Trickle { chunk: usize, every: Duration },
+    /// Any response the test builds (a redirect, a gzip bomb).
+    Custom(Arc<dyn Fn() -> Response + Send + Sync>),
 }
 
 impl Fault {
+    pub fn custom(respond: impl Fn() -> Response + Send + Sync + 'static) -> Fault {
+        Fault::Custom(Arc::new(respond))
+    }
+
     pub fn problem(status: u16, title: &str, detail: &str) -> Fault {
         Fault::Status {
             status,
@@ -248,7 +254,7 @@ fn answer(
         .is_some_and(|v| v.contains("gzip"));
     s.requests.push((route, path, headers.clone()));
     let fault = s.take_fault(route);
-    if let Some(Fault::Status { .. }) = fault {
+    if let Some(Fault::Status { .. } | Fault::Custom(_)) = fault {
         return fault_response(fault.unwrap(), Bytes::new());
     }
     if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
@@ -307,6 +313,7 @@ fn fault_response(fault: Fault, body: Bytes) -> Response {
             }
             resp
         }
+        Fault::Custom(respond) => respond(),
         Fault::CutShort { keep } => json_response(Body::from(prefix(keep))),
         Fault::ResetMidBody { keep } => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
@@ -405,6 +412,38 @@ async fn installations_handler(
     )
 }
 
+/// A server that answers every request with `404` and remembers what it was sent: where
+/// a key must never arrive (another host, a proxy).
+#[derive(Clone)]
+pub struct Recorder {
+    /// `host:port` it listens on.
+    pub addr: std::net::SocketAddr,
+    /// Each request's URI and headers.
+    pub requests: Arc<Mutex<Vec<(String, HeaderMap)>>>,
+}
+
+impl Recorder {
+    pub async fn start(ip: &str) -> Recorder {
+        let requests: Arc<Mutex<Vec<(String, HeaderMap)>>> = Arc::default();
+        let seen = requests.clone();
+        let app = Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push((uri.to_string(), headers));
+                StatusCode::NOT_FOUND
+            }
+        });
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { addr, requests }
+    }
+
+    pub fn received(&self) -> Vec<(String, HeaderMap)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
 /// A test's world: its database, its fake API, and the `ampsync` binary.
 pub struct TestApp {
     pub db_name: String,
@@ -477,6 +516,44 @@ impl TestApp {
             .output()
             .await
             .expect("the ampsync binary runs"))
+    }
+
+    /// As `ampsync_env`, and the peak resident memory of the ampsync process, in bytes
+    /// (from `wait4`, so no other process of the test counts).
+    pub async fn ampsync_measured(&self, args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
+        use std::io::Read;
+        use std::os::unix::process::ExitStatusExt;
+        let mut cmd = self.command(args, env);
+        let std_cmd = cmd.as_std_mut();
+        std_cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = std_cmd.spawn().expect("the ampsync binary starts");
+        tokio::task::spawn_blocking(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let mut stderr = child.stderr.take().unwrap();
+            let reader = std::thread::spawn(move || {
+                stderr.read_to_end(&mut err).unwrap();
+                err
+            });
+            child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+            let err = reader.join().unwrap();
+            let mut status = 0;
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: waits for our own child, which std has not reaped.
+            let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            assert_eq!(waited, pid, "wait4 failed");
+            let output = Output {
+                status: std::process::ExitStatus::from_raw(status),
+                stdout: out,
+                stderr: err,
+            };
+            (Run(output), usage.ru_maxrss as u64 * 1024)
+        })
+        .await
+        .unwrap()
     }
 
     /// Starts `ampsync ARGS` without waiting for it; its output is piped.
