@@ -264,10 +264,9 @@ pub fn main() -> ExitCode {
         let message = crate::scrub::scrub_text(&info.to_string());
         eprintln!("ampsync: internal error (a bug; please report it): {message}");
     }));
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(run(cli))
-    }))
-    .unwrap_or(ExitCode::from(error::RUN_FAILED));
+    let code =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(cli))))
+            .unwrap_or(ExitCode::from(error::RUN_FAILED));
     // A task still blocked (a parser thread, say) must not hold up the exit after a signal.
     runtime.shutdown_timeout(Duration::from_secs(1));
     code

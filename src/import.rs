@@ -131,7 +131,8 @@ async fn import_files(
             shutdown.clone(),
             async |conn: &mut sqlx::PgConnection| {
                 let read_started = Instant::now();
-                let mut snapshot = read_snapshot(&path, project_id.clone(), req.max_element).await?;
+                let mut snapshot =
+                    read_snapshot(&path, project_id.clone(), req.max_element).await?;
                 if let Some(project) = &project_json {
                     snapshot.add_project(
                         serde_json::from_value(project.raw.clone())
@@ -231,7 +232,9 @@ async fn read_snapshot(path: &Path, project_id: String, max_element: usize) -> R
     let mut snapshot = Snapshot::new(project_id);
     snapshot.cover_installations();
     let shown = path.display().to_string();
-    let result = tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot, max_element)).await?;
+    let result =
+        tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot, max_element))
+            .await?;
     drop(progress);
     match result {
         Ok((snapshot, count)) => {

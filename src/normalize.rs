@@ -410,7 +410,10 @@ impl Part {
 
     fn add_connection(&mut self, conn: model::Connection) -> String {
         let group_ref = conn.group.as_ref().map(|g| g.group_ref.clone().clean());
-        let consumer_ref = conn.consumer.as_ref().map(|c| c.consumer_ref.clone().clean());
+        let consumer_ref = conn
+            .consumer
+            .as_ref()
+            .map(|c| c.consumer_ref.clone().clean());
         if let Some(group) = conn.group {
             self.add_group(group);
         }

@@ -100,34 +100,7 @@ pub fn scrub_text(text: &str) -> String {
     if looks_like_secret(&text) {
         return REDACTED.to_owned();
     }
-    // The word after an authorization scheme is its credential.
-    let mut scheme: Option<&str> = None;
-    let mut text = text
-        .split(' ')
-        .map(|word| {
-            let bare = word
-                .trim_matches(|c: char| !(c.is_alphanumeric() || "-_.=+/~".contains(c)));
-            if bare.is_empty() {
-                return word.to_owned();
-            }
-            let secret = match scheme.take() {
-                Some("bearer") => true,
-                Some(_) => is_basic_credential(bare),
-                None => is_jwt(bare),
-            };
-            if bare.eq_ignore_ascii_case("bearer") {
-                scheme = Some("bearer");
-            } else if bare.eq_ignore_ascii_case("basic") {
-                scheme = Some("basic");
-            }
-            if secret {
-                word.replace(bare, REDACTED)
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut text = redact_words(&text);
     with_protected(|protected| {
         for secret in protected {
             if text.contains(secret.expose_secret()) {
@@ -136,6 +109,47 @@ pub fn scrub_text(text: &str) -> String {
         }
     });
     text
+}
+
+/// Replaces each word of `text` that is a credential: a JWT, or the word after `Bearer`
+/// (or after `Basic`, when it is base64 of `user:password`). Words are runs of the
+/// characters tokens are made of, so `consumer:eyJ…` and `(token eyJ…)` are found too.
+fn redact_words(text: &str) -> String {
+    let is_token_char = |c: char| c.is_alphanumeric() || "-_.=+/~".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut scheme: Option<&str> = None;
+    let mut rest = text;
+    loop {
+        let start = rest.find(is_token_char).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        if rest.is_empty() {
+            return out;
+        }
+        let end = rest.find(|c| !is_token_char(c)).unwrap_or(rest.len());
+        // A sentence's full stop is not part of the word.
+        let word = rest[..end].trim_end_matches('.');
+        if word.is_empty() {
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        let pending = scheme.take();
+        // `[redacted]` from an earlier pass stays as it is, and settles a pending scheme.
+        let secret = word != "redacted"
+            && match pending {
+                Some("bearer") => true,
+                Some(_) => is_basic_credential(word),
+                None => is_jwt(word),
+            };
+        if word.eq_ignore_ascii_case("bearer") {
+            scheme = Some("bearer");
+        } else if word.eq_ignore_ascii_case("basic") {
+            scheme = Some("basic");
+        }
+        out.push_str(if secret { REDACTED } else { word });
+        rest = &rest[word.len()..];
+    }
 }
 
 /// As [`scrub_text`], for a string the caller owns: a clean one is returned as it is.
@@ -153,13 +167,16 @@ pub fn scrub_string(text: String) -> String {
 fn suspicious(text: &str) -> bool {
     let bytes = text.as_bytes();
     let control = bytes.iter().enumerate().any(|(i, &b)| {
-        b < 0x20 || b == 0x7f || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
     });
     let scheme = memchr::memchr2_iter(b'b', b'B', bytes).any(|at| {
         let rest = &bytes[at + 1..];
-        [&b"earer"[..], b"asic"]
-            .iter()
-            .any(|word| rest.get(..word.len()).is_some_and(|r| r.eq_ignore_ascii_case(word)))
+        [&b"earer"[..], b"asic"].iter().any(|word| {
+            rest.get(..word.len())
+                .is_some_and(|r| r.eq_ignore_ascii_case(word))
+        })
     });
     control
         || scheme
@@ -384,6 +401,17 @@ mod tests {
         );
         assert_eq!(scrub_text("  BASIC dXNlcjpwYXNz"), REDACTED);
         assert_eq!(scrub_text("bearer abc.def"), REDACTED);
+        assert_eq!(
+            scrub_text(&format!("consumer:{jwt}.")),
+            "consumer:[redacted]."
+        );
+        assert_eq!(scrub_text("ends... Bearer"), "ends... Bearer");
+        let once = scrub_text("said Bearer x, then");
+        assert_eq!(
+            scrub_text(&once),
+            once,
+            "scrubbing twice changes nothing more"
+        );
     }
 
     #[test]

@@ -71,7 +71,11 @@ pub async fn status(
         for text in [&mut run.project, &mut run.command] {
             *text = scrub_string(std::mem::take(text));
         }
-        for text in [&mut run.group_ref, &mut run.error, &mut run.deletions_skipped_reason] {
+        for text in [
+            &mut run.group_ref,
+            &mut run.error,
+            &mut run.deletions_skipped_reason,
+        ] {
             *text = text.take().map(scrub_string);
         }
     }

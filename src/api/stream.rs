@@ -366,9 +366,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_cut_short_is_an_interruption_and_not_json_is_invalid() {
-        let cut = read_array(chunks(&["[{\"id\":\"a\"},{\"id\""]), Collect::default(), usize::MAX).await;
+        let cut = read_array(
+            chunks(&["[{\"id\":\"a\"},{\"id\""]),
+            Collect::default(),
+            usize::MAX,
+        )
+        .await;
         assert!(matches!(cut, Err(StreamError::Interrupted(_))));
-        let html = read_array(chunks(&["<html>Bad gateway</html>"]), Collect::default(), usize::MAX).await;
+        let html = read_array(
+            chunks(&["<html>Bad gateway</html>"]),
+            Collect::default(),
+            usize::MAX,
+        )
+        .await;
         assert!(matches!(html, Err(StreamError::Invalid(_))));
         let object = read_array(chunks(&["{\"id\":\"a\"}"]), Collect::default(), usize::MAX).await;
         assert!(
@@ -383,7 +393,12 @@ mod tests {
         assert!(
             matches!(inside, Err(StreamError::Interrupted(m)) if m.contains("EOF while parsing"))
         );
-        let between = read_array(chunks(&["[{\"id\":\"a\"}, "]), Collect::default(), usize::MAX).await;
+        let between = read_array(
+            chunks(&["[{\"id\":\"a\"}, "]),
+            Collect::default(),
+            usize::MAX,
+        )
+        .await;
         assert!(matches!(between, Err(StreamError::Interrupted(_))));
     }
 
@@ -391,7 +406,8 @@ mod tests {
     fn strings_escapes_scalars_and_nesting_split_where_json_does() {
         let body = r#" [ {"a": "x]}\"y", "b": [[1], {"c": "\\"}]} ,"s,]", 12 ,null,[],
             {"deep": {"er": [true]}} ] "#;
-        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default(), usize::MAX).unwrap();
+        let (sink, n) =
+            read_array_blocking(body.as_bytes(), Collect::default(), usize::MAX).unwrap();
         assert_eq!(n, 6);
         assert_eq!(
             Value::Array(sink.0),
@@ -409,7 +425,8 @@ mod tests {
     fn an_element_larger_than_the_read_buffer_is_read_whole() {
         let long = "é".repeat(READ_SIZE);
         let body = format!("[{{\"name\": \"{long}\"}}, 1]");
-        let (sink, n) = read_array_blocking(body.as_bytes(), Collect::default(), usize::MAX).unwrap();
+        let (sink, n) =
+            read_array_blocking(body.as_bytes(), Collect::default(), usize::MAX).unwrap();
         assert_eq!(n, 2);
         assert_eq!(sink.0[0]["name"].as_str().unwrap().len(), long.len());
     }
@@ -423,7 +440,10 @@ mod tests {
 
         match result {
             Err(StreamError::Invalid(reason)) => {
-                assert!(reason.starts_with("element 1: larger than the cap"), "{reason}")
+                assert!(
+                    reason.starts_with("element 1: larger than the cap"),
+                    "{reason}"
+                )
             }
             other => panic!("expected the cap to stop the element: {:?}", other.err()),
         }

@@ -6,6 +6,7 @@ mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and
 mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
 mod fixtures; // realistic installation payloads, with secrets
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
+mod hostile_api; // redirects, bombs, huge Retry-After, echoed secrets, control characters, proxies, key files
 mod import; // backfills from archived responses
 mod logs; // the run summary event and progress log lines
 mod robustness; // bad records, colliding and dying runs, lost connections, TLS, secrets
