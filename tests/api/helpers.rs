@@ -529,6 +529,8 @@ impl TestApp {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        // Reaped by `wait4` below, which std's `wait` would not let us read rusage from.
+        #[allow(clippy::zombie_processes)]
         let mut child = std_cmd.spawn().expect("the ampsync binary starts");
         tokio::task::spawn_blocking(move || {
             let (mut out, mut err) = (Vec::new(), Vec::new());
