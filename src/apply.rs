@@ -81,12 +81,20 @@ pub struct TableCounts {
     pub deleted: u64,
     /// Rows whose token times alone moved: updated in place, without a version.
     pub touched: u64,
+    /// Unchanged rows stored with 0.1.0's hashes: their hashes (and a field promoted
+    /// out of `extra`) rewritten in place, without a version.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rehashed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TableCounts {
     /// Rows to stage: everything but deletions.
     fn staged(&self) -> u64 {
-        self.inserted + self.updated + self.restored + self.touched
+        self.inserted + self.updated + self.restored + self.touched + self.rehashed
     }
 }
 
@@ -184,10 +192,12 @@ pub async fn plan(
             continue;
         }
         let started = Instant::now();
-        let distinct: i64 = sqlx::query_scalar(state_sql(table))
+        let distinct: i64 = sqlx::query_scalar(include_str!("../sql/apply/plan_table.sql"))
+            .bind(table.name())
             .bind(&snapshot.project_id)
             .bind(group_ref)
             .bind(snapshot.covers(table))
+            .bind(table.spec().delete_scope.sql_name())
             .fetch_one(&mut *conn)
             .await
             .map_err(db("comparing the snapshot with what is stored", table))?;
@@ -214,7 +224,7 @@ pub async fn plan(
             .await
             .map_err(bookkeeping("counting the planned changes"))?;
     for (name, change, n) in counts {
-        let Some(table) = Table::ALL.into_iter().find(|t| t.name() == name) else {
+        let Some(table) = Table::named(&name) else {
             continue;
         };
         let c = plan.tables.entry(table).or_default();
@@ -224,6 +234,7 @@ pub async fn plan(
             "update" => c.updated = n,
             "restore" => c.restored = n,
             "touch" => c.touched = n,
+            "rehash" => c.rehashed = n,
             "delete" => c.deleted = n,
             _ => {}
         }
@@ -351,19 +362,6 @@ async fn log_snapshot(
         }
     }
     Ok(())
-}
-
-fn state_sql(table: Table) -> &'static str {
-    match table {
-        Table::Projects => include_str!("../sql/state/projects.sql"),
-        Table::Integrations => include_str!("../sql/state/integrations.sql"),
-        Table::Groups => include_str!("../sql/state/groups.sql"),
-        Table::Consumers => include_str!("../sql/state/consumers.sql"),
-        Table::ProviderApps => include_str!("../sql/state/provider_apps.sql"),
-        Table::Connections => include_str!("../sql/state/connections.sql"),
-        Table::Configs => include_str!("../sql/state/configs.sql"),
-        Table::Installations => include_str!("../sql/state/installations.sql"),
-    }
 }
 
 /// Writes the plan inside the caller's transaction, with versions at `observed_at`.

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod copy_text;

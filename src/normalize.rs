@@ -459,6 +459,7 @@ impl Part {
             oauth_scopes: oauth_scopes.clean(),
             has_api_key: !matches!(conn.api_key, None | Some(Value::Null)),
             provider_metadata: conn.provider_metadata.map(scrubbed).map(Jsonb),
+            catalog_vars: conn.catalog_vars.map(scrubbed).map(Jsonb),
             extra: Jsonb(scrubbed_map(extra)),
         };
         self.insert(&row);
@@ -509,7 +510,7 @@ impl Part {
         }
         *self.copies.entry(table).or_default() += 1;
 
-        // table, k1, k2, content_hash, row_hash, update_ns, pos, len
+        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, pos, len
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(table.name().as_bytes());
@@ -525,6 +526,8 @@ impl Part {
         line.extend_from_slice(&encoded.content_hash.hex());
         line.push(b'\t');
         line.extend_from_slice(&encoded.row_hash.hex());
+        line.push(b'\t');
+        line.extend_from_slice(&encoded.legacy_content_hash.hex());
         line.push(b'\t');
         match row.update_time() {
             Some(at) => line.extend_from_slice(nanos(at).to_string().as_bytes()),

@@ -4,12 +4,24 @@
 //! hashes and its COPY text line (see `copy_text`), in one pass over its fields and
 //! without building a JSON tree.
 //!
-//! The hashes are those of the row as a JSON object with its keys sorted (what
-//! `serde_json` writes for a `Map`), so they stay the same from release to release: a
-//! changed hash means a new history version.
+//! # Hashes
+//! A row's hashes are those of its *source object*, not of its column layout: a JSON
+//! object of every column under its hash name (its API field's name, see
+//! [`crate::catalog::Column::hashed_as`]) and every field of `extra` under its own,
+//! keys sorted, nulls left out. So a release that adds a nullable column, or promotes a
+//! field from `extra` to a column, leaves the hash of an unchanged object as it was: no
+//! history version, no `changed_at`. The content hash leaves the volatile columns
+//! (token times) out; the row hash has them.
+//!
+//! 0.1.0 hashed the row's columns by column name, nulls included. Its hashes of each
+//! row are computed too ([`Encoded::legacy_content_hash`]), so a row stored by 0.1.0
+//! whose source did not change is recognised and its hashes rewritten in place, without
+//! a version (`apply` plans it as a `touch`).
 
 use std::fmt;
 use std::ops::Range;
+
+use crate::catalog::Spec;
 
 use chrono::{DateTime, Utc};
 use serde::ser::{self, Impossible};
@@ -18,74 +30,7 @@ use serde_json::{Map, Value};
 
 pub use crate::copy_text::Jsonb;
 
-/// The synced tables, in the order a snapshot is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Table {
-    Projects,
-    Integrations,
-    Groups,
-    Consumers,
-    ProviderApps,
-    Connections,
-    Configs,
-    Installations,
-}
-
-impl Table {
-    pub const ALL: [Table; 8] = [
-        Table::Projects,
-        Table::Integrations,
-        Table::Groups,
-        Table::Consumers,
-        Table::ProviderApps,
-        Table::Connections,
-        Table::Configs,
-        Table::Installations,
-    ];
-
-    /// The table's name in schema `ampersand`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Projects => "projects",
-            Table::Integrations => "integrations",
-            Table::Groups => "groups",
-            Table::Consumers => "consumers",
-            Table::ProviderApps => "provider_apps",
-            Table::Connections => "connections",
-            Table::Configs => "configs",
-            Table::Installations => "installations",
-        }
-    }
-
-    /// The primary-key columns, as the API keys the object.
-    pub fn key_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::Groups => &["project_id", "group_ref"],
-            Table::Consumers => &["project_id", "consumer_ref"],
-            _ => &["id"],
-        }
-    }
-
-    /// Columns that move on their own (token refreshes): a change to them alone
-    /// updates the current row without a history version.
-    pub fn volatile_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::Connections => &[
-                "access_token_issued_at",
-                "access_token_expires_at",
-                "refresh_token_issued_at",
-                "refresh_token_expires_at",
-            ],
-            _ => &[],
-        }
-    }
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::catalog::Table;
 
 #[derive(Serialize)]
 pub struct ProjectRow {
@@ -188,6 +133,7 @@ pub struct ConnectionRow {
     pub oauth_scopes: Option<Vec<String>>,
     pub has_api_key: bool,
     pub provider_metadata: Option<Jsonb<Value>>,
+    pub catalog_vars: Option<Jsonb<Value>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
 
@@ -285,6 +231,8 @@ pub trait Row: Serialize {
     fn key(&self) -> Key<'_>;
     /// The source's own `updateTime`, used to pick between disagreeing copies.
     fn update_time(&self) -> Option<DateTime<Utc>>;
+    /// The object's fields that no column models.
+    fn extra(&self) -> &Map<String, Value>;
 }
 
 /// A key: one column's value, or two for `groups` and `consumers`.
@@ -301,6 +249,9 @@ macro_rules! row {
             }
             fn update_time(&self) -> Option<DateTime<Utc>> {
                 self.$time
+            }
+            fn extra(&self) -> &Map<String, Value> {
+                &self.extra.0
             }
         }
     };
@@ -378,10 +329,70 @@ impl fmt::Display for Hash {
 /// What [`Encoder::encode`] finds out about a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Encoded {
-    /// Hash of the versioned content: every column but the volatile ones.
+    /// Hash of the versioned content of the source object: every field but the
+    /// volatile ones (see the module docs).
     pub content_hash: Hash,
-    /// Hash of every column.
+    /// Hash of the whole source object.
     pub row_hash: Hash,
+    /// The content hash 0.1.0 computed for the same row.
+    pub legacy_content_hash: Hash,
+}
+
+/// How the fields of one table's rows are hashed, worked out once per table.
+#[derive(Default)]
+struct Layout {
+    /// Each field's hash name and whether it is volatile; none for `extra` and derived
+    /// columns.
+    hashed: Vec<Option<(&'static str, bool)>>,
+    /// For 0.1.0's hash: the fields 0.1.0 had, in name order, and whether each is volatile.
+    legacy: Vec<(usize, bool)>,
+    /// Promoted fields (see [`crate::catalog::Column::promoted`]) and their API names.
+    promoted: Vec<(usize, &'static str)>,
+    /// Nested objects whose unknown fields `extra` keeps under their name.
+    nested: &'static [&'static str],
+}
+
+impl Layout {
+    fn of(spec: &'static Spec, fields: &[(&'static str, Range<usize>)]) -> Layout {
+        let column = |name: &str| spec.columns.iter().find(|c| c.name == name);
+        let volatile = |name: &str| spec.volatile.contains(&name);
+        let hashed = fields
+            .iter()
+            .map(|(name, _)| column(name).and_then(|c| c.hashed_as.map(|h| (h, volatile(name)))))
+            .collect();
+        let mut legacy: Vec<(usize, bool)> = (0..fields.len())
+            .filter(|&i| !column(fields[i].0).is_some_and(|c| c.promoted))
+            .map(|i| (i, volatile(fields[i].0)))
+            .collect();
+        legacy.sort_by_key(|(i, _)| fields[*i].0);
+        let promoted = (0..fields.len())
+            .filter_map(|i| {
+                let c = column(fields[i].0).filter(|c| c.promoted)?;
+                Some((i, c.hashed_as?))
+            })
+            .collect();
+        Layout {
+            hashed,
+            legacy,
+            promoted,
+            nested: spec.nested,
+        }
+    }
+}
+
+/// One field of a source object, for its hash.
+struct Entry {
+    /// The field's name: a `&'static` hash name, or a range of [`Encoder::names`].
+    name: Name,
+    /// Its JSON text: a range of [`Encoder::json`] or of [`Encoder::extra_json`].
+    value: Range<usize>,
+    from_extra: bool,
+    volatile: bool,
+}
+
+enum Name {
+    Static(&'static str),
+    Extra(Range<usize>),
 }
 
 /// Encodes rows, reusing its buffers from one row to the next.
@@ -395,8 +406,11 @@ pub struct Encoder {
     fields: Vec<(&'static str, Range<usize>)>,
     /// The column names, in the order the row wrote them.
     order: Vec<&'static str>,
-    /// Per table: its fields in name order, and whether each is volatile.
-    sorted: [Vec<(usize, bool)>; 8],
+    layouts: [Option<Layout>; 8],
+    /// The names and JSON texts of the fields of `extra`, back to back.
+    names: String,
+    extra_json: Vec<u8>,
+    entries: Vec<Entry>,
     hash_input: Vec<u8>,
     /// The hashes of the last row encoded.
     hashes: Encoded,
@@ -414,50 +428,111 @@ impl Encoder {
             encoder: self,
             pass: Pass::Json,
         })?;
-
-        // The JSON object of the columns, keys sorted, hashed as it would be written.
         let table = R::TABLE as usize;
-        if self.sorted[table].len() != self.fields.len() {
-            let volatile = R::TABLE.volatile_columns();
-            let mut order: Vec<(usize, bool)> = (0..self.fields.len())
-                .map(|i| (i, volatile.contains(&self.fields[i].0)))
-                .collect();
-            order.sort_by_key(|(i, _)| self.fields[*i].0);
-            self.sorted[table] = order;
+        let layout = match &mut self.layouts[table] {
+            Some(layout) if layout.hashed.len() == self.fields.len() => layout,
+            slot => slot.insert(Layout::of(R::TABLE.spec(), &self.fields)),
+        };
+
+        // The source object: columns under their hash names, then the fields of extra.
+        self.entries.clear();
+        self.names.clear();
+        self.extra_json.clear();
+        for (i, hashed) in layout.hashed.iter().enumerate() {
+            let range = self.fields[i].1.clone();
+            if let Some((name, volatile)) = *hashed {
+                if &self.json[range.clone()] != b"null" {
+                    self.entries.push(Entry {
+                        name: Name::Static(name),
+                        value: range,
+                        from_extra: false,
+                        volatile,
+                    });
+                }
+            }
         }
-        let has_volatile = self.sorted[table].iter().any(|(_, v)| *v);
-        let mut hash_of = |skip_volatile: bool| {
+        for (field, value) in row.extra() {
+            match value {
+                Value::Null => {}
+                Value::Object(inner) if layout.nested.contains(&field.as_str()) => {
+                    for (sub, value) in inner.iter().filter(|(_, v)| !v.is_null()) {
+                        let name = format!("{field}.{sub}");
+                        push_extra(&mut self.entries, &mut self.names, &mut self.extra_json, &name, value)?;
+                    }
+                }
+                value => push_extra(&mut self.entries, &mut self.names, &mut self.extra_json, field, value)?,
+            }
+        }
+        let names = &self.names;
+        self.entries.sort_by(|a, b| a.name(names).cmp(b.name(names)));
+        let mut source_hash = |skip_volatile: bool| {
             let input = &mut self.hash_input;
             input.clear();
             input.push(b'{');
-            for &(i, volatile) in &self.sorted[table] {
-                if skip_volatile && volatile {
-                    continue;
-                }
+            for entry in self.entries.iter().filter(|e| !(skip_volatile && e.volatile)) {
                 if input.len() > 1 {
                     input.push(b',');
                 }
-                let (name, range) = &self.fields[i];
-                // Column names are plain identifiers: JSON needs no escapes for them.
-                input.push(b'"');
-                input.extend_from_slice(name.as_bytes());
-                input.extend_from_slice(b"\":");
-                input.extend_from_slice(&self.json[range.clone()]);
+                // Field names from extra may need escapes; serde_json writes them right.
+                serde_json::to_writer(&mut *input, entry.name(names)).map_err(ser::Error::custom)?;
+                input.push(b':');
+                let json = if entry.from_extra { &self.extra_json } else { &self.json };
+                input.extend_from_slice(&json[entry.value.clone()]);
             }
             input.push(b'}');
-            let mut out = [0; 16];
-            out.copy_from_slice(&blake3::hash(input).as_bytes()[..16]);
-            Hash(out)
+            Ok::<Hash, crate::copy_text::Error>(digest(input))
         };
-        let row_hash = hash_of(false);
-        let content_hash = if has_volatile {
-            hash_of(true)
+        let row_hash = source_hash(false)?;
+        let content_hash = if self.entries.iter().any(|e| e.volatile) {
+            source_hash(true)?
         } else {
             row_hash
         };
+
+        // 0.1.0's hashes: its columns by name, nulls included, and promoted fields
+        // back in extra, where 0.1.0 kept them.
+        let legacy_extra = if layout.promoted.iter().any(|(i, _)| &self.json[self.fields[*i].1.clone()] != b"null") {
+            let mut extra = row.extra().clone();
+            for (i, name) in &layout.promoted {
+                let text = &self.json[self.fields[*i].1.clone()];
+                if text != b"null" {
+                    let value: Value = serde_json::from_slice(text).map_err(ser::Error::custom)?;
+                    extra.insert((*name).to_owned(), value);
+                }
+            }
+            self.scratch.clear();
+            serde_json::to_writer(&mut self.scratch, &extra).map_err(ser::Error::custom)?;
+            true
+        } else {
+            false
+        };
+        let input = &mut self.hash_input;
+        input.clear();
+        input.push(b'{');
+        for &(i, volatile) in &layout.legacy {
+            if volatile {
+                continue;
+            }
+            if input.len() > 1 {
+                input.push(b',');
+            }
+            let (name, range) = &self.fields[i];
+            // Column names are plain identifiers: JSON needs no escapes for them.
+            input.push(b'"');
+            input.extend_from_slice(name.as_bytes());
+            input.extend_from_slice(b"\":");
+            if legacy_extra && *name == "extra" {
+                input.extend_from_slice(&self.scratch);
+            } else {
+                input.extend_from_slice(&self.json[range.clone()]);
+            }
+        }
+        input.push(b'}');
+        let legacy_content_hash = digest(input);
         self.hashes = Encoded {
             content_hash,
             row_hash,
+            legacy_content_hash,
         };
         Ok(self.hashes)
     }
@@ -484,6 +559,43 @@ impl Encoder {
         columns.extend(["content_hash", "row_hash"]);
         columns
     }
+}
+
+impl Entry {
+    fn name<'a>(&self, names: &'a str) -> &'a str {
+        match &self.name {
+            Name::Static(name) => name,
+            Name::Extra(range) => &names[range.clone()],
+        }
+    }
+}
+
+/// Adds a field of `extra` to the source object being hashed.
+fn push_extra(
+    entries: &mut Vec<Entry>,
+    names: &mut String,
+    json: &mut Vec<u8>,
+    name: &str,
+    value: &Value,
+) -> Result<(), crate::copy_text::Error> {
+    let name_start = names.len();
+    names.push_str(name);
+    let start = json.len();
+    serde_json::to_writer(&mut *json, value).map_err(ser::Error::custom)?;
+    entries.push(Entry {
+        name: Name::Extra(name_start..names.len()),
+        value: start..json.len(),
+        from_extra: true,
+        volatile: false,
+    });
+    Ok(())
+}
+
+/// The first 16 bytes of the BLAKE3 digest of `input`.
+fn digest(input: &[u8]) -> Hash {
+    let mut out = [0; 16];
+    out.copy_from_slice(&blake3::hash(input).as_bytes()[..16]);
+    Hash(out)
 }
 
 /// Serializes a row struct: first each field's JSON text (for the hashes), then, in a
@@ -671,13 +783,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The hash as releases before the encoder computed it: the row as a serde_json map
-    /// (keys sorted), volatile columns left out for the content hash.
-    fn hash_as_before<R: Row>(row: &R, leave_out: &[&str]) -> String {
+    /// The content hash as 0.1.0 computed it: the row as a serde_json map (keys sorted),
+    /// volatile columns left out, and `catalog_vars`, which 0.1.0 had no column for, in
+    /// `extra`.
+    fn hash_as_in_0_1_0(row: &ConnectionRow) -> String {
         let Value::Object(mut columns) = serde_json::to_value(row).unwrap() else {
             panic!("rows are objects")
         };
-        columns.retain(|c, _| !leave_out.contains(&c.as_str()));
+        columns.retain(|c, _| !Table::Connections.volatile_columns().contains(&c.as_str()));
+        if let Some(vars) = columns.remove("catalog_vars").filter(|v| !v.is_null()) {
+            columns["extra"]["catalogVars"] = vars;
+        }
         blake3::hash(&serde_json::to_vec(&columns).unwrap()).to_hex()[..32].to_owned()
     }
 
@@ -705,6 +821,7 @@ mod tests {
             oauth_scopes: Some(vec!["api".into(), "a,b {c}".into()]),
             has_api_key: false,
             provider_metadata: Some(Jsonb(json!({"z": [1, 2.5, null], "a": "line\nbreak"}))),
+            catalog_vars: None,
             extra: Jsonb(
                 json!({"newField": {"b": true, "a": "x"}})
                     .as_object()
@@ -735,20 +852,77 @@ mod tests {
         }
     }
 
+    fn hashes(row: &ConnectionRow) -> Encoded {
+        Encoder::default().encode(row).unwrap()
+    }
+
     #[test]
-    fn hashes_are_those_of_the_sorted_json_object_as_before() {
+    fn token_times_move_the_row_hash_but_not_the_content_hash() {
         let row = connection();
-        let encoded = Encoder::default().encode(&row).unwrap();
-        assert_eq!(encoded.row_hash.to_string(), hash_as_before(&row, &[]));
-        assert_eq!(
-            encoded.content_hash.to_string(),
-            hash_as_before(&row, Table::Connections.volatile_columns())
-        );
         let mut refreshed = connection();
         refreshed.access_token_expires_at = None;
-        let again = Encoder::default().encode(&refreshed).unwrap();
-        assert_eq!(again.content_hash, encoded.content_hash);
-        assert_ne!(again.row_hash, encoded.row_hash);
+        let (before, after) = (hashes(&row), hashes(&refreshed));
+        assert_eq!(after.content_hash, before.content_hash);
+        assert_ne!(after.row_hash, before.row_hash);
+        let mut renamed = connection();
+        renamed.status = Some("revoked".into());
+        assert_ne!(hashes(&renamed).content_hash, before.content_hash);
+    }
+
+    #[test]
+    fn a_new_column_that_is_null_leaves_the_hashes_as_they_were() {
+        // The hash input with catalog_vars null equals the input without the column:
+        // nulls are left out, so adding a nullable column changes no stored hash.
+        let row = connection();
+        let mut with_null_extra = connection();
+        with_null_extra.extra.0.insert("someNewField".into(), Value::Null);
+        let (before, after) = (hashes(&row), hashes(&with_null_extra));
+        assert_eq!(after.content_hash, before.content_hash);
+        assert_eq!(after.row_hash, before.row_hash);
+    }
+
+    #[test]
+    fn promoting_a_field_out_of_extra_leaves_the_hashes_as_they_were() {
+        let vars = json!({"region": "eu-west-1", "sandbox": false});
+        let mut in_extra = connection();
+        in_extra.extra.0.insert("catalogVars".into(), vars.clone());
+        let mut in_column = connection();
+        in_column.catalog_vars = Some(Jsonb(vars));
+
+        let (before, after) = (hashes(&in_extra), hashes(&in_column));
+
+        assert_eq!(after.content_hash, before.content_hash);
+        assert_eq!(after.row_hash, before.row_hash);
+        // The same goes for a field of a nested object kept in extra.
+        let mut nested = connection();
+        nested.oauth_scopes = None;
+        nested.extra.0.insert(
+            "oauth2AuthorizationCode".into(),
+            json!({"scopes": ["api", "a,b {c}"]}),
+        );
+        assert_eq!(hashes(&nested).content_hash, hashes(&connection()).content_hash);
+    }
+
+    #[test]
+    fn the_legacy_hash_is_0_1_0s_hash_of_the_same_row() {
+        let mut row = connection();
+        assert_eq!(hashes(&row).legacy_content_hash.to_string(), hash_as_in_0_1_0(&row));
+        row.catalog_vars = Some(Jsonb(json!({"region": "eu-west-1"})));
+        assert_eq!(hashes(&row).legacy_content_hash.to_string(), hash_as_in_0_1_0(&row));
+    }
+
+    #[test]
+    fn every_row_struct_has_the_columns_its_catalog_entry_declares() {
+        let mut encoder = Encoder::default();
+        encoder.encode(&connection()).unwrap();
+        let declared: Vec<&str> = Table::Connections
+            .spec()
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .chain(["extra"])
+            .collect();
+        assert_eq!(encoder.order, declared);
     }
 
     #[test]

@@ -65,6 +65,9 @@ impl Outcome {
                 if c.touched > 0 {
                     parts.push_str(&format!(" (tokens refreshed {})", c.touched));
                 }
+                if c.rehashed > 0 {
+                    parts.push_str(&format!(" (rehashed from 0.1.0 {})", c.rehashed));
+                }
                 parts
             })
             .collect();

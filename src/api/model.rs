@@ -130,6 +130,8 @@ pub struct Connection {
     /// A secret: only its presence is stored.
     pub api_key: Option<Value>,
     pub provider_metadata: Option<Value>,
+    /// Not in the public API description yet; Ampersand's own clients read it.
+    pub catalog_vars: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -1,0 +1,401 @@
+//! The synced tables, each declared once: its name, key, columns (with the name each
+//! column has in the source-object hash), the columns that move on their own, whether
+//! installations share its objects, and which response covers it. Plans, counts, logs,
+//! hashing, tests and the bench take the list from here.
+//!
+//! # Adding a column
+//! Add the migration, the API model's field, the row struct's field and its mapping in
+//! `normalize`, and one [`Column`] here. A column whose field 0.1.0 kept in `extra` is
+//! [`Column::promoted`]: its hash name is the API's field name, so objects whose source
+//! did not change keep their hash and get no history version.
+
+use std::fmt;
+
+/// The synced tables, in the order a snapshot is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    Projects,
+    Integrations,
+    Groups,
+    Consumers,
+    ProviderApps,
+    Connections,
+    Configs,
+    Installations,
+}
+
+/// Which response of a sync holds every row of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// `GET /projects/{p}`.
+    Project,
+    /// `GET /projects/{p}/integrations`.
+    Integrations,
+    /// `GET /projects/{p}/installations`, which embeds these objects.
+    Installations,
+}
+
+/// Which absent rows a group sync (`--group-ref`) may delete; a full sync may delete any
+/// absent row of a table its snapshot covers (see `sql/functions/plan_table.sql`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteScope {
+    /// Rows of the synced group (`group_ref`).
+    Group,
+    /// Rows whose installation is in the synced group.
+    Installation,
+    /// None: the objects serve every group.
+    FullSyncOnly,
+    /// Any: their response is complete even in a group sync.
+    Any,
+    /// Never: the object answered the request.
+    Never,
+}
+
+impl DeleteScope {
+    /// The name `plan_table` takes.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            DeleteScope::Group => "group",
+            DeleteScope::Installation => "installation",
+            DeleteScope::FullSyncOnly => "full_sync",
+            DeleteScope::Any => "any",
+            DeleteScope::Never => "never",
+        }
+    }
+}
+
+/// One column of a synced table, bookkeeping (`extra`, hashes, times, run) left out.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    /// Its name in the source-object hash: the API field's name (dotted inside a nested
+    /// object), `@…` for what the run supplies (the project, the owning installation, a
+    /// secret's presence), or none for a column derived from another (`created_by_kind`).
+    /// Never renamed once released: the hash of every stored row depends on it.
+    pub hashed_as: Option<&'static str>,
+    /// 0.1.0 had no such column and kept the field in `extra` under `hashed_as`, so the
+    /// 0.1.0 hash of a row is computed with it put back there.
+    pub promoted: bool,
+}
+
+const fn col(name: &'static str, hashed_as: &'static str) -> Column {
+    Column {
+        name,
+        hashed_as: Some(hashed_as),
+        promoted: false,
+    }
+}
+
+const fn derived(name: &'static str) -> Column {
+    Column {
+        name,
+        hashed_as: None,
+        promoted: false,
+    }
+}
+
+const fn promoted(name: &'static str, hashed_as: &'static str) -> Column {
+    Column {
+        name,
+        hashed_as: Some(hashed_as),
+        promoted: true,
+    }
+}
+
+/// Everything ampsync knows about one table.
+#[derive(Debug)]
+pub struct Spec {
+    pub table: Table,
+    /// Its name in schema `ampersand`; its history is `{name}_history`.
+    pub name: &'static str,
+    /// The primary-key columns, as the API keys the object.
+    pub key: &'static [&'static str],
+    /// The row struct's columns, in table order.
+    pub columns: &'static [Column],
+    /// Columns that move on their own (token refreshes): a change to them alone updates
+    /// the current row without a history version.
+    pub volatile: &'static [&'static str],
+    /// Objects many installations embed (a connection, its group, consumer and provider
+    /// app): copies of one key are compared, and exact repeats are left out early.
+    pub shared: bool,
+    pub coverage: Coverage,
+    pub delete_scope: DeleteScope,
+    /// Nested objects whose unknown fields `extra` keeps under the object's name; they
+    /// hash under dotted names, like the columns taken from the same object.
+    pub nested: &'static [&'static str],
+}
+
+const PROJECT: &str = "@projectId";
+
+static SPECS: [Spec; 8] = [
+    Spec {
+        table: Table::Projects,
+        name: "projects",
+        key: &["id"],
+        columns: &[
+            col("id", "id"),
+            col("name", "name"),
+            col("app_name", "appName"),
+            col("org_id", "orgId"),
+            col("create_time", "createTime"),
+            col("update_time", "updateTime"),
+            col("entitlements", "entitlements"),
+        ],
+        volatile: &[],
+        shared: false,
+        coverage: Coverage::Project,
+        delete_scope: DeleteScope::Never,
+        nested: &[],
+    },
+    Spec {
+        table: Table::Integrations,
+        name: "integrations",
+        key: &["id"],
+        columns: &[
+            col("id", "id"),
+            col("project_id", PROJECT),
+            col("name", "name"),
+            col("provider", "provider"),
+            col("create_time", "createTime"),
+            col("update_time", "updateTime"),
+            col("latest_revision_id", "latestRevision.id"),
+            col("latest_revision_spec_version", "latestRevision.specVersion"),
+            col("latest_revision_create_time", "latestRevision.createTime"),
+            col("latest_revision_content", "latestRevision.content"),
+        ],
+        volatile: &[],
+        shared: false,
+        coverage: Coverage::Integrations,
+        delete_scope: DeleteScope::Any,
+        nested: &["latestRevision"],
+    },
+    Spec {
+        table: Table::Groups,
+        name: "groups",
+        key: &["project_id", "group_ref"],
+        columns: &[
+            col("project_id", PROJECT),
+            col("group_ref", "groupRef"),
+            col("group_name", "groupName"),
+            col("create_time", "createTime"),
+            col("update_time", "updateTime"),
+        ],
+        volatile: &[],
+        shared: true,
+        coverage: Coverage::Installations,
+        delete_scope: DeleteScope::Group,
+        nested: &[],
+    },
+    Spec {
+        table: Table::Consumers,
+        name: "consumers",
+        key: &["project_id", "consumer_ref"],
+        columns: &[
+            col("project_id", PROJECT),
+            col("consumer_ref", "consumerRef"),
+            col("consumer_name", "consumerName"),
+            col("create_time", "createTime"),
+            col("update_time", "updateTime"),
+        ],
+        volatile: &[],
+        shared: true,
+        coverage: Coverage::Installations,
+        delete_scope: DeleteScope::FullSyncOnly,
+        nested: &[],
+    },
+    Spec {
+        table: Table::ProviderApps,
+        name: "provider_apps",
+        key: &["id"],
+        columns: &[
+            col("id", "id"),
+            col("project_id", PROJECT),
+            col("provider", "provider"),
+            col("client_id", "clientId"),
+            col("external_ref", "externalRef"),
+            col("scopes", "scopes"),
+            col("metadata", "metadata"),
+            col("create_time", "createTime"),
+            col("update_time", "updateTime"),
+        ],
+        volatile: &[],
+        shared: true,
+        coverage: Coverage::Installations,
+        delete_scope: DeleteScope::FullSyncOnly,
+        nested: &[],
+    },
+    Spec {
+        table: Table::Connections,
+        name: "connections",
+        key: &["id"],
+        columns: &[
+            col("id", "id"),
+            col("project_id", PROJECT),
+            col("provider", "provider"),
+            col("provider_app_id", "providerApp.id"),
+            col("group_ref", "group.groupRef"),
+            col("consumer_ref", "consumer.consumerRef"),
+            col("provider_workspace_ref", "providerWorkspaceRef"),
+            col("provider_consumer_ref", "providerConsumerRef"),
+            col("create_time", "createTime"),
+            col("update_time", "updateTime"),
+            col("auth_scheme", "authScheme"),
+            col("status", "status"),
+            col("has_access_token", "@hasAccessToken"),
+            col(
+                "access_token_issued_at",
+                "oauth2AuthorizationCode.accessToken.issuedAt",
+            ),
+            col(
+                "access_token_expires_at",
+                "oauth2AuthorizationCode.accessToken.expiresAt",
+            ),
+            col("has_refresh_token", "@hasRefreshToken"),
+            col(
+                "refresh_token_issued_at",
+                "oauth2AuthorizationCode.refreshToken.issuedAt",
+            ),
+            col(
+                "refresh_token_expires_at",
+                "oauth2AuthorizationCode.refreshToken.expiresAt",
+            ),
+            col("oauth_scopes", "oauth2AuthorizationCode.scopes"),
+            col("has_api_key", "@hasApiKey"),
+            col("provider_metadata", "providerMetadata"),
+            promoted("catalog_vars", "catalogVars"),
+        ],
+        volatile: &[
+            "access_token_issued_at",
+            "access_token_expires_at",
+            "refresh_token_issued_at",
+            "refresh_token_expires_at",
+        ],
+        shared: true,
+        coverage: Coverage::Installations,
+        delete_scope: DeleteScope::Group,
+        nested: &["oauth2AuthorizationCode"],
+    },
+    Spec {
+        table: Table::Configs,
+        name: "configs",
+        key: &["id"],
+        columns: &[
+            col("id", "id"),
+            col("project_id", PROJECT),
+            col("installation_id", "@installationId"),
+            col("revision_id", "revisionId"),
+            col("create_time", "createTime"),
+            col("created_by", "createdBy"),
+            derived("created_by_kind"),
+            derived("created_by_ref"),
+            col("content", "content"),
+        ],
+        volatile: &[],
+        shared: false,
+        coverage: Coverage::Installations,
+        delete_scope: DeleteScope::Installation,
+        nested: &[],
+    },
+    Spec {
+        table: Table::Installations,
+        name: "installations",
+        key: &["id"],
+        columns: &[
+            col("id", "id"),
+            col("project_id", PROJECT),
+            col("integration_id", "integrationId"),
+            col("health_status", "healthStatus"),
+            col("last_operation_status", "lastOperationStatus"),
+            col("connection_id", "connection.id"),
+            col("config_id", "config.id"),
+            col("group_ref", "group.groupRef"),
+            col("create_time", "createTime"),
+            col("created_by", "createdBy"),
+            derived("created_by_kind"),
+            derived("created_by_ref"),
+            col("update_time", "updateTime"),
+        ],
+        volatile: &[],
+        shared: false,
+        coverage: Coverage::Installations,
+        delete_scope: DeleteScope::Group,
+        nested: &[],
+    },
+];
+
+impl Table {
+    pub const ALL: [Table; 8] = [
+        Table::Projects,
+        Table::Integrations,
+        Table::Groups,
+        Table::Consumers,
+        Table::ProviderApps,
+        Table::Connections,
+        Table::Configs,
+        Table::Installations,
+    ];
+
+    /// Everything declared about the table.
+    pub fn spec(self) -> &'static Spec {
+        &SPECS[self as usize]
+    }
+
+    /// The table's name in schema `ampersand`.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The table named `name`, if it is a synced one.
+    pub fn named(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The primary-key columns, as the API keys the object.
+    pub fn key_columns(self) -> &'static [&'static str] {
+        self.spec().key
+    }
+
+    /// Columns that move on their own: see [`Spec::volatile`].
+    pub fn volatile_columns(self) -> &'static [&'static str] {
+        self.spec().volatile
+    }
+
+    /// The tables a response covers whole.
+    pub fn covered_by(coverage: Coverage) -> impl Iterator<Item = Table> {
+        Table::ALL
+            .into_iter()
+            .filter(move |t| t.spec().coverage == coverage)
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spec_sits_at_its_tables_place_and_declares_real_columns() {
+        for table in Table::ALL {
+            let spec = table.spec();
+            assert_eq!(spec.table, table);
+            let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+            for column in spec.key.iter().chain(spec.volatile) {
+                assert!(names.contains(column), "{table}: {column}");
+            }
+            let mut hashed: Vec<&str> = spec.columns.iter().filter_map(|c| c.hashed_as).collect();
+            let all = hashed.len();
+            hashed.sort();
+            hashed.dedup();
+            assert_eq!(hashed.len(), all, "{table}: two columns hash under one name");
+            for column in spec.columns.iter().filter(|c| c.promoted) {
+                let name = column.hashed_as.unwrap_or_default();
+                assert!(!name.contains('.') && !name.starts_with('@'), "{name}");
+            }
+        }
+    }
+}
