@@ -192,12 +192,15 @@ struct Migrator(PgConnection);
 impl AsyncTransaction for Migrator {
     type Error = sqlx::Error;
 
-    /// Runs `queries` in one transaction; each may hold several statements (a migration
-    /// file), so they go as simple queries.
+    /// Runs `queries` in one transaction. Each may hold several statements (a migration
+    /// file), so each goes as one simple query, which is what sqlx sends for a bare `&str`
+    /// (no arguments, no prepared statement), as tokio-postgres' `batch_execute` did. The
+    /// texts are the files of `migrations/`, embedded at build time, and refinery's own
+    /// statements for its history table: nothing a run reads.
     async fn execute(&mut self, queries: &[&str]) -> Result<usize, sqlx::Error> {
         let mut transaction = self.0.begin().await?;
         for query in queries {
-            sqlx::Executor::execute(&mut *transaction, sqlx::raw_sql(query)).await?;
+            sqlx::Executor::execute(&mut *transaction, *query).await?;
         }
         transaction.commit().await?;
         Ok(queries.len())
