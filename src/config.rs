@@ -144,18 +144,66 @@ fn warn_if_world_readable(path: &Path, file: &std::fs::File) {
 #[cfg(not(unix))]
 fn warn_if_world_readable(_: &Path, _: &std::fs::File) {}
 
-/// Registers the password of `DATABASE_URL` with the secret scrub, so no message, log
-/// line or stored value can carry it even if a library quotes the URL.
+/// Registers every form of the database password with the secret scrub (see
+/// [`database_passwords`]), so no message, log line or stored value can carry it even if a
+/// library quotes the URL or the server echoes it.
 pub fn protect_database_password(database_url: &SecretString) {
-    use secrecy::ExposeSecret;
-    if let Some(password) = Url::parse(database_url.expose_secret())
-        .ok()
-        .and_then(|url| url.password().map(str::to_owned))
-    {
-        // As written in the URL (percent-encoded) and as the server sees it.
-        crate::scrub::protect(&SecretString::from(percent_decode(&password)));
-        crate::scrub::protect(&SecretString::from(password));
+    for password in database_passwords(database_url) {
+        crate::scrub::protect(&password);
     }
+}
+
+/// Every form in which the password for Postgres can be given, and so quoted: the URL's
+/// userinfo password, a `password=` (or `sslpassword=`) query parameter, and
+/// `PGPASSWORD`, each as written and decoded, and decoded then percent-encoded again (as
+/// sqlx writes a URL back). Empty values are left out.
+pub fn database_passwords(database_url: &SecretString) -> Vec<SecretString> {
+    use secrecy::ExposeSecret;
+    let mut written = Vec::new();
+    if let Ok(url) = Url::parse(database_url.expose_secret()) {
+        if let Some(password) = url.password() {
+            written.push(password.to_owned());
+        }
+        // Raw pairs, not `query_pairs()`: the form as written must be found too.
+        for pair in url.query().unwrap_or("").split('&') {
+            if let Some((name, value)) = pair.split_once('=') {
+                if is_password_parameter(&percent_decode(name)) {
+                    written.push(value.to_owned());
+                    // How `query_pairs()` (and so sqlx) reads it: `+` is a space.
+                    written.push(percent_decode(&value.replace('+', " ")));
+                }
+            }
+        }
+    }
+    if let Some(password) = std::env::var_os("PGPASSWORD") {
+        written.push(password.to_string_lossy().into_owned());
+    }
+    let mut forms: Vec<String> = Vec::new();
+    for text in written {
+        let decoded = percent_decode(&text);
+        let encoded = percent_encode(&decoded);
+        for form in [text, decoded, encoded] {
+            if !form.is_empty() && !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms.into_iter().map(SecretString::from).collect()
+}
+
+/// Whether a `DATABASE_URL` query parameter holds a password (`password`, `sslpassword`).
+pub fn is_password_parameter(name: &str) -> bool {
+    name.to_ascii_lowercase().contains("password")
+}
+
+/// Every byte but ASCII letters and digits as `%XX`, as sqlx encodes a password.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn percent_decode(text: &str) -> String {
@@ -208,5 +256,49 @@ mod tests {
     #[test]
     fn percent_encoded_passwords_are_decoded() {
         assert_eq!(percent_decode("p%40ss%2Fw%zz+"), "p@ss/w%zz+");
+    }
+
+    fn forms(url: &str) -> Vec<String> {
+        use secrecy::ExposeSecret;
+        database_passwords(&SecretString::from(url.to_owned()))
+            .iter()
+            .map(|p| p.expose_secret().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_userinfo_password_is_found_as_written_and_decoded() {
+        let found = forms("postgres://u:Pg-s3cr3t%2FQ9wX7vL2@db:5432/x");
+        assert!(
+            found.contains(&"Pg-s3cr3t%2FQ9wX7vL2".to_owned()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"Pg-s3cr3t/Q9wX7vL2".to_owned()),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_password_query_parameter_is_found_in_every_spelling() {
+        let found = forms("postgres://u@db/x?sslmode=require&password=Pg+s3cr3t%40Q9wX7vL2");
+        for form in [
+            "Pg+s3cr3t%40Q9wX7vL2",   // as written
+            "Pg s3cr3t@Q9wX7vL2",     // as sqlx reads it
+            "Pg%20s3cr3t%40Q9wX7vL2", // as sqlx writes it back
+        ] {
+            assert!(found.contains(&form.to_owned()), "{form} not in {found:?}");
+        }
+        assert!(!found.iter().any(|f| f.contains("require")), "{found:?}");
+        assert!(forms("postgres://u@db/x?sslpassword=Key-Pass-77aa")
+            .contains(&"Key-Pass-77aa".to_owned()));
+    }
+
+    #[test]
+    fn a_url_without_a_password_has_none_to_protect() {
+        if std::env::var_os("PGPASSWORD").is_none() {
+            assert!(forms("postgres://u@db/x?sslmode=verify-full").is_empty());
+            assert!(forms("not a url").is_empty());
+        }
     }
 }

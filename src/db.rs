@@ -1,220 +1,344 @@
-//! Connections to the target Postgres and its migrations.
+//! Connections to the target Postgres: the run's data pool and the migration connection.
 //!
-//! Data goes through sqlx; migrations through refinery, which runs on tokio-postgres.
-//! Both speak TLS with rustls (one TLS stack), and both honour `sslmode` in
-//! `DATABASE_URL` as libpq does: `disable`, `prefer` (the default), `require` (encrypt,
-//! do not check the certificate), `verify-ca`/`verify-full` (check it against the web
-//! PKI roots or the `sslrootcert` file).
+//! Both are built from one [`PgConnectOptions`], which [`connect_options`] parses from
+//! `DATABASE_URL` and the `PG*` environment (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`,
+//! `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, `PGOPTIONS`) and
+//! `~/.pgpass`, the way sqlx reads them: what the URL says wins over the environment.
+//! Refinery's migrations run over a sqlx connection too (`Migrator`), so the two
+//! connections cannot differ in TLS mode, trust store or credentials; only their
+//! `application_name` does (`ampsync-migrate` for the schema owner's DDL, `ampsync` for
+//! the data).
+//!
+//! TLS is sqlx's rustls code. What each `sslmode` does, and where that differs from libpq:
+//!
+//! | `sslmode` | sqlx (so ampsync) | libpq |
+//! |---|---|---|
+//! | `disable` | plain | same |
+//! | `allow` | plain | plain, TLS if the server insists |
+//! | `prefer` (default) | TLS if the server offers it, certificate not checked | same |
+//! | `require` | TLS, certificate not checked, even with `sslrootcert` | with `sslrootcert`, checks like `verify-ca` |
+//! | `verify-ca` | TLS, chain and host name checked (below) | chain checked, host name not |
+//! | `verify-full` | TLS, chain and host name checked | same |
+//!
+//! The trust store for `verify-*` is not libpq's. sqlx starts from the public web PKI
+//! roots (Mozilla's, bundled by `webpki-roots`) and *adds* the certificates of
+//! `sslrootcert` to them (sqlx-core 0.8.6, `net/tls/tls_rustls.rs`: `certs_from_webpki()`,
+//! then `cert_store.add` for each certificate of the file). libpq trusts only the
+//! `sslrootcert` file, and without one reads `~/.postgresql/root.crt` or fails. So with
+//! `verify-full` a certificate that any public CA issued for the server's host name is
+//! accepted too, not only one signed by the named CA. `sslcrl` is not supported.
+//!
+//! `verify-ca` is meant to skip the host-name check, but sqlx 0.8.6 waives only
+//! `CertificateError::NotValidForName`, and the rustls in `Cargo.lock` (0.23.46) reports
+//! a mismatch as `NotValidForNameContext` (sqlx issue #3793; the fix is not in 0.8.6): the host name is checked
+//! as under `verify-full`. Stricter than libpq, never looser.
+//!
+//! A `PGSSLMODE` that sqlx cannot read would silently mean `prefer`; [`connect_options`]
+//! refuses it instead.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use refinery::Migration;
+use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::Connection;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use url::Url;
+
+use crate::config::{database_passwords, is_password_parameter, ConfigError};
 
 refinery::embed_migrations!("migrations");
 
+/// Where refinery records the migrations that ran. Changing it would re-run them all.
+const MIGRATION_TABLE: &str = "ampsync_schema_history";
+
+/// The one Postgres configuration of a run: `DATABASE_URL` read with the `PG*`
+/// environment as sqlx reads it. A URL or `PGSSLMODE` that cannot be read is a
+/// configuration error (exit 2).
+pub fn connect_options(database_url: &SecretString) -> Result<PgConnectOptions, ConfigError> {
+    // sqlx takes a PGSSLMODE it cannot parse for `prefer`: a typo in `verify-full` would
+    // turn certificate checks off without a word.
+    if let Some(mode) = std::env::var_os("PGSSLMODE").filter(|m| !m.is_empty()) {
+        if mode
+            .to_str()
+            .and_then(|m| m.parse::<PgSslMode>().ok())
+            .is_none()
+        {
+            return Err(ConfigError(format!(
+                "PGSSLMODE `{}` is not an sslmode (disable, allow, prefer, require, verify-ca, verify-full)",
+                mode.to_string_lossy()
+            )));
+        }
+    }
+    PgConnectOptions::from_str(database_url.expose_secret()).map_err(|e| {
+        ConfigError(format!(
+            "DATABASE_URL {} is not a valid Postgres URL: {}",
+            redacted_url(database_url),
+            redact_error(&e.to_string(), database_url)
+        ))
+    })
+}
+
 /// A pool for the run's data and bookkeeping.
 pub async fn connect(database_url: &SecretString) -> Result<PgPool> {
-    let options = PgConnectOptions::from_str(database_url.expose_secret())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "DATABASE_URL is not a valid Postgres URL: {}",
-                redact_error(&e.to_string(), database_url)
-            )
-        })?
-        .application_name("ampsync");
+    let options = connect_options(database_url)?.application_name("ampsync");
     PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .with_context(|| {
-            format!(
-                "could not connect to Postgres at {}",
-                redacted_url(database_url)
-            )
-        })
+        .with_context(|| format!("could not connect to Postgres at {}", target(&options)))
 }
 
 /// Applies the embedded migrations that have not run yet; returns how many ran.
 pub async fn migrate(database_url: &SecretString) -> Result<usize> {
-    let (config, tls) = migration_config(database_url)?;
-    let (mut client, connection) = config.connect(tls).await.with_context(|| {
-        format!(
-            "could not connect to Postgres at {} to migrate",
-            redacted_url(database_url)
-        )
-    })?;
-    let driver = tokio::spawn(connection);
+    let options = connect_options(database_url)?.application_name("ampsync-migrate");
+    let connection = PgConnection::connect_with(&options)
+        .await
+        .with_context(|| {
+            format!(
+                "could not connect to Postgres at {} to migrate",
+                target(&options)
+            )
+        })?;
+    let mut migrator = Migrator(connection);
     let report = migrations::runner()
-        .set_migration_table_name("ampsync_schema_history")
-        .run_async(&mut client)
+        .set_migration_table_name(MIGRATION_TABLE)
+        .run_async(&mut migrator)
         .await
         .context("migrating the database")?;
-    drop(client);
-    let _ = driver.await;
+    // The migrations are committed; a failed goodbye changes nothing.
+    if let Err(e) = migrator.0.close().await {
+        tracing::debug!(error = %e, "closing the migration connection");
+    }
     Ok(report.applied_migrations().len())
 }
 
-/// The URL without its password, for messages.
+/// Where a connection goes, for messages: user, host, port, database and `sslmode` as
+/// the options hold them (the environment included), and never the password.
+fn target(options: &PgConnectOptions) -> String {
+    let place = match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    let database = options
+        .get_database()
+        .map(|d| format!("/{d}"))
+        .unwrap_or_default();
+    let mode = match options.get_ssl_mode() {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    };
+    format!(
+        "{}@{place}{database} (sslmode={mode})",
+        options.get_username()
+    )
+}
+
+/// The URL without its password (userinfo or `password=` parameter), for messages.
 pub fn redacted_url(database_url: &SecretString) -> String {
-    match Url::parse(database_url.expose_secret()) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            url.to_string()
-        }
-        Err(_) => "(unparseable DATABASE_URL)".to_owned(),
+    let Ok(mut url) = Url::parse(database_url.expose_secret()) else {
+        return "(unparseable DATABASE_URL)".to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
-}
-
-/// Removes the URL's password from an error text that might quote it.
-fn redact_error(text: &str, database_url: &SecretString) -> String {
-    match Url::parse(database_url.expose_secret())
-        .ok()
-        .and_then(|u| u.password().map(str::to_owned))
+    if url
+        .query_pairs()
+        .any(|(name, _)| is_password_parameter(&name))
     {
-        Some(password) if !password.is_empty() => text.replace(&password, "***"),
-        _ => text.to_owned(),
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_password_parameter(&name) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
     }
+    url.to_string()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    Verify,
+/// Removes every form of the database password from an error text that might quote it.
+fn redact_error(text: &str, database_url: &SecretString) -> String {
+    let mut passwords = database_passwords(database_url);
+    // Longest first, so a form that contains another is replaced whole.
+    passwords.sort_by_key(|p| std::cmp::Reverse(p.expose_secret().len()));
+    passwords.iter().fold(text.to_owned(), |text, password| {
+        text.replace(password.expose_secret(), "***")
+    })
 }
 
-/// tokio-postgres settings and TLS connector from the same URL sqlx reads. tokio-postgres
-/// does not know `verify-*` modes or `sslrootcert`, so those are taken out and handled here.
-fn migration_config(
-    database_url: &SecretString,
-) -> Result<(
-    tokio_postgres::Config,
-    tokio_postgres_rustls::MakeRustlsConnect,
-)> {
-    let mut url =
-        Url::parse(database_url.expose_secret()).context("DATABASE_URL is not a valid URL")?;
-    let mut mode = SslMode::Prefer;
-    let mut root_cert = None;
-    let mut kept = Vec::new();
-    for (name, value) in url.query_pairs() {
-        match name.as_ref() {
-            "sslmode" => {
-                mode = match value.as_ref() {
-                    "disable" => SslMode::Disable,
-                    "allow" | "prefer" => SslMode::Prefer,
-                    "require" => SslMode::Require,
-                    "verify-ca" | "verify-full" => SslMode::Verify,
-                    other => bail!("DATABASE_URL has an unknown sslmode `{other}`"),
-                }
-            }
-            "sslrootcert" => root_cert = Some(value.into_owned()),
-            _ => kept.push((name.into_owned(), value.into_owned())),
+/// The migration connection as refinery's async driver: what refinery's own
+/// tokio-postgres driver does, over sqlx. Refinery writes its history rows with its own
+/// SQL whatever the driver (checksum as decimal text, `applied_on` as RFC 3339 text), so
+/// a database migrated before the switch reads the same.
+struct Migrator(PgConnection);
+
+#[async_trait]
+impl AsyncTransaction for Migrator {
+    type Error = sqlx::Error;
+
+    /// Runs `queries` in one transaction. Each may hold several statements (a migration
+    /// file), so each goes as one simple query, which is what sqlx sends for a bare `&str`
+    /// (no arguments, no prepared statement), as tokio-postgres' `batch_execute` did. The
+    /// texts are the files of `migrations/`, embedded at build time, and refinery's own
+    /// statements for its history table: nothing a run reads.
+    async fn execute(&mut self, queries: &[&str]) -> Result<usize, sqlx::Error> {
+        let mut transaction = self.0.begin().await?;
+        for query in queries {
+            sqlx::Executor::execute(&mut *transaction, *query).await?;
         }
+        transaction.commit().await?;
+        Ok(queries.len())
     }
-    url.set_query(None);
-    if !kept.is_empty() {
-        url.query_pairs_mut().extend_pairs(kept);
+}
+
+#[async_trait]
+impl AsyncQuery<Vec<Migration>> for Migrator {
+    /// Reads the applied migrations: rows of `version, name, applied_on, checksum`.
+    async fn query(&mut self, query: &str) -> Result<Vec<Migration>, sqlx::Error> {
+        let mut transaction = self.0.begin().await?;
+        let rows: Vec<HistoryRow> = sqlx::query_as(query).fetch_all(&mut *transaction).await?;
+        transaction.commit().await?;
+        rows.into_iter().map(applied_migration).collect()
     }
-    let mut config = tokio_postgres::Config::from_str(url.as_str()).map_err(|e| {
-        anyhow::anyhow!(
-            "DATABASE_URL is not a valid Postgres URL: {}",
-            redact_error(&e.to_string(), database_url)
-        )
+}
+
+impl AsyncMigrate for Migrator {}
+
+/// A row of the migration history table, whose text columns refinery declares nullable.
+type HistoryRow = (i32, Option<String>, Option<String>, Option<String>);
+
+fn applied_migration(
+    (version, name, applied_on, checksum): HistoryRow,
+) -> Result<Migration, sqlx::Error> {
+    let bad = |what: String| {
+        sqlx::Error::Decode(format!("{MIGRATION_TABLE} row of version {version}: {what}").into())
+    };
+    let name = name.ok_or_else(|| bad("no name".into()))?;
+    let applied_on = applied_on.ok_or_else(|| bad("no applied_on".into()))?;
+    let applied_on = OffsetDateTime::parse(&applied_on, &Rfc3339).map_err(|e| {
+        bad(format!(
+            "applied_on `{applied_on}` is not an RFC 3339 time: {e}"
+        ))
     })?;
-    config.application_name("ampsync-migrate");
-    config.ssl_mode(match mode {
-        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-        SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        SslMode::Require | SslMode::Verify => tokio_postgres::config::SslMode::Require,
-    });
-    let tls = tls_config(mode, root_cert.as_deref())?;
-    Ok((config, tokio_postgres_rustls::MakeRustlsConnect::new(tls)))
+    let checksum = checksum.ok_or_else(|| bad("no checksum".into()))?;
+    let checksum = checksum
+        .parse::<u64>()
+        .map_err(|e| bad(format!("checksum `{checksum}` is not a u64: {e}")))?;
+    Ok(Migration::applied(version, name, applied_on, checksum))
 }
 
-fn tls_config(mode: SslMode, root_cert: Option<&str>) -> Result<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("setting up TLS")?;
-    if mode != SslMode::Verify {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(url: &str) -> SecretString {
+        SecretString::from(url.to_owned())
     }
-    let mut roots = RootCertStore::empty();
-    match root_cert {
-        Some(path) => {
-            for cert in CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("reading sslrootcert {path}"))?
-            {
-                roots.add(cert.with_context(|| format!("reading sslrootcert {path}"))?)?;
-            }
+
+    #[test]
+    fn redacted_urls_hold_neither_a_userinfo_nor_a_query_password() {
+        let userinfo = redacted_url(&secret("postgres://u:Pg-s3cr3t%2FQ9wX7vL2@db:5432/x"));
+        assert_eq!(userinfo, "postgres://u:***@db:5432/x");
+        let query = redacted_url(&secret(
+            "postgres://u@db/x?sslmode=verify-full&password=Pg-s3cr3t%2FQ9wX7vL2&sslpassword=k3y-Pa55-word",
+        ));
+        assert!(
+            !query.contains("Q9wX7vL2") && !query.contains("Pa55"),
+            "{query}"
+        );
+        assert!(query.contains("sslmode=verify-full"), "{query}");
+        assert!(query.contains("password=***"), "{query}");
+        let plain = "postgres://u@db/x?sslmode=require";
+        assert_eq!(redacted_url(&secret(plain)), plain);
+    }
+
+    #[test]
+    fn error_texts_lose_the_password_in_every_spelling() {
+        let url = secret("postgres://u@db/x?password=Pg+s3cr3t%2FQ9wX7vL2");
+        for quoted in [
+            "Pg+s3cr3t%2FQ9wX7vL2",
+            "Pg s3cr3t/Q9wX7vL2",
+            "Pg%20s3cr3t%2FQ9wX7vL2",
+        ] {
+            let text = redact_error(&format!("bad value `{quoted}`"), &url);
+            assert_eq!(text, "bad value `***`");
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
-}
-
-/// `sslmode=require`: the connection is encrypted, the server's certificate is not
-/// checked (as libpq does), but its handshake signatures still are.
-#[derive(Debug)]
-struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
+    #[test]
+    fn connection_targets_name_the_place_and_the_sslmode_but_not_the_password() {
+        let options = PgConnectOptions::from_str(
+            "postgres://u:Pg-s3cr3t@db.internal:6432/x?sslmode=verify-full",
         )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
+        .unwrap();
+        assert_eq!(
+            target(&options),
+            "u@db.internal:6432/x (sslmode=verify-full)"
+        );
+        let options = PgConnectOptions::from_str(
+            "postgres://u@db.internal/x?password=Pg-s3cr3t&sslmode=disable",
         )
+        .unwrap();
+        assert!(!target(&options).contains("s3cr3t"));
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+    #[test]
+    fn history_rows_as_refinery_writes_them_are_read_back() {
+        // A row the tokio-postgres driver wrote (from a database migrated before the switch).
+        let row = (
+            3,
+            Some("history_queries".to_owned()),
+            Some("2026-12-01T21:33:51.208010595Z".to_owned()),
+            Some("12921757252137217636".to_owned()),
+        );
+        let migration = applied_migration(row).unwrap();
+        assert_eq!(migration.version(), 3);
+        assert_eq!(migration.name(), "history_queries");
+        assert_eq!(migration.checksum(), 12921757252137217636);
+        assert_eq!(
+            migration.applied_on().unwrap().unix_timestamp(),
+            1_796_160_831
+        );
+    }
+
+    #[test]
+    fn a_history_row_that_cannot_be_read_is_an_error_that_names_it() {
+        let row = (
+            2,
+            Some("history".into()),
+            Some("yesterday".into()),
+            Some("1".into()),
+        );
+        let error = applied_migration(row).unwrap_err().to_string();
+        assert!(
+            error.contains("version 2") && error.contains("yesterday"),
+            "{error}"
+        );
+        let row = (
+            2,
+            Some("history".into()),
+            Some("2026-12-01T21:33:51Z".into()),
+            None,
+        );
+        assert!(applied_migration(row)
+            .unwrap_err()
+            .to_string()
+            .contains("no checksum"));
     }
 }

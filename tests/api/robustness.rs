@@ -490,7 +490,7 @@ async fn with_sslmode_require_the_migration_and_data_connections_are_encrypted()
         .await
         .unwrap();
 
-    // Act + Assert: the migration connection (refinery over tokio-postgres).
+    // Act + Assert: the migration connection (refinery over sqlx).
     let migrate = app.spawn(&["migrate"], &tls);
     let probe = app.probe();
     eventually("the migration waits on the lock", move || {

@@ -1,0 +1,327 @@
+//! The connection to Postgres as a user configures it: the migration connection (DDL as
+//! the schema owner) and the data connection read one configuration, so `sslmode`, the
+//! trust store and the `PG*` environment mean the same to both; no form of the database
+//! password reaches stderr when something goes wrong; and the migration history the
+//! earlier tokio-postgres driver wrote reads as before.
+//!
+//! The TLS server is the local cluster. Its certificate is the self-signed "snakeoil" one,
+//! issued for `localhost` and by no public CA: a server only its own CA file vouches for.
+
+use crate::fixtures::PROJECT_ID;
+use crate::helpers::{spawn_app, Run, TestApp};
+
+/// The local server's certificate, which is also its own CA.
+const SERVER_CA: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// This test's database by the name the server's certificate is issued for.
+fn by_certificate_name(app: &TestApp) -> String {
+    app.database_url.replace("@127.0.0.1:", "@localhost:")
+}
+
+/// Whether a migration ever ran in this test's database.
+async fn migration_history_exists(app: &TestApp) -> bool {
+    sqlx::query_scalar("SELECT to_regclass('public.ampsync_schema_history') IS NOT NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// How many migrations the binary embeds.
+fn embedded_migrations() -> i64 {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sql")
+        })
+        .count() as i64
+}
+
+/// The run failed (exit 1) because the server's certificate was not accepted, and said so.
+fn assert_refused_the_certificate(run: &Run, reason: &str) {
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 1, "{stderr}");
+    assert!(
+        stderr.contains("invalid peer certificate") && stderr.contains(reason),
+        "the message names the certificate problem: {stderr}"
+    );
+    assert!(stderr.contains("sslmode=verify-full"), "{stderr}");
+}
+
+/// With `refuse` the migration connection and then the data connection each refuse the
+/// server; with `accept` each connects: migrations run, a sync stores the project.
+/// Returns the two refused runs.
+async fn both_connections_refuse_then_accept(
+    app: &TestApp,
+    refuse: &[(&str, &str)],
+    accept: &[(&str, &str)],
+) -> [Run; 2] {
+    let sync = ["sync", "--project", PROJECT_ID, "--no-migrate"];
+
+    // The migration connection.
+    let migrate = app.ampsync_env(&["migrate"], refuse).await;
+    assert_refused_the_certificate(&migrate, "UnknownIssuer");
+    assert!(
+        !migration_history_exists(app).await,
+        "no migration ran over the refused connection"
+    );
+    app.ampsync_env(&["migrate"], accept).await.success();
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampsync_schema_history")
+            .await,
+        embedded_migrations()
+    );
+
+    // The data connection: the migrations have run, so `--no-migrate` reaches it alone.
+    let data = app.ampsync_env(&sync, refuse).await;
+    assert_refused_the_certificate(&data, "UnknownIssuer");
+    assert!(app.runs().await.is_empty(), "no run was recorded");
+    app.ampsync_env(&sync, accept).await.success();
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations")
+            .await,
+        30
+    );
+    [migrate, data]
+}
+
+#[tokio::test]
+async fn with_sslmode_verify_full_in_the_url_both_connections_refuse_a_self_signed_server_until_sslrootcert_names_its_ca(
+) {
+    // Arrange: the password travels as a URL parameter (the server trusts local
+    // connections and ignores it); the messages must not show it.
+    let app = spawn_app().await;
+    let password = "Pg-s3cr3t-Q9wX7vL2";
+    let without_ca = format!(
+        "{}?sslmode=verify-full&password={password}",
+        by_certificate_name(&app)
+    );
+    let with_ca = format!("{without_ca}&sslrootcert={SERVER_CA}");
+
+    // Act + Assert
+    let refused = both_connections_refuse_then_accept(
+        &app,
+        &[("DATABASE_URL", &without_ca)],
+        &[("DATABASE_URL", &with_ca)],
+    )
+    .await;
+    for run in refused {
+        assert!(!run.stderr().contains("Q9wX7vL2"), "{}", run.stderr());
+    }
+}
+
+#[tokio::test]
+async fn with_pgsslmode_verify_full_in_the_environment_both_connections_refuse_a_self_signed_server_until_pgsslrootcert_names_its_ca(
+) {
+    // Arrange: a URL that says nothing about TLS.
+    let app = spawn_app().await;
+    let url = by_certificate_name(&app);
+
+    // Act + Assert
+    both_connections_refuse_then_accept(
+        &app,
+        &[("DATABASE_URL", &url), ("PGSSLMODE", "verify-full")],
+        &[
+            ("DATABASE_URL", &url),
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", SERVER_CA),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_sslmode_verify_full_both_connections_refuse_a_certificate_issued_for_another_host_name(
+) {
+    // Arrange: the right CA, but the server is reached as 127.0.0.1 and its certificate
+    // names only `localhost`.
+    let app = spawn_app().await;
+    let by_address = format!(
+        "{}?sslmode=verify-full&sslrootcert={SERVER_CA}",
+        app.database_url
+    );
+    let env = [("DATABASE_URL", by_address.as_str())];
+
+    // Act
+    let migrate = app.ampsync_env(&["migrate"], &env).await;
+    app.ampsync(&["migrate"]).await.success();
+    let sync = app
+        .ampsync_env(&["sync", "--project", PROJECT_ID, "--no-migrate"], &env)
+        .await;
+
+    // Assert
+    assert_refused_the_certificate(&migrate, "not valid for name");
+    assert_refused_the_certificate(&sync, "not valid for name");
+    assert!(app.runs().await.is_empty(), "no run was recorded");
+}
+
+#[tokio::test]
+async fn a_pgsslmode_that_is_not_an_sslmode_is_a_configuration_error_rather_than_a_silent_prefer() {
+    // Arrange: sqlx alone would read an unknown PGSSLMODE as `prefer`.
+    let app = spawn_app().await;
+
+    // Act
+    let run = app
+        .ampsync_env(&["migrate"], &[("PGSSLMODE", "verify_full")])
+        .await;
+
+    // Assert
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("PGSSLMODE `verify_full` is not an sslmode"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!migration_history_exists(&app).await);
+}
+
+// ---------------------------------------------------------------------------------------
+// The database password in errors
+
+/// A realistic password with characters a URL must percent-encode, in both spellings.
+const PASSWORD: &str = "Pg-s3cr3t/Q9wX7vL2";
+const PASSWORD_IN_URL: &str = "Pg-s3cr3t%2FQ9wX7vL2";
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Whether `text` holds any part of [`PASSWORD`] that would identify it.
+fn holds_the_password(text: &str) -> bool {
+    [PASSWORD, PASSWORD_IN_URL, "Q9wX7vL2", "s3cr3t"]
+        .iter()
+        .any(|form| text.contains(form))
+}
+
+#[tokio::test]
+async fn when_postgres_cannot_be_reached_no_form_of_the_database_password_reaches_stderr() {
+    // Arrange: the password in each place it can be given.
+    let app = spawn_app().await;
+    let port = closed_port();
+    let at = format!("127.0.0.1:{port}/x");
+    let query = format!("postgres://postgres@{at}?sslmode=prefer&password={PASSWORD_IN_URL}");
+    let userinfo = format!("postgres://postgres:{PASSWORD_IN_URL}@{at}");
+    let plain = format!("postgres://postgres@{at}");
+    let cases: [(&str, Vec<(&str, &str)>); 3] = [
+        ("a password= parameter", vec![("DATABASE_URL", &query)]),
+        ("the userinfo", vec![("DATABASE_URL", &userinfo)]),
+        (
+            "PGPASSWORD",
+            vec![("DATABASE_URL", &plain), ("PGPASSWORD", PASSWORD)],
+        ),
+    ];
+
+    for (place, env) in &cases {
+        for command in ["status", "migrate"] {
+            // Act
+            let run = app.ampsync_env(&[command], env).await;
+
+            // Assert
+            let stderr = run.stderr();
+            let all = format!("{stderr}{}", run.stdout());
+            assert_eq!(run.code(), 1, "{command}, password in {place}: {all}");
+            assert!(
+                stderr.contains(&format!("could not connect to Postgres at postgres@{at}")),
+                "{command}, password in {place}: the error says where it could not connect: {stderr}"
+            );
+            assert!(
+                run.logged("ampsync failed").len() == 1,
+                "{command}, password in {place}: the JSON error line is there to check: {stderr}"
+            );
+            assert!(
+                !holds_the_password(&all),
+                "{command}, password in {place}: {all}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_password_query_parameter_stays_out_of_even_trace_logs_of_a_run_that_succeeds() {
+    // Arrange: the server trusts local connections, so the password is accepted and
+    // ignored, and the run goes all the way while holding one.
+    let app = spawn_app().await;
+    let url = format!("{}?password={PASSWORD_IN_URL}", app.database_url);
+    let env = [("DATABASE_URL", url.as_str()), ("RUST_LOG", "trace")];
+
+    // Act
+    let migrate = app.ampsync_env(&["migrate", "-vv"], &env).await.success();
+    let sync = app
+        .ampsync_env(&["sync", "--project", PROJECT_ID, "-vv"], &env)
+        .await
+        .success();
+
+    // Assert
+    for run in [&migrate, &sync] {
+        let all = run.stderr() + &run.stdout();
+        assert!(all.lines().count() > 10, "trace logging is on");
+        assert!(!holds_the_password(&all), "{all}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The migration history across the change of driver
+
+#[tokio::test]
+async fn a_migration_history_as_the_tokio_postgres_driver_wrote_it_is_read_as_applied_and_its_checksums_still_guard(
+) {
+    // Arrange: a migrated database whose history rows are made exactly what the release
+    // that migrated over tokio-postgres wrote (captured from it: same table, `applied_on`
+    // as RFC 3339 text with nanoseconds, checksums as decimal text).
+    let app = spawn_app().await;
+    app.ampsync(&["migrate"]).await.success();
+    let columns: Vec<(String, String, Option<i32>)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text, character_maximum_length
+         FROM information_schema.columns WHERE table_name = 'ampsync_schema_history'
+         ORDER BY ordinal_position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let v1_checksum: String =
+        sqlx::query_scalar("SELECT checksum FROM ampsync_schema_history WHERE version = 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE ampsync_schema_history SET applied_on = '2026-12-01T21:33:51.031645979Z'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // Act
+    let again = app.ampsync(&["migrate"]).await.success();
+    sqlx::query("UPDATE ampsync_schema_history SET checksum = '1' WHERE version = 1")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let divergent = app.ampsync(&["migrate"]).await;
+
+    // Assert: the table and V1's checksum are those of the old driver; its rows read as
+    // applied (nothing re-ran); a changed checksum is still refused.
+    let varchar = |name: &str| (name.to_owned(), "character varying".to_owned(), Some(255));
+    assert_eq!(
+        columns,
+        [
+            ("version".to_owned(), "integer".to_owned(), None),
+            varchar("name"),
+            varchar("applied_on"),
+            varchar("checksum"),
+        ]
+    );
+    assert_eq!(v1_checksum, "6705443873815977925");
+    assert_eq!(again.logged("migrations up to date")[0]["applied"], 0);
+    assert_eq!(divergent.code(), 1, "{}", divergent.stderr());
+    assert!(
+        divergent
+            .stderr()
+            .contains("applied migration V1__tables is different than filesystem one"),
+        "{}",
+        divergent.stderr()
+    );
+}
