@@ -6,7 +6,7 @@
 //! How (see `normalize` for how the snapshot keeps its rows in temporary files):
 //! 1. `plan` COPYs the snapshot's index (table, key, hashes, updateTime, where the row
 //!    is: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
-//!    statement per table (`sql/state/*.sql`) picks each key's winning copy and compares
+//!    statement per table (`ampersand.plan_table`, `sql/functions/plan_table.sql`) picks each key's winning copy and compares
 //!    it with the stored key and hashes, filling the temporary table `ampsync_plan`
 //!    with what to insert, restore, update, touch or delete. An unchanged snapshot
 //!    plans nothing and reads nothing but keys and hashes.

@@ -391,7 +391,11 @@ mod tests {
             let all = hashed.len();
             hashed.sort();
             hashed.dedup();
-            assert_eq!(hashed.len(), all, "{table}: two columns hash under one name");
+            assert_eq!(
+                hashed.len(),
+                all,
+                "{table}: two columns hash under one name"
+            );
             for column in spec.columns.iter().filter(|c| c.promoted) {
                 let name = column.hashed_as.unwrap_or_default();
                 assert!(!name.contains('.') && !name.starts_with('@'), "{name}");

@@ -112,11 +112,73 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
         .run_async(&mut migrator)
         .await
         .context("migrating the database")?;
+    apply_functions(&mut migrator.0)
+        .await
+        .context("applying the functions of sql/functions")?;
     // The migrations are committed; a failed goodbye changes nothing.
     if let Err(e) = migrator.0.close().await {
         tracing::debug!(error = %e, "closing the migration connection");
     }
     Ok(report.applied_migrations().len())
+}
+
+/// The functions that plan and write history, each with its one current definition in
+/// `sql/functions/`, in an order where each comes after those it calls. Like Flyway's
+/// repeatable migrations, they are applied after the versioned ones on every `migrate`,
+/// with `CREATE OR REPLACE`: a release changes a function by editing its file, never by
+/// editing a landed migration.
+const FUNCTIONS: [(&str, &str); 9] = [
+    (
+        "synced_table",
+        include_str!("../sql/functions/synced_table.sql"),
+    ),
+    (
+        "table_columns",
+        include_str!("../sql/functions/table_columns.sql"),
+    ),
+    (
+        "key_columns",
+        include_str!("../sql/functions/key_columns.sql"),
+    ),
+    ("key_match", include_str!("../sql/functions/key_match.sql")),
+    (
+        "begin_plan",
+        include_str!("../sql/functions/begin_plan.sql"),
+    ),
+    (
+        "plan_table",
+        include_str!("../sql/functions/plan_table.sql"),
+    ),
+    (
+        "prepare_stage",
+        include_str!("../sql/functions/prepare_stage.sql"),
+    ),
+    (
+        "merge_stage",
+        include_str!("../sql/functions/merge_stage.sql"),
+    ),
+    (
+        "delete_planned",
+        include_str!("../sql/functions/delete_planned.sql"),
+    ),
+];
+
+/// Applies [`FUNCTIONS`] in one transaction. Two jobs migrating at once take turns (an
+/// advisory lock for the transaction), since concurrent `CREATE OR REPLACE` of one
+/// function fails.
+async fn apply_functions(conn: &mut PgConnection) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(include_str!("../sql/migrate/lock_functions.sql"))
+        .execute(&mut *tx)
+        .await?;
+    for (name, sql) in FUNCTIONS {
+        // Several statements (the function and its comment): one simple query.
+        sqlx::Executor::execute(&mut *tx, sql)
+            .await
+            .with_context(|| format!("sql/functions/{name}.sql"))?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Where a connection goes, for messages: user, host, port, database and `sslmode` as

@@ -457,26 +457,48 @@ impl Encoder {
                 Value::Object(inner) if layout.nested.contains(&field.as_str()) => {
                     for (sub, value) in inner.iter().filter(|(_, v)| !v.is_null()) {
                         let name = format!("{field}.{sub}");
-                        push_extra(&mut self.entries, &mut self.names, &mut self.extra_json, &name, value)?;
+                        push_extra(
+                            &mut self.entries,
+                            &mut self.names,
+                            &mut self.extra_json,
+                            &name,
+                            value,
+                        )?;
                     }
                 }
-                value => push_extra(&mut self.entries, &mut self.names, &mut self.extra_json, field, value)?,
+                value => push_extra(
+                    &mut self.entries,
+                    &mut self.names,
+                    &mut self.extra_json,
+                    field,
+                    value,
+                )?,
             }
         }
         let names = &self.names;
-        self.entries.sort_by(|a, b| a.name(names).cmp(b.name(names)));
+        self.entries
+            .sort_by(|a, b| a.name(names).cmp(b.name(names)));
         let mut source_hash = |skip_volatile: bool| {
             let input = &mut self.hash_input;
             input.clear();
             input.push(b'{');
-            for entry in self.entries.iter().filter(|e| !(skip_volatile && e.volatile)) {
+            for entry in self
+                .entries
+                .iter()
+                .filter(|e| !(skip_volatile && e.volatile))
+            {
                 if input.len() > 1 {
                     input.push(b',');
                 }
                 // Field names from extra may need escapes; serde_json writes them right.
-                serde_json::to_writer(&mut *input, entry.name(names)).map_err(ser::Error::custom)?;
+                serde_json::to_writer(&mut *input, entry.name(names))
+                    .map_err(ser::Error::custom)?;
                 input.push(b':');
-                let json = if entry.from_extra { &self.extra_json } else { &self.json };
+                let json = if entry.from_extra {
+                    &self.extra_json
+                } else {
+                    &self.json
+                };
                 input.extend_from_slice(&json[entry.value.clone()]);
             }
             input.push(b'}');
@@ -491,7 +513,11 @@ impl Encoder {
 
         // 0.1.0's hashes: its columns by name, nulls included, and promoted fields
         // back in extra, where 0.1.0 kept them.
-        let legacy_extra = if layout.promoted.iter().any(|(i, _)| &self.json[self.fields[*i].1.clone()] != b"null") {
+        let legacy_extra = if layout
+            .promoted
+            .iter()
+            .any(|(i, _)| &self.json[self.fields[*i].1.clone()] != b"null")
+        {
             let mut extra = row.extra().clone();
             for (i, name) in &layout.promoted {
                 let text = &self.json[self.fields[*i].1.clone()];
@@ -875,7 +901,10 @@ mod tests {
         // nulls are left out, so adding a nullable column changes no stored hash.
         let row = connection();
         let mut with_null_extra = connection();
-        with_null_extra.extra.0.insert("someNewField".into(), Value::Null);
+        with_null_extra
+            .extra
+            .0
+            .insert("someNewField".into(), Value::Null);
         let (before, after) = (hashes(&row), hashes(&with_null_extra));
         assert_eq!(after.content_hash, before.content_hash);
         assert_eq!(after.row_hash, before.row_hash);
@@ -900,15 +929,24 @@ mod tests {
             "oauth2AuthorizationCode".into(),
             json!({"scopes": ["api", "a,b {c}"]}),
         );
-        assert_eq!(hashes(&nested).content_hash, hashes(&connection()).content_hash);
+        assert_eq!(
+            hashes(&nested).content_hash,
+            hashes(&connection()).content_hash
+        );
     }
 
     #[test]
     fn the_legacy_hash_is_0_1_0s_hash_of_the_same_row() {
         let mut row = connection();
-        assert_eq!(hashes(&row).legacy_content_hash.to_string(), hash_as_in_0_1_0(&row));
+        assert_eq!(
+            hashes(&row).legacy_content_hash.to_string(),
+            hash_as_in_0_1_0(&row)
+        );
         row.catalog_vars = Some(Jsonb(json!({"region": "eu-west-1"})));
-        assert_eq!(hashes(&row).legacy_content_hash.to_string(), hash_as_in_0_1_0(&row));
+        assert_eq!(
+            hashes(&row).legacy_content_hash.to_string(),
+            hash_as_in_0_1_0(&row)
+        );
     }
 
     #[test]
