@@ -16,3 +16,4 @@ mod sql_files; // BI queries on the sample data, comments on every column, the r
 mod status; // ampsync status: runs table, row counts, --max-age, --json
 mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
 mod unchanged; // a snapshot identical to the last one is recognised at once, and only then
+mod upgrade; // landed migrations are frozen; a 0.1.0 database upgrades without false history

@@ -1,0 +1,259 @@
+//! Upgrades are safe to install over what users have: landed migrations never change,
+//! and a database written by 0.1.0 migrates and syncs without false history.
+//!
+//! `tests/fixtures/upgrade/v0.1.0.sql` is a database written by 0.1.0 (commit eb94da7):
+//! `ampsync import tests/fixtures/upgrade/installations-2026-11-01.json --project
+//! proj-7c1e2a90 --observed-at 2026-11-01T00:00:00Z --project-file samples/project.json
+//! --integrations-file samples/integrations.json`, then `pg_dump --no-owner
+//! --no-privileges`. The fixture's installations are the sample's, with `catalogVars`
+//! on 14 of the 53 connections, which 0.1.0 kept in `extra`.
+
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// Every migration that has landed on main, with the BLAKE3 digest of its file. A
+/// landed migration is never edited (refinery refuses to run over a database whose
+/// applied migrations differ): new schema goes in a new file, added here when it lands.
+/// V1 to V6 are 0.1.0's, V7 is 0.2.0's.
+const LANDED: [(&str, &str); 7] = [
+    (
+        "V1__tables.sql",
+        "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
+    ),
+    (
+        "V2__history.sql",
+        "b0e514944e9456b8d741240943afa2011bb63e2d6ae25e5c1fc1ab42b31ff420",
+    ),
+    (
+        "V3__history_queries.sql",
+        "da59356ac215870506739decb86f7279a6b45801e8427cea06d520a808e15918",
+    ),
+    (
+        "V4__comments_and_views.sql",
+        "fc7b3c5669175c381da6f4fb970a041b7891852e06aaec6a2a244cf7fafe69cb",
+    ),
+    (
+        "V5__set_based_apply.sql",
+        "36800a12e016582cc1808e6ae2e09871c290c591fd99014a8bf1c2ededd1ffc7",
+    ),
+    (
+        "V6__cheaper_plan_and_merge.sql",
+        "a84e26facbf2f55a0e6431ae3a47a0fff0ad29b9eb3b43338c3195de970ed657",
+    ),
+    (
+        "V7__source_hashes_catalog_vars.sql",
+        "952285dd46268dc0aeb9e626a1a4c2910442981a162bc74fa16ed6d2c4ec2ebb",
+    ),
+];
+
+#[test]
+fn no_landed_migration_has_changed_and_every_migration_is_listed() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort_by_key(|f| f[1..].split("__").next().unwrap().parse::<u32>().unwrap());
+    let mut changed = Vec::new();
+    for (file, digest) in LANDED {
+        let text = std::fs::read(format!("{dir}/{file}"))
+            .unwrap_or_else(|_| panic!("the landed migration {file} is gone"));
+        let actual = blake3::hash(&text).to_hex().to_string();
+        if actual != digest {
+            changed.push(format!("{file}: {actual}"));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "landed migrations were edited (put the change in a new migration instead): {changed:#?}"
+    );
+    let listed: Vec<&str> = LANDED.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        files, listed,
+        "a new migration lands with its digest in LANDED (tests/api/upgrade.rs)"
+    );
+}
+
+const PROJECT: &str = "proj-7c1e2a90";
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/upgrade");
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+
+/// A test database holding what 0.1.0 wrote.
+async fn app_from_0_1_0() -> TestApp {
+    let app = spawn_app().await;
+    let out = tokio::process::Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(format!("{FIXTURE}/v0.1.0.sql"))
+        .arg(&app.database_url)
+        .output()
+        .await
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "loading the 0.1.0 fixture: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app
+}
+
+/// `ampsync import` of a fixture file at `observed_at`, which must succeed; its summary.
+async fn import(app: &TestApp, file: &str, observed_at: &str, integrations: bool) -> String {
+    let file = format!("{FIXTURE}/{file}");
+    let project_file = format!("{SAMPLES}/project.json");
+    let integrations_file = format!("{SAMPLES}/integrations.json");
+    let mut args = vec![
+        "import",
+        &file,
+        "--project",
+        PROJECT,
+        "--observed-at",
+        observed_at,
+        "--project-file",
+        &project_file,
+    ];
+    if integrations {
+        args.extend(["--integrations-file", integrations_file.as_str()]);
+    }
+    app.ampsync(&args).await.success().stdout()
+}
+
+/// Per table: rows, history versions, the newest `changed_at` and the runs that wrote
+/// the current rows.
+async fn history_fingerprint(app: &TestApp) -> Value {
+    let mut out = serde_json::Map::new();
+    for table in ampsync::rows::Table::ALL.map(|t| t.name()) {
+        let row: Value = sqlx::query_scalar(&format!(
+            "SELECT json_build_object('rows', count(*), 'changed_at', max(changed_at),
+                    'runs', array_agg(DISTINCT sync_run_id),
+                    'versions', (SELECT count(*) FROM ampersand.{table}_history))
+             FROM ampersand.{table}"
+        ))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        out.insert(table.to_owned(), row);
+    }
+    Value::Object(out)
+}
+
+#[tokio::test]
+async fn a_database_written_by_0_1_0_migrates_and_the_same_snapshot_writes_no_version() {
+    // Arrange
+    let app = app_from_0_1_0().await;
+    let before = history_fingerprint(&app).await;
+    assert_eq!(before["installations"]["rows"], 60, "{before}");
+
+    // Act: the same snapshot, observed a day later, under this release.
+    let upgraded = import(
+        &app,
+        "installations-2026-11-01.json",
+        "2026-11-02T00:00:00Z",
+        true,
+    )
+    .await;
+
+    // Assert: no row, no version, no changed_at moved; the hashes were carried over.
+    assert_eq!(history_fingerprint(&app).await, before, "{upgraded}");
+    assert!(upgraded.contains("rehashed from 0.1.0"), "{upgraded}");
+
+    // Then the stored hashes are this release's: a compared run finds nothing at all.
+    let again = import(
+        &app,
+        "installations-2026-11-01.json",
+        "2026-11-03T00:00:00Z",
+        false,
+    )
+    .await;
+    assert!(again.contains("no changes"), "{again}");
+    assert_eq!(history_fingerprint(&app).await, before);
+
+    // And a changed snapshot applies as it always did.
+    let changed = import(
+        &app,
+        "installations-2026-11-08.json",
+        "2026-11-08T00:00:00Z",
+        true,
+    )
+    .await;
+    assert!(changed.contains("installations +4 ~5 -3"), "{changed}");
+    let versions: i64 = app
+        .count(
+            "SELECT count(*) FROM ampersand.installations_history WHERE valid_from = '2026-11-08'",
+        )
+        .await;
+    assert_eq!(versions, 12);
+}
+
+#[tokio::test]
+async fn promoting_catalog_vars_out_of_extra_writes_no_version_and_later_changes_to_it_do() {
+    // Arrange: 0.1.0 kept catalogVars in extra.
+    let app = app_from_0_1_0().await;
+    let in_extra = app
+        .count("SELECT count(*) FROM ampersand.connections WHERE extra ? 'catalogVars'")
+        .await;
+    assert_eq!(in_extra, 14);
+    let versions = app
+        .count("SELECT count(*) FROM ampersand.connections_history")
+        .await;
+
+    // Act
+    import(
+        &app,
+        "installations-2026-11-01.json",
+        "2026-11-02T00:00:00Z",
+        true,
+    )
+    .await;
+
+    // Assert: the field moved to its column in place, with no version.
+    let moved: (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE catalog_vars ->> 'region' = 'eu-west-1'),
+                count(*) FILTER (WHERE extra ? 'catalogVars'),
+                (SELECT count(*) FROM ampersand.connections_history)
+         FROM ampersand.connections",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(moved, (14, 0, versions));
+
+    // A real change to the promoted field is a new version, as for any field.
+    let mut changed: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{FIXTURE}/installations-2026-11-01.json")).unwrap(),
+    )
+    .unwrap();
+    let mut target = None;
+    for inst in changed.as_array_mut().unwrap() {
+        let conn = &mut inst["connection"];
+        if conn.get("catalogVars").is_some() && target.as_ref().is_none_or(|t| &conn["id"] == t) {
+            target = Some(conn["id"].clone());
+            conn["catalogVars"]["region"] = "us-east-1".into();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("changed.json");
+    std::fs::write(&file, changed.to_string()).unwrap();
+    let out = app
+        .ampsync(&[
+            "import",
+            file.to_str().unwrap(),
+            "--project",
+            PROJECT,
+            "--observed-at",
+            "2026-11-03T00:00:00Z",
+        ])
+        .await
+        .success()
+        .stdout();
+    assert!(out.contains("connections +0 ~1 -0"), "{out}");
+    let region: String = sqlx::query_scalar(
+        "SELECT catalog_vars ->> 'region' FROM ampersand.connections_history
+         WHERE id = $1 AND change = 'update' AND valid_to IS NULL",
+    )
+    .bind(target.unwrap().as_str().unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(region, "us-east-1");
+}
