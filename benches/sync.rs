@@ -58,16 +58,15 @@ const PROJECT_ID: &str = "proj-bench-7c1e";
 const API_KEY: &str = "amp_live_sk_bench_0000000000000000000000000000";
 const PROVIDERS: [&str; 2] = ["salesforce", "hubspot"];
 /// The tables a sync writes, each with its `_history` table.
-const TABLES: [&str; 8] = [
-    "projects",
-    "integrations",
-    "groups",
-    "consumers",
-    "provider_apps",
-    "connections",
-    "configs",
-    "installations",
-];
+const TABLES: [&str; 8] = {
+    let mut names = [""; 8];
+    let mut i = 0;
+    while i < 8 {
+        names[i] = ampsync::rows::Table::ALL[i].spec().name;
+        i += 1;
+    }
+    names
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

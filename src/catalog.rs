@@ -336,7 +336,7 @@ impl Table {
     ];
 
     /// Everything declared about the table.
-    pub fn spec(self) -> &'static Spec {
+    pub const fn spec(self) -> &'static Spec {
         &SPECS[self as usize]
     }
 

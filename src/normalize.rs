@@ -157,14 +157,8 @@ impl Snapshot {
 
     /// Marks the tables an installations response fills completely.
     pub fn cover_installations(&mut self) {
-        self.covered.extend([
-            Table::Groups,
-            Table::Consumers,
-            Table::ProviderApps,
-            Table::Connections,
-            Table::Configs,
-            Table::Installations,
-        ]);
+        self.covered
+            .extend(Table::covered_by(crate::catalog::Coverage::Installations));
     }
 
     pub fn add_project(&mut self, project: model::Project) {
@@ -747,10 +741,7 @@ impl Recent {
 
     /// True when the same copy of the key was seen recently; remembers it otherwise.
     fn repeats(&mut self, table: Table, key: Key<'_>, row_hash: Hash) -> bool {
-        if !matches!(
-            table,
-            Table::Groups | Table::Consumers | Table::ProviderApps | Table::Connections
-        ) {
+        if !table.spec().shared {
             return false;
         }
         self.key.clear();
