@@ -4,10 +4,11 @@
 //! hashing, tests and the bench take the list from here.
 //!
 //! # Adding a column
-//! Add the migration, the API model's field, the row struct's field and its mapping in
-//! `normalize`, and one [`Column`] here. A column whose field 0.1.0 kept in `extra` is
-//! [`Column::promoted`]: its hash name is the API's field name, so objects whose source
-//! did not change keep their hash and get no history version.
+//! Add the migration, the API model's field and the row's field in its mapping
+//! (`bridge`). A column hashes under its name in camelCase (`catalog_vars` as
+//! `catalogVars`), which is the API's name for it: an object whose field sat in `extra`
+//! before keeps its hash, and gets no history version. Only a column whose API name is
+//! something else needs a [`Column`] here.
 
 use std::fmt;
 
@@ -64,7 +65,7 @@ impl DeleteScope {
     }
 }
 
-/// One column of a synced table, bookkeeping (`extra`, hashes, times, run) left out.
+/// A column whose hash name is not simply its name in camelCase.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
     pub name: &'static str,
@@ -74,7 +75,8 @@ pub struct Column {
     /// Never renamed once released: the hash of every stored row depends on it.
     pub hashed_as: Option<&'static str>,
     /// 0.1.0 had no such column and kept the field in `extra` under `hashed_as`, so the
-    /// 0.1.0 hash of a row is computed with it put back there.
+    /// 0.1.0 hash of a row is computed with it put back there. Only for columns 0.2.0
+    /// added: later ones need nothing, since 0.2.0's hashes survive new columns.
     pub promoted: bool,
 }
 
@@ -110,7 +112,9 @@ pub struct Spec {
     pub name: &'static str,
     /// The primary-key columns, as the API keys the object.
     pub key: &'static [&'static str],
-    /// The row struct's columns, in table order.
+    /// The columns whose hash name is not their API name in camelCase (the name
+    /// `group_name` has anyway): fields of nested objects, what the run supplies,
+    /// derived columns, promoted ones. A plain new column needs no entry.
     pub columns: &'static [Column],
     /// Columns that move on their own (token refreshes): a change to them alone updates
     /// the current row without a history version.
@@ -132,15 +136,7 @@ static SPECS: [Spec; 8] = [
         table: Table::Projects,
         name: "projects",
         key: &["id"],
-        columns: &[
-            col("id", "id"),
-            col("name", "name"),
-            col("app_name", "appName"),
-            col("org_id", "orgId"),
-            col("create_time", "createTime"),
-            col("update_time", "updateTime"),
-            col("entitlements", "entitlements"),
-        ],
+        columns: &[],
         volatile: &[],
         shared: false,
         coverage: Coverage::Project,
@@ -152,12 +148,7 @@ static SPECS: [Spec; 8] = [
         name: "integrations",
         key: &["id"],
         columns: &[
-            col("id", "id"),
             col("project_id", PROJECT),
-            col("name", "name"),
-            col("provider", "provider"),
-            col("create_time", "createTime"),
-            col("update_time", "updateTime"),
             col("latest_revision_id", "latestRevision.id"),
             col("latest_revision_spec_version", "latestRevision.specVersion"),
             col("latest_revision_create_time", "latestRevision.createTime"),
@@ -173,13 +164,7 @@ static SPECS: [Spec; 8] = [
         table: Table::Groups,
         name: "groups",
         key: &["project_id", "group_ref"],
-        columns: &[
-            col("project_id", PROJECT),
-            col("group_ref", "groupRef"),
-            col("group_name", "groupName"),
-            col("create_time", "createTime"),
-            col("update_time", "updateTime"),
-        ],
+        columns: &[col("project_id", PROJECT)],
         volatile: &[],
         shared: true,
         coverage: Coverage::Installations,
@@ -190,13 +175,7 @@ static SPECS: [Spec; 8] = [
         table: Table::Consumers,
         name: "consumers",
         key: &["project_id", "consumer_ref"],
-        columns: &[
-            col("project_id", PROJECT),
-            col("consumer_ref", "consumerRef"),
-            col("consumer_name", "consumerName"),
-            col("create_time", "createTime"),
-            col("update_time", "updateTime"),
-        ],
+        columns: &[col("project_id", PROJECT)],
         volatile: &[],
         shared: true,
         coverage: Coverage::Installations,
@@ -207,17 +186,7 @@ static SPECS: [Spec; 8] = [
         table: Table::ProviderApps,
         name: "provider_apps",
         key: &["id"],
-        columns: &[
-            col("id", "id"),
-            col("project_id", PROJECT),
-            col("provider", "provider"),
-            col("client_id", "clientId"),
-            col("external_ref", "externalRef"),
-            col("scopes", "scopes"),
-            col("metadata", "metadata"),
-            col("create_time", "createTime"),
-            col("update_time", "updateTime"),
-        ],
+        columns: &[col("project_id", PROJECT)],
         volatile: &[],
         shared: true,
         coverage: Coverage::Installations,
@@ -229,18 +198,10 @@ static SPECS: [Spec; 8] = [
         name: "connections",
         key: &["id"],
         columns: &[
-            col("id", "id"),
             col("project_id", PROJECT),
-            col("provider", "provider"),
             col("provider_app_id", "providerApp.id"),
             col("group_ref", "group.groupRef"),
             col("consumer_ref", "consumer.consumerRef"),
-            col("provider_workspace_ref", "providerWorkspaceRef"),
-            col("provider_consumer_ref", "providerConsumerRef"),
-            col("create_time", "createTime"),
-            col("update_time", "updateTime"),
-            col("auth_scheme", "authScheme"),
-            col("status", "status"),
             col("has_access_token", "@hasAccessToken"),
             col(
                 "access_token_issued_at",
@@ -261,7 +222,6 @@ static SPECS: [Spec; 8] = [
             ),
             col("oauth_scopes", "oauth2AuthorizationCode.scopes"),
             col("has_api_key", "@hasApiKey"),
-            col("provider_metadata", "providerMetadata"),
             promoted("catalog_vars", "catalogVars"),
         ],
         volatile: &[
@@ -280,15 +240,10 @@ static SPECS: [Spec; 8] = [
         name: "configs",
         key: &["id"],
         columns: &[
-            col("id", "id"),
             col("project_id", PROJECT),
             col("installation_id", "@installationId"),
-            col("revision_id", "revisionId"),
-            col("create_time", "createTime"),
-            col("created_by", "createdBy"),
             derived("created_by_kind"),
             derived("created_by_ref"),
-            col("content", "content"),
         ],
         volatile: &[],
         shared: false,
@@ -301,19 +256,12 @@ static SPECS: [Spec; 8] = [
         name: "installations",
         key: &["id"],
         columns: &[
-            col("id", "id"),
             col("project_id", PROJECT),
-            col("integration_id", "integrationId"),
-            col("health_status", "healthStatus"),
-            col("last_operation_status", "lastOperationStatus"),
             col("connection_id", "connection.id"),
             col("config_id", "config.id"),
             col("group_ref", "group.groupRef"),
-            col("create_time", "createTime"),
-            col("created_by", "createdBy"),
             derived("created_by_kind"),
             derived("created_by_ref"),
-            col("update_time", "updateTime"),
         ],
         volatile: &[],
         shared: false,
@@ -368,6 +316,32 @@ impl Table {
     }
 }
 
+/// The name `column` of a row of `spec` has in the source-object hash; none for `extra`
+/// (whose fields hash under their own names) and for derived columns.
+pub fn hash_name(spec: &Spec, column: &str) -> Option<std::borrow::Cow<'static, str>> {
+    if column == "extra" {
+        return None;
+    }
+    match spec.columns.iter().find(|c| c.name == column) {
+        Some(declared) => declared.hashed_as.map(std::borrow::Cow::Borrowed),
+        None => {
+            let mut camel = String::with_capacity(column.len());
+            let mut upper = false;
+            for c in column.chars() {
+                if c == '_' {
+                    upper = true;
+                } else if upper {
+                    camel.extend(c.to_uppercase());
+                    upper = false;
+                } else {
+                    camel.push(c);
+                }
+            }
+            Some(std::borrow::Cow::Owned(camel))
+        }
+    }
+}
+
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -379,27 +353,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_spec_sits_at_its_tables_place_and_declares_real_columns() {
+    fn every_spec_sits_at_its_tables_place_and_no_two_columns_share_a_hash_name() {
         for table in Table::ALL {
             let spec = table.spec();
             assert_eq!(spec.table, table);
-            let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
-            for column in spec.key.iter().chain(spec.volatile) {
-                assert!(names.contains(column), "{table}: {column}");
-            }
-            let mut hashed: Vec<&str> = spec.columns.iter().filter_map(|c| c.hashed_as).collect();
-            let all = hashed.len();
-            hashed.sort();
-            hashed.dedup();
-            assert_eq!(
-                hashed.len(),
-                all,
-                "{table}: two columns hash under one name"
-            );
             for column in spec.columns.iter().filter(|c| c.promoted) {
                 let name = column.hashed_as.unwrap_or_default();
                 assert!(!name.contains('.') && !name.starts_with('@'), "{name}");
             }
         }
+        assert_eq!(
+            hash_name(Table::Groups.spec(), "group_name"),
+            Some("groupName".into())
+        );
+        assert_eq!(
+            hash_name(Table::Connections.spec(), "group_ref"),
+            Some("group.groupRef".into())
+        );
+        assert_eq!(hash_name(Table::Configs.spec(), "created_by_kind"), None);
+        assert_eq!(hash_name(Table::Configs.spec(), "extra"), None);
     }
 }
