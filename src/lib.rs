@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod bridge;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -1,14 +1,12 @@
-//! The bridge from API payloads to table rows.
-//!
-//! One snapshot (a project, its integrations, its installations) becomes rows of all
-//! eight tables. Objects many installations share (a connection, group, consumer or
+//! One snapshot (a project, its integrations, its installations) read into rows of all
+//! eight tables, through the pure mappings of `bridge`, and kept in temporary files. Objects many installations share (a connection, group, consumer or
 //! provider app) arrive once per installation that uses them; the snapshot is the set
 //! of their keys. When two copies of one key disagree, the one with the later
 //! `updateTime` wins, then the one with the greater row hash, so the result never
 //! depends on the order of the response.
 //!
-//! Secrets are dropped here: tokens and API keys become `has_*` flags, and every
-//! free-form value passes through [`scrub`], so nothing downstream can leak them.
+//! Secrets are dropped by `bridge`; a record that cannot be read is rejected here with
+//! its payload scrubbed and its reason cleaned, so nothing downstream can leak them.
 //!
 //! # Flat memory
 //!
@@ -31,12 +29,12 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::api::model::{self, Extra};
+use crate::api::model;
 use crate::api::stream::ElementSink;
-use crate::rows::*;
-use crate::scrub::{scrub, scrub_map};
+use crate::bridge;
+use crate::rows::{Encoder, Hash, Key, Row, Table};
 use crate::spill::Spill;
 
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
@@ -233,17 +231,7 @@ impl Part {
     }
 
     fn add_project(&mut self, project: model::Project) {
-        let row = ProjectRow {
-            id: project.id.clean(),
-            name: project.name.clean(),
-            app_name: project.app_name.clean(),
-            org_id: project.org_id.clean(),
-            create_time: project.create_time,
-            update_time: project.update_time,
-            entitlements: project.entitlements.map(scrubbed).map(Jsonb),
-            extra: Jsonb(scrubbed_map(project.extra)),
-        };
-        self.insert(&row);
+        self.insert(&bridge::project(project));
     }
 
     fn add_integrations(&mut self, integrations: Vec<Value>) {
@@ -260,28 +248,7 @@ impl Part {
     }
 
     fn add_integration(&mut self, integration: model::Integration) {
-        let revision = integration.latest_revision;
-        let mut extra = integration.extra;
-        if let Some(rev) = &revision {
-            nest_extra(&mut extra, "latestRevision", rev.extra.clone());
-        }
-        let row = IntegrationRow {
-            id: integration.id.clean(),
-            project_id: self.project_id.clone(),
-            name: integration.name.clean(),
-            provider: integration.provider.clean(),
-            create_time: integration.create_time,
-            update_time: integration.update_time,
-            latest_revision_id: revision.as_ref().and_then(|r| r.id.clone()).clean(),
-            latest_revision_spec_version: revision
-                .as_ref()
-                .and_then(|r| r.spec_version.clone())
-                .clean(),
-            latest_revision_create_time: revision.as_ref().and_then(|r| r.create_time),
-            latest_revision_content: revision.and_then(|r| r.content).map(scrubbed).map(Jsonb),
-            extra: Jsonb(scrubbed_map(extra)),
-        };
-        self.insert(&row);
+        self.insert(&bridge::integration(&self.project_id, integration));
     }
 
     fn add_installation_json(
@@ -329,154 +296,23 @@ impl Part {
     }
 
     fn add_installation(&mut self, inst: model::Installation) {
-        let group_ref = inst
-            .group
-            .as_ref()
-            .or_else(|| inst.connection.as_ref().and_then(|c| c.group.as_ref()))
-            .map(|g| g.group_ref.clone().clean());
-        if let Some(group) = inst.group {
-            self.add_group(group);
+        let rows = bridge::installation(&self.project_id, inst);
+        for group in &rows.groups {
+            self.insert(group);
         }
-        let id = inst.id.clean();
-        let connection_id = inst.connection.map(|c| self.add_connection(c));
-        let config_id = inst.config.map(|c| self.add_config(c, &id));
-        let created_by = inst.created_by.clean();
-        let (created_by_kind, created_by_ref) = split_created_by(created_by.as_deref());
-        let row = InstallationRow {
-            id,
-            project_id: self.project_id.clone(),
-            integration_id: inst.integration_id.clean(),
-            health_status: inst.health_status.clean(),
-            last_operation_status: inst.last_operation_status.clean(),
-            connection_id,
-            config_id,
-            group_ref,
-            create_time: inst.create_time,
-            created_by,
-            created_by_kind,
-            created_by_ref,
-            update_time: inst.update_time,
-            extra: Jsonb(scrubbed_map(inst.extra)),
-        };
-        self.insert(&row);
-    }
-
-    fn add_group(&mut self, group: model::Group) {
-        let row = GroupRow {
-            project_id: self.project_id.clone(),
-            group_ref: group.group_ref.clean(),
-            group_name: group.group_name.clean(),
-            create_time: group.create_time,
-            update_time: group.update_time,
-            extra: Jsonb(scrubbed_map(group.extra)),
-        };
-        self.insert(&row);
-    }
-
-    fn add_consumer(&mut self, consumer: model::Consumer) {
-        let row = ConsumerRow {
-            project_id: self.project_id.clone(),
-            consumer_ref: consumer.consumer_ref.clean(),
-            consumer_name: consumer.consumer_name.clean(),
-            create_time: consumer.create_time,
-            update_time: consumer.update_time,
-            extra: Jsonb(scrubbed_map(consumer.extra)),
-        };
-        self.insert(&row);
-    }
-
-    fn add_provider_app(&mut self, app: model::ProviderApp) -> String {
-        let row = ProviderAppRow {
-            id: app.id.clean(),
-            project_id: self.project_id.clone(),
-            provider: app.provider.clean(),
-            client_id: app.client_id.clean(),
-            external_ref: app.external_ref.clean(),
-            scopes: app.scopes.clean(),
-            metadata: app.metadata.map(scrubbed).map(Jsonb),
-            create_time: app.create_time,
-            update_time: app.update_time,
-            extra: Jsonb(scrubbed_map(app.extra)),
-        };
-        self.insert(&row);
-        row.id
-    }
-
-    fn add_connection(&mut self, conn: model::Connection) -> String {
-        let group_ref = conn.group.as_ref().map(|g| g.group_ref.clone().clean());
-        let consumer_ref = conn
-            .consumer
-            .as_ref()
-            .map(|c| c.consumer_ref.clone().clean());
-        if let Some(group) = conn.group {
-            self.add_group(group);
+        if let Some(consumer) = &rows.consumer {
+            self.insert(consumer);
         }
-        if let Some(consumer) = conn.consumer {
-            self.add_consumer(consumer);
+        if let Some(app) = &rows.provider_app {
+            self.insert(app);
         }
-        let provider_app_id = conn.provider_app.map(|app| self.add_provider_app(app));
-
-        let mut extra = conn.extra;
-        let (access, refresh, oauth_scopes) = match conn.oauth2_authorization_code {
-            Some(oauth) => {
-                // Unknown fields of the token objects are not kept: they sit under
-                // `accessToken`/`refreshToken`, names the secret scrub drops whole.
-                nest_extra(&mut extra, "oauth2AuthorizationCode", oauth.extra);
-                (oauth.access_token, oauth.refresh_token, oauth.scopes)
-            }
-            None => (None, None, None),
-        };
-        let present = |token: &Option<model::Token>| {
-            token
-                .as_ref()
-                .is_some_and(|t| !matches!(t.token, None | Some(Value::Null)))
-        };
-        let row = ConnectionRow {
-            id: conn.id.clean(),
-            project_id: self.project_id.clone(),
-            provider: conn.provider.clean(),
-            provider_app_id,
-            group_ref,
-            consumer_ref,
-            provider_workspace_ref: conn.provider_workspace_ref.clean(),
-            provider_consumer_ref: conn.provider_consumer_ref.clean(),
-            create_time: conn.create_time,
-            update_time: conn.update_time,
-            auth_scheme: conn.auth_scheme.clean(),
-            status: conn.status.clean(),
-            has_access_token: present(&access),
-            access_token_issued_at: access.as_ref().and_then(|t| t.issued_at),
-            access_token_expires_at: access.as_ref().and_then(|t| t.expires_at),
-            has_refresh_token: present(&refresh),
-            refresh_token_issued_at: refresh.as_ref().and_then(|t| t.issued_at),
-            refresh_token_expires_at: refresh.as_ref().and_then(|t| t.expires_at),
-            oauth_scopes: oauth_scopes.clean(),
-            has_api_key: !matches!(conn.api_key, None | Some(Value::Null)),
-            provider_metadata: conn.provider_metadata.map(scrubbed).map(Jsonb),
-            catalog_vars: conn.catalog_vars.map(scrubbed).map(Jsonb),
-            extra: Jsonb(scrubbed_map(extra)),
-        };
-        self.insert(&row);
-        row.id
-    }
-
-    fn add_config(&mut self, config: model::Config, installation_id: &str) -> String {
-        let created_by = config.created_by.clean();
-        let (created_by_kind, created_by_ref) = split_created_by(created_by.as_deref());
-        let row = ConfigRow {
-            id: config.id.clean(),
-            project_id: self.project_id.clone(),
-            installation_id: installation_id.to_owned(),
-            revision_id: config.revision_id.clean(),
-            create_time: config.create_time,
-            created_by,
-            created_by_kind,
-            created_by_ref,
-            content: config.content.map(scrubbed).map(Jsonb),
-            extra: Jsonb(scrubbed_map(config.extra)),
-        };
-        self.insert(&row);
-        row.id
+        if let Some(connection) = &rows.connection {
+            self.insert(connection);
+        }
+        if let Some(config) = &rows.config {
+            self.insert(config);
+        }
+        self.insert(&rows.installation);
     }
 
     /// Encodes a row and stores it, unless it repeats a copy seen just before.
@@ -545,7 +381,11 @@ impl Part {
             source,
             position,
             reason: crate::scrub::scrub_text(&crate::scrub::scrub_reason(&reason)),
-            payload: scrubbed(payload),
+            payload: {
+                let mut payload = payload;
+                crate::scrub::scrub(&mut payload);
+                payload
+            },
         });
     }
 }
@@ -765,62 +605,4 @@ impl Recent {
         self.current.insert(lookup, row_hash);
         false
     }
-}
-
-/// `consumer:consumer-123` → (`consumer`, `consumer-123`); text without a kind is all ref.
-fn split_created_by(created_by: Option<&str>) -> (Option<String>, Option<String>) {
-    match created_by.map(|c| c.split_once(':')) {
-        Some(Some((kind, reference))) => (Some(kind.to_owned()), Some(reference.to_owned())),
-        Some(None) => (None, created_by.map(str::to_owned)),
-        None => (None, None),
-    }
-}
-
-/// Keeps the unknown fields of a nested object that has no table of its own under its
-/// field name in the parent's `extra`.
-fn nest_extra(extra: &mut Extra, field: &str, nested: Extra) {
-    if nested.is_empty() {
-        return;
-    }
-    match extra.get_mut(field) {
-        Some(Value::Object(existing)) => existing.extend(nested),
-        _ => {
-            extra.insert(field.to_owned(), Value::Object(nested));
-        }
-    }
-}
-
-/// Text from the API as a typed column may hold it: no secret, no control character
-/// (see [`crate::scrub::scrub_string`]). Keys too: an id that is a secret is stored as
-/// `[redacted]`, not as itself.
-trait Clean {
-    fn clean(self) -> Self;
-}
-
-impl Clean for String {
-    fn clean(self) -> Self {
-        crate::scrub::scrub_string(self)
-    }
-}
-
-impl<T: Clean> Clean for Option<T> {
-    fn clean(self) -> Self {
-        self.map(Clean::clean)
-    }
-}
-
-impl Clean for Vec<String> {
-    fn clean(self) -> Self {
-        self.into_iter().map(Clean::clean).collect()
-    }
-}
-
-fn scrubbed(mut value: Value) -> Value {
-    scrub(&mut value);
-    value
-}
-
-fn scrubbed_map(mut map: Map<String, Value>) -> Map<String, Value> {
-    scrub_map(&mut map);
-    map
 }

@@ -1,6 +1,6 @@
-//! Rows of the target tables (schema `ampersand`, see `migrations/`), separate from the
-//! API's types: one struct per table whose fields are the table's columns, in table
-//! order. The [`Encoder`] turns a row into what the apply step needs: its content
+//! What every row of the target tables is ([`Row`]; the row structs and the mapping to
+//! them are in `bridge`), and how a row is encoded. The [`Encoder`] turns a row into
+//! what the apply step needs: its content
 //! hashes and its COPY text line (see `copy_text`), in one pass over its fields and
 //! without building a JSON tree.
 //!
@@ -32,150 +32,13 @@ pub use crate::copy_text::Jsonb;
 
 pub use crate::catalog::Table;
 
-#[derive(Serialize)]
-pub struct ProjectRow {
-    pub id: String,
-    pub name: Option<String>,
-    pub app_name: Option<String>,
-    pub org_id: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub entitlements: Option<Jsonb<Value>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct IntegrationRow {
-    pub id: String,
-    pub project_id: String,
-    pub name: Option<String>,
-    pub provider: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub latest_revision_id: Option<String>,
-    pub latest_revision_spec_version: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub latest_revision_create_time: Option<DateTime<Utc>>,
-    pub latest_revision_content: Option<Jsonb<Value>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct GroupRow {
-    pub project_id: String,
-    pub group_ref: String,
-    pub group_name: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct ConsumerRow {
-    pub project_id: String,
-    pub consumer_ref: String,
-    pub consumer_name: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct ProviderAppRow {
-    pub id: String,
-    pub project_id: String,
-    pub provider: Option<String>,
-    pub client_id: Option<String>,
-    pub external_ref: Option<String>,
-    pub scopes: Option<Vec<String>>,
-    pub metadata: Option<Jsonb<Value>>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct ConnectionRow {
-    pub id: String,
-    pub project_id: String,
-    pub provider: Option<String>,
-    pub provider_app_id: Option<String>,
-    pub group_ref: Option<String>,
-    pub consumer_ref: Option<String>,
-    pub provider_workspace_ref: Option<String>,
-    pub provider_consumer_ref: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub auth_scheme: Option<String>,
-    pub status: Option<String>,
-    pub has_access_token: bool,
-    #[serde(serialize_with = "time")]
-    pub access_token_issued_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub access_token_expires_at: Option<DateTime<Utc>>,
-    pub has_refresh_token: bool,
-    #[serde(serialize_with = "time")]
-    pub refresh_token_issued_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "time")]
-    pub refresh_token_expires_at: Option<DateTime<Utc>>,
-    pub oauth_scopes: Option<Vec<String>>,
-    pub has_api_key: bool,
-    pub provider_metadata: Option<Jsonb<Value>>,
-    pub catalog_vars: Option<Jsonb<Value>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct ConfigRow {
-    pub id: String,
-    pub project_id: String,
-    pub installation_id: String,
-    pub revision_id: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    pub created_by: Option<String>,
-    pub created_by_kind: Option<String>,
-    pub created_by_ref: Option<String>,
-    pub content: Option<Jsonb<Value>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
-#[derive(Serialize)]
-pub struct InstallationRow {
-    pub id: String,
-    pub project_id: String,
-    pub integration_id: Option<String>,
-    pub health_status: Option<String>,
-    pub last_operation_status: Option<String>,
-    pub connection_id: Option<String>,
-    pub config_id: Option<String>,
-    pub group_ref: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub create_time: Option<DateTime<Utc>>,
-    pub created_by: Option<String>,
-    pub created_by_kind: Option<String>,
-    pub created_by_ref: Option<String>,
-    #[serde(serialize_with = "time")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub extra: Jsonb<Map<String, Value>>,
-}
-
 /// Serializes a time as `chrono` does (RFC 3339, `Z`, fractions of 0, 3, 6 or 9
 /// digits), without its `fmt` machinery: times are in every row, and the text is hashed,
 /// so it must stay exactly the same.
-fn time<S: ser::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn time<S: ser::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let Some(at) = at else {
         return s.serialize_none();
     };
@@ -238,69 +101,6 @@ pub trait Row: Serialize {
 /// A key: one column's value, or two for `groups` and `consumers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key<'a>(pub &'a str, pub Option<&'a str>);
-
-macro_rules! row {
-    ($row:ty, $table:expr, |$r:ident| $key:expr, $time:ident) => {
-        impl Row for $row {
-            const TABLE: Table = $table;
-            fn key(&self) -> Key<'_> {
-                let $r = self;
-                $key
-            }
-            fn update_time(&self) -> Option<DateTime<Utc>> {
-                self.$time
-            }
-            fn extra(&self) -> &Map<String, Value> {
-                &self.extra.0
-            }
-        }
-    };
-}
-
-row!(
-    ProjectRow,
-    Table::Projects,
-    |r| Key(&r.id, None),
-    update_time
-);
-row!(
-    IntegrationRow,
-    Table::Integrations,
-    |r| Key(&r.id, None),
-    update_time
-);
-row!(
-    GroupRow,
-    Table::Groups,
-    |r| Key(&r.project_id, Some(&r.group_ref)),
-    update_time
-);
-row!(
-    ConsumerRow,
-    Table::Consumers,
-    |r| Key(&r.project_id, Some(&r.consumer_ref)),
-    update_time
-);
-row!(
-    ProviderAppRow,
-    Table::ProviderApps,
-    |r| Key(&r.id, None),
-    update_time
-);
-row!(
-    ConnectionRow,
-    Table::Connections,
-    |r| Key(&r.id, None),
-    update_time
-);
-// Configs have no updateTime; a newer revision is the closest thing.
-row!(ConfigRow, Table::Configs, |r| Key(&r.id, None), create_time);
-row!(
-    InstallationRow,
-    Table::Installations,
-    |r| Key(&r.id, None),
-    update_time
-);
 
 /// The first 16 bytes of a BLAKE3 digest; stored as 32 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -812,6 +612,8 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bridge::ConnectionRow;
+
     use serde_json::json;
 
     /// The content hash as 0.1.0 computed it: the row as a serde_json map (keys sorted),
