@@ -35,6 +35,7 @@ use sqlx::PgConnection;
 
 use crate::normalize::Snapshot;
 use crate::rows::Table;
+use crate::runs;
 
 /// Plan rows fetched per round trip while staging.
 const PAGE_ROWS: i64 = 20_000;
@@ -154,12 +155,9 @@ pub async fn plan(
     // and compare it. (Every write to the tables comes from a run, and runs of a
     // project take turns, so the tables still hold what that run left.)
     let digest = snapshot.digest(group_ref);
-    let last: Option<(i64, Option<serde_json::Value>)> =
-        sqlx::query_as(include_str!("../sql/apply/last_snapshot.sql"))
-            .bind(&snapshot.project_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(bookkeeping("reading the last run's snapshot"))?;
+    let last = runs::last_snapshot(conn, &snapshot.project_id)
+        .await
+        .map_err(bookkeeping("reading the last run's snapshot"))?;
     if let Some((run, Some(fingerprint))) = last {
         if fingerprint["digest"] == digest.as_str() {
             let keys: BTreeMap<Table, u64> = Table::ALL
@@ -407,26 +405,12 @@ pub async fn execute(
         }
     }
 
-    sqlx::query(include_str!("../sql/apply/record_snapshot.sql"))
-        .bind(run_id)
-        .bind(&plan.fingerprint)
-        .execute(&mut *tx)
+    runs::record_snapshot(tx, run_id, &plan.fingerprint)
         .await
         .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
-
-    if !snapshot.rejected.is_empty() {
-        let rejected: Vec<_> = snapshot
-            .rejected
-            .iter()
-            .map(|r| serde_json::json!({"source": r.source, "position": r.position, "reason": r.reason, "payload": r.payload}))
-            .collect();
-        sqlx::query(include_str!("../sql/apply/rejected.sql"))
-            .bind(run_id)
-            .bind(serde_json::Value::Array(rejected))
-            .execute(&mut *tx)
-            .await
-            .map_err(bookkeeping("recording rejected records"))?;
-    }
+    runs::record_rejected(tx, run_id, &snapshot.rejected)
+        .await
+        .map_err(bookkeeping("recording rejected records"))?;
     Ok(plan.counts())
 }
 

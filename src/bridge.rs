@@ -382,7 +382,11 @@ pub fn connection(project_id: &str, conn: model::Connection) -> ConnectionRows {
             // while its unknown fields are scrubbed like any others. (Unknown fields of
             // the token objects are not kept: `accessToken` and `refreshToken` are
             // secret names.)
-            nest_extra(&mut extra, "oauth2AuthorizationCode", scrubbed_map(oauth.extra));
+            nest_extra(
+                &mut extra,
+                "oauth2AuthorizationCode",
+                scrubbed_map(oauth.extra),
+            );
             (oauth.access_token, oauth.refresh_token, oauth.scopes)
         }
         None => (None, None, None),

@@ -14,10 +14,10 @@ use sqlx::PgPool;
 
 use crate::api::model;
 use crate::api::stream::{read_array_blocking, StreamError};
+use crate::lifecycle::{self, Outcome};
 use crate::normalize::Snapshot;
 use crate::progress::{CountingReader, Progress, Unit};
 use crate::shutdown::Shutdown;
-use crate::sync::{self, Outcome};
 use tracing::Instrument;
 
 /// What `ampsync import` asks.
@@ -91,7 +91,12 @@ async fn import_files(
     integrations: Option<Vec<Value>>,
 ) -> Result<Vec<Outcome>> {
     let mut conn = shutdown
-        .interruptible(sync::lock_connection(pool, &project_id, req.wait, false))
+        .interruptible(lifecycle::lock_connection(
+            pool,
+            &project_id,
+            req.wait,
+            false,
+        ))
         .await??;
     // A file observed at exactly the time of an applied snapshot was imported before
     // (say, the same backfill run twice): skip it. Anything else must be newer than
@@ -123,8 +128,8 @@ async fn import_files(
     let mut outcomes = Vec::new();
     for (path, observed_at) in pending {
         let run =
-            sync::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
-        let outcome = sync::finish(
+            lifecycle::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
+        let outcome = lifecycle::finish(
             pool,
             &mut conn,
             &run,
@@ -145,16 +150,16 @@ async fn import_files(
                 let read_time = read_started.elapsed();
                 let apply_started = Instant::now();
                 let outcome =
-                    sync::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete)
+                    lifecycle::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete)
                         .await?;
-                sync::log_summary("import", &outcome, read_time, apply_started.elapsed());
+                lifecycle::log_summary("import", &outcome, read_time, apply_started.elapsed());
                 Ok(outcome)
             },
         )
         .await?;
         outcomes.push(outcome);
     }
-    sync::release(conn, &project_id).await;
+    lifecycle::release(conn, &project_id).await;
     Ok(outcomes)
 }
 

@@ -1,5 +1,6 @@
-//! Bookkeeping of runs: the `sync_runs` row of each run, the per-project lock, and the
-//! observed time that orders a project's snapshots.
+//! Bookkeeping of runs: the `sync_runs` row of each run, its `rejected_records`, the
+//! per-project lock, and the observed time that orders a project's snapshots. Every
+//! read and write of those two tables is here.
 //!
 //! A run's row is written in autocommit as the run starts (status `running`), closed
 //! inside the apply transaction when it succeeds, and closed in autocommit when it fails.
@@ -179,6 +180,53 @@ pub async fn succeed(
         .bind(total(|c| c.deleted))
         .bind(rejected as i64)
         .bind(deletions_skipped)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The latest successful run of `project`, and the fingerprint of its snapshot if that
+/// run applied it whole.
+pub async fn last_snapshot(
+    conn: &mut PgConnection,
+    project: &str,
+) -> sqlx::Result<Option<(i64, Option<serde_json::Value>)>> {
+    sqlx::query_as(include_str!("../sql/runs/last_snapshot.sql"))
+        .bind(project)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Records the fingerprint of the snapshot run `run_id` applied, inside its transaction.
+pub async fn record_snapshot(
+    tx: &mut PgConnection,
+    run_id: i64,
+    fingerprint: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(include_str!("../sql/runs/record_snapshot.sql"))
+        .bind(run_id)
+        .bind(fingerprint)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Records the source objects run `run_id` could not read, inside its transaction.
+pub async fn record_rejected(
+    tx: &mut PgConnection,
+    run_id: i64,
+    rejected: &[crate::normalize::Rejected],
+) -> sqlx::Result<()> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = rejected
+        .iter()
+        .map(|r| serde_json::json!({"source": r.source, "position": r.position, "reason": r.reason, "payload": r.payload}))
+        .collect();
+    sqlx::query(include_str!("../sql/runs/rejected.sql"))
+        .bind(run_id)
+        .bind(serde_json::Value::Array(rows))
         .execute(tx)
         .await?;
     Ok(())

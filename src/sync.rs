@@ -1,20 +1,19 @@
-//! One run for one project: lock, record, fetch (or read files), normalize, plan, apply
-//! in one transaction, record the outcome. `sync` and `import` differ only in where the
-//! snapshot comes from.
+//! `ampsync sync` for one project: fetch the project, its integrations and its
+//! installations (streamed into a snapshot) and apply them through the run lifecycle
+//! (`lifecycle`), which `import` shares.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
 
 use crate::api::ApiClient;
-use crate::apply::{self, Counts};
+use crate::apply;
+use crate::lifecycle::{self, Outcome};
 use crate::normalize::Snapshot;
 use crate::progress::{Progress, Unit};
-use crate::rows::Table;
-use crate::runs::{self, NewRun, Run};
+use crate::runs;
 use crate::shutdown::Shutdown;
 use tracing::Instrument;
 
@@ -25,68 +24,6 @@ pub struct SyncRequest<'a> {
     pub dry_run: bool,
     pub allow_mass_delete: bool,
     pub wait: bool,
-}
-
-/// The result of one run, for the report on stdout.
-#[derive(Debug)]
-pub struct Outcome {
-    pub project_id: String,
-    /// None for a dry run, which records nothing.
-    pub run_id: Option<i64>,
-    pub observed_at: DateTime<Utc>,
-    pub counts: Counts,
-    pub rejected: usize,
-    pub deletions_skipped: Option<String>,
-}
-
-impl Outcome {
-    /// `project P: run 7 applied: installations +3 ~1 -2, ...`, one line.
-    pub fn summary(&self) -> String {
-        let verb = if self.run_id.is_some() {
-            "applied"
-        } else {
-            "would apply (dry run)"
-        };
-        let run = self
-            .run_id
-            .map(|id| format!("run {id} "))
-            .unwrap_or_default();
-        let mut changes: Vec<String> = self
-            .counts
-            .iter()
-            .filter(|(_, c)| **c != Default::default())
-            .map(|(table, c)| {
-                let mut parts = format!(
-                    "{table} +{} ~{} -{}",
-                    c.inserted + c.restored,
-                    c.updated,
-                    c.deleted
-                );
-                if c.touched > 0 {
-                    parts.push_str(&format!(" (tokens refreshed {})", c.touched));
-                }
-                if c.rehashed > 0 {
-                    parts.push_str(&format!(" (rehashed from 0.1.0 {})", c.rehashed));
-                }
-                parts
-            })
-            .collect();
-        if changes.is_empty() {
-            changes.push("no changes".into());
-        }
-        let mut line = format!(
-            "project {}: {run}{verb}: {}",
-            self.project_id,
-            changes.join(", ")
-        );
-        if self.rejected > 0 {
-            line.push_str(&format!("; {} records rejected", self.rejected));
-        }
-        if let Some(reason) = &self.deletions_skipped {
-            line.push_str(&format!("; deletions skipped: {reason}"));
-        }
-        line
-    }
 }
 
 /// `ampsync sync` for one project.
@@ -124,7 +61,7 @@ async fn sync_fetched_project(
 ) -> Result<Outcome> {
     let project_id = project.id.clone();
     let mut conn = shutdown
-        .interruptible(lock_connection(
+        .interruptible(lifecycle::lock_connection(
             pool,
             &project_id,
             req.wait && !req.dry_run,
@@ -181,11 +118,11 @@ async fn sync_fetched_project(
             rejected: snapshot.rejected.len(),
             deletions_skipped: plan.deletions_skipped,
         };
-        log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
+        lifecycle::log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
         return Ok(outcome);
     }
 
-    let run = start_run(
+    let run = lifecycle::start_run(
         pool,
         &mut conn,
         "sync",
@@ -194,7 +131,7 @@ async fn sync_fetched_project(
         observed_at,
     )
     .await?;
-    let outcome = finish(
+    let outcome = lifecycle::finish(
         pool,
         &mut conn,
         &run,
@@ -204,14 +141,20 @@ async fn sync_fetched_project(
             let snapshot = fetch.await?;
             let fetch_time = fetch_started.elapsed();
             let apply_started = Instant::now();
-            let outcome =
-                apply_snapshot(conn, &run, &snapshot, req.group_ref, req.allow_mass_delete).await?;
-            log_summary("sync", &outcome, fetch_time, apply_started.elapsed());
+            let outcome = lifecycle::apply_snapshot(
+                conn,
+                &run,
+                &snapshot,
+                req.group_ref,
+                req.allow_mass_delete,
+            )
+            .await?;
+            lifecycle::log_summary("sync", &outcome, fetch_time, apply_started.elapsed());
             Ok(outcome)
         },
     )
     .await?;
-    release(conn, &project_id).await;
+    lifecycle::release(conn, &project_id).await;
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(outcome)
 }
@@ -225,169 +168,4 @@ async fn record_failure_before_start(pool: &PgPool, req: &SyncRequest<'_>, error
     if let Err(e) = runs::record_failure(pool, "sync", req.project, req.group_ref, &message).await {
         tracing::error!(error = %e, "could not record the failure");
     }
-}
-
-/// A detached connection holding the project's lock (a dry run takes none). Detached so
-/// that dropping it closes it: the server then rolls back and releases the lock.
-pub async fn lock_connection(
-    pool: &PgPool,
-    project_id: &str,
-    wait: bool,
-    dry_run: bool,
-) -> Result<PgConnection> {
-    let conn: PoolConnection<Postgres> = pool.acquire().await.context("connecting to Postgres")?;
-    let mut conn = conn.detach();
-    if !dry_run {
-        if wait {
-            tracing::info!("waiting for the project's lock");
-        }
-        runs::lock(&mut conn, project_id, wait).await?;
-    }
-    Ok(conn)
-}
-
-/// Marks dead runs abandoned and records this one as running.
-pub async fn start_run(
-    pool: &PgPool,
-    conn: &mut PgConnection,
-    command: &str,
-    project_id: &str,
-    group_ref: Option<&str>,
-    observed_at: DateTime<Utc>,
-) -> Result<Run> {
-    let abandoned = runs::abandon_unfinished(conn, project_id)
-        .await
-        .context("checking for unfinished runs")?;
-    if !abandoned.is_empty() {
-        tracing::warn!(runs = ?abandoned, "earlier runs of this project stopped without finishing; marked abandoned");
-    }
-    let run = runs::start(
-        pool,
-        NewRun {
-            command,
-            project: project_id,
-            group_ref,
-            observed_at,
-        },
-    )
-    .await
-    .context("recording the run")?;
-    tracing::info!(run = run.id, observed_at = %observed_at.to_rfc3339(), "run started");
-    Ok(run)
-}
-
-/// Runs `work` on the locked connection; on error or signal records the run failed.
-/// After an error the caller should drop the connection, not reuse it: it may be
-/// mid-statement. Dropping it makes the server roll back and release the lock.
-pub async fn finish(
-    pool: &PgPool,
-    conn: &mut PgConnection,
-    run: &Run,
-    mut shutdown: Shutdown,
-    work: impl AsyncFnOnce(&mut PgConnection) -> Result<Outcome>,
-) -> Result<Outcome> {
-    let result = match shutdown.interruptible(work(conn)).await {
-        Ok(Err(e)) if lost_database(&e) => Err(e.context(
-            "lost the connection to Postgres (the server restarted or the connection was closed); the transaction rolled back, so nothing was applied, and the next run starts over",
-        )),
-        Ok(result) => result,
-        Err(interrupted) => Err(interrupted.into()),
-    };
-    if let Err(e) = &result {
-        let message = crate::error::message(e);
-        tracing::error!(run = run.id, error = %message, "run failed");
-        if let Err(record) = runs::fail(pool, run, &message).await {
-            tracing::error!(run = run.id, error = %record, "could not record the failure");
-        }
-    }
-    result
-}
-
-/// True when `error` comes from losing the database connection: an I/O error, or the
-/// server ending the session (SQLSTATE class 57P, operator intervention; 08, connection).
-fn lost_database(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => true,
-            Some(sqlx::Error::Database(db)) => db
-                .code()
-                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
-            _ => false,
-        })
-}
-
-/// Releases the lock and closes the connection after the last run.
-pub async fn release(mut conn: PgConnection, project_id: &str) {
-    let _ = runs::unlock(&mut conn, project_id).await;
-    let _ = conn.close().await;
-}
-
-/// Plans and applies a snapshot in one transaction, closing the run with it.
-pub async fn apply_snapshot(
-    conn: &mut PgConnection,
-    run: &Run,
-    snapshot: &Snapshot,
-    group_ref: Option<&str>,
-    allow_mass_delete: bool,
-) -> Result<Outcome> {
-    let _progress = Progress::start("applying", Unit::None, None);
-    let mut tx = conn
-        .begin()
-        .await
-        .context("starting the apply transaction")?;
-    let plan = apply::plan(&mut tx, snapshot, group_ref, allow_mass_delete).await?;
-    if let Some(reason) = &plan.deletions_skipped {
-        tracing::warn!(reason = %reason, "deletions skipped");
-    }
-    let counts = apply::execute(&mut tx, snapshot, &plan, run.id, run.observed_at).await?;
-    runs::succeed(
-        &mut tx,
-        run,
-        &counts,
-        snapshot.rejected.len(),
-        plan.deletions_skipped.as_deref(),
-    )
-    .await
-    .context("recording the run's outcome")?;
-    tx.commit().await.context("committing the snapshot")?;
-    Ok(Outcome {
-        project_id: snapshot.project_id.clone(),
-        run_id: Some(run.id),
-        observed_at: run.observed_at,
-        counts,
-        rejected: snapshot.rejected.len(),
-        deletions_skipped: plan.deletions_skipped,
-    })
-}
-
-/// The `run summary` log event, one per run: what changed (totals, installations, and
-/// every table's counts as JSON text), what was rejected or skipped, and how long the
-/// fetch (or file read) and the apply took. `run` is absent for a dry run.
-pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Duration) {
-    let total = |f: fn(&apply::TableCounts) -> u64| outcome.counts.values().map(f).sum::<u64>();
-    let installations = outcome
-        .counts
-        .get(Table::Installations.name())
-        .cloned()
-        .unwrap_or_default();
-    tracing::info!(
-        command,
-        run = outcome.run_id,
-        dry_run = outcome.run_id.is_none(),
-        observed_at = %outcome.observed_at.to_rfc3339(),
-        inserted = total(|c| c.inserted + c.restored),
-        updated = total(|c| c.updated),
-        deleted = total(|c| c.deleted),
-        tokens_refreshed = total(|c| c.touched),
-        installations_inserted = installations.inserted + installations.restored,
-        installations_updated = installations.updated,
-        installations_deleted = installations.deleted,
-        rejected = outcome.rejected,
-        deletions_skipped = outcome.deletions_skipped.as_deref(),
-        counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
-        fetch_seconds = fetch.as_secs_f64(),
-        apply_seconds = apply.as_secs_f64(),
-        "run summary"
-    );
 }
