@@ -25,5 +25,6 @@ pub mod scrub;
 pub mod shutdown;
 pub mod spill;
 pub mod status;
+pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -1,9 +1,10 @@
 //! One snapshot (a project, its integrations, its installations) read into rows of all
-//! eight tables, through the pure mappings of `bridge`, and kept in temporary files. Objects many installations share (a connection, group, consumer or
-//! provider app) arrive once per installation that uses them; the snapshot is the set
-//! of their keys. When two copies of one key disagree, the one with the later
-//! `updateTime` wins, then the one with the greater row hash, so the result never
-//! depends on the order of the response.
+//! eight tables through the pure mappings of `bridge`, and kept in a `store`. Objects
+//! many installations share (a connection, group, consumer or provider app) arrive
+//! once per installation that uses them; the snapshot is the set of their keys. When
+//! two copies of one key disagree, the one with the later `updateTime` wins, then the
+//! one with the greater row hash, so the result never depends on the order of the
+//! response (`apply` picks the winner).
 //!
 //! Secrets are dropped by `bridge`; a record that cannot be read is rejected here with
 //! its payload scrubbed and its reason cleaned, so nothing downstream can leak them.
@@ -11,31 +12,26 @@
 //! # Flat memory
 //!
 //! A large project answers with hundreds of MB; the snapshot does not hold its rows in
-//! memory. Each row is encoded as it is made (its hashes and its COPY text, see
-//! [`Encoder`]) and appended to a temporary file, with one line in a second file, the
-//! index: table, key, hashes, `updateTime` and where the row is. `apply` loads the
-//! index (small: about 100 bytes a row) into a temporary table, lets Postgres pick the
-//! winner of each key and compare it with what is stored, and then reads back only
-//! the rows that must be written. Memory holds one installation at a time, the file
-//! buffers, and a bounded cache of recent shared objects ([`Recent`]) that keeps exact
-//! repeats (the same group in every installation of a customer) out of the files.
+//! memory but in temporary files (see `store`). Memory holds one batch of installations
+//! per worker, the file buffers, and each store's bounded cache of recent shared
+//! objects.
 //!
 //! Installation elements are read straight from their JSON text into the API types;
 //! only an element that cannot be read that way (or holds `\u0000`) goes through a
 //! `serde_json::Value`, to be checked and kept as a rejected record.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::mpsc;
 
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::model;
 use crate::api::stream::ElementSink;
 use crate::bridge;
-use crate::rows::{Encoder, Hash, Key, Row, Table};
+use crate::rows::{Row, Table};
 use crate::spill::Spill;
+use crate::store::Store;
 
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
 /// so storing it would fail the whole run, every run.
@@ -68,9 +64,6 @@ pub struct Snapshot {
     workers: Option<Workers>,
 }
 
-/// Where in a part's row file a row is: the part's number in the top bits.
-const PART_SHIFT: u32 = 40;
-
 impl Snapshot {
     pub fn new(project_id: impl Into<String>) -> Self {
         let project_id = project_id.into();
@@ -91,20 +84,20 @@ impl Snapshot {
     pub fn copies(&self, table: Table) -> u64 {
         self.parts
             .iter()
-            .map(|p| p.copies.get(&table).copied().unwrap_or(0))
+            .map(|p| p.store.copies.get(&table).copied().unwrap_or(0))
             .sum()
     }
 
     /// The index, in the COPY text format of `pg_temp.ampsync_snapshot`, in pieces.
     pub fn index(&self) -> impl Iterator<Item = &Spill> {
-        self.parts.iter().map(|p| &p.index)
+        self.parts.iter().map(|p| &p.store.index)
     }
 
     /// The column names of `table`'s COPY lines, if the snapshot has rows of it.
     pub fn columns(&self, table: Table) -> Option<&[&'static str]> {
         self.parts
             .iter()
-            .find_map(|p| p.columns.get(&table))
+            .find_map(|p| p.store.columns.get(&table))
             .map(Vec::as_slice)
     }
 
@@ -113,12 +106,9 @@ impl Snapshot {
         let part = self
             .parts
             .iter()
-            .find(|p| p.number == pos >> PART_SHIFT)
+            .find(|p| p.store.holds(pos))
             .ok_or_else(|| std::io::Error::other("the index names a part the snapshot lacks"))?;
-        let start = out.len();
-        out.resize(start + len, 0);
-        part.rows
-            .read_at(pos & ((1 << PART_SHIFT) - 1), &mut out[start..])
+        part.store.read_row(pos, len, out)
     }
 
     /// A fingerprint of the snapshot's rows (every copy's table, key, hashes and
@@ -138,16 +128,16 @@ impl Snapshot {
             hasher.update(b",");
         }
         let mut parts: Vec<&Part> = self.parts.iter().collect();
-        parts.sort_by_key(|p| p.number);
+        parts.sort_by_key(|p| p.store.number);
         for part in parts {
-            hasher.update(part.digest.finalize().as_bytes());
+            hasher.update(part.store.digest.finalize().as_bytes());
         }
         hasher.finalize().to_hex().to_string()
     }
 
     /// Whether every row was stored; if not, why.
     pub fn stored(&self) -> Result<(), String> {
-        match self.parts.iter().find_map(|p| p.failure.as_ref()) {
+        match self.parts.iter().find_map(|p| p.store.failure.as_ref()) {
             None => Ok(()),
             Some(reason) => Err(reason.clone()),
         }
@@ -185,49 +175,28 @@ impl Snapshot {
     }
 }
 
-/// Rows stored by one thread: its own files, encoder and cache.
+/// What one thread reads: its rows in a [`Store`] of their own, and the records it
+/// rejected.
 struct Part {
-    /// Its place among the snapshot's parts, as row positions carry it.
-    number: u64,
     project_id: String,
-    /// Every row copy, as its COPY line (see [`Encoder`]), back to back.
-    rows: Spill,
-    /// One COPY line per row copy for `pg_temp.ampsync_snapshot`: table, key, hashes,
-    /// updateTime, and where the row is (part and offset in `rows`).
-    index: Spill,
-    /// Row copies in `index`, per table.
-    copies: BTreeMap<Table, u64>,
-    /// The columns of each table's COPY lines, in order.
-    columns: BTreeMap<Table, Vec<&'static str>>,
-    recent: Recent,
-    encoder: Encoder,
-    line: Vec<u8>,
+    store: Store,
     rejected: Vec<Rejected>,
-    /// The first failure to encode or store a row; the run fails with it.
-    failure: Option<String>,
     /// The first element that was not JSON, and why.
     invalid: Option<(u64, String)>,
-    /// Hash of the part's index lines (without where the rows are), in order.
-    digest: blake3::Hasher,
 }
 
 impl Part {
     fn new(number: u64, project_id: String) -> Self {
         Part {
-            number,
             project_id,
-            rows: Spill::new(),
-            index: Spill::new(),
-            copies: BTreeMap::new(),
-            columns: BTreeMap::new(),
-            recent: Recent::default(),
-            encoder: Encoder::default(),
-            line: Vec::new(),
+            store: Store::new(number),
             rejected: Vec::new(),
-            failure: None,
             invalid: None,
-            digest: blake3::Hasher::new(),
         }
+    }
+
+    fn insert<R: Row>(&mut self, row: &R) {
+        self.store.insert(row);
     }
 
     fn add_project(&mut self, project: model::Project) {
@@ -313,67 +282,6 @@ impl Part {
             self.insert(config);
         }
         self.insert(&rows.installation);
-    }
-
-    /// Encodes a row and stores it, unless it repeats a copy seen just before.
-    fn insert<R: Row>(&mut self, row: &R) {
-        if self.failure.is_some() {
-            return;
-        }
-        let encoded = match self.encoder.encode(row) {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
-                return;
-            }
-        };
-        let table = R::TABLE;
-        if self.recent.repeats(table, row.key(), encoded.row_hash) {
-            return;
-        }
-        if let Err(e) = self.encoder.write_line(row) {
-            self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
-            return;
-        }
-        if !self.columns.contains_key(&table) {
-            self.columns.insert(table, self.encoder.columns());
-        }
-        *self.copies.entry(table).or_default() += 1;
-
-        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, pos, len
-        let line = &mut self.line;
-        line.clear();
-        line.extend_from_slice(table.name().as_bytes());
-        let Key(k1, k2) = row.key();
-        line.push(b'\t');
-        crate::copy_text::escape_into(line, k1.as_bytes());
-        line.push(b'\t');
-        match k2 {
-            Some(k2) => crate::copy_text::escape_into(line, k2.as_bytes()),
-            None => line.extend_from_slice(b"\\N"),
-        }
-        line.push(b'\t');
-        line.extend_from_slice(&encoded.content_hash.hex());
-        line.push(b'\t');
-        line.extend_from_slice(&encoded.row_hash.hex());
-        line.push(b'\t');
-        line.extend_from_slice(&encoded.legacy_content_hash.hex());
-        line.push(b'\t');
-        match row.update_time() {
-            Some(at) => line.extend_from_slice(nanos(at).to_string().as_bytes()),
-            None => line.extend_from_slice(b"\\N"),
-        }
-        self.digest.update(line);
-        let stored = (|| {
-            use std::io::Write;
-            let pos = self.number << PART_SHIFT | self.rows.len();
-            writeln!(line, "\t{pos}\t{}", self.encoder.line.len())?;
-            self.rows.append(&[&self.encoder.line])?;
-            self.index.append(&[line])
-        })();
-        if let Err(e) = stored {
-            self.failure = Some(format!("writing the snapshot to a temporary file: {e}"));
-        }
     }
 
     fn reject(&mut self, source: &'static str, position: u64, reason: String, payload: Value) {
@@ -520,7 +428,7 @@ impl Workers {
                 Ok(part) => parts.push(part),
                 Err(_) => {
                     let mut lost = Part::new(u64::MAX, String::new());
-                    lost.failure = Some("a worker reading installations stopped".into());
+                    lost.store.failure = Some("a worker reading installations stopped".into());
                     parts.push(lost);
                 }
             }
@@ -551,58 +459,5 @@ impl Part {
             }
             start = end;
         }
-    }
-}
-
-/// A time as nanoseconds since 1970, which orders copies exactly as the times do
-/// (times past the year 2262 saturate).
-fn nanos(at: DateTime<Utc>) -> i64 {
-    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
-}
-
-/// Recent copies of the objects installations share, per table and key: a copy equal to
-/// one seen shortly before is left out, so a customer's group, consumer and connection
-/// are stored once rather than once per installation. Bounded (two generations of at
-/// most [`Recent::CAPACITY`] keys), so memory stays flat; a repeat it has forgotten is
-/// stored again, which changes nothing but the size of the index.
-#[derive(Default)]
-struct Recent {
-    current: HashMap<(Table, String), Hash>,
-    previous: HashMap<(Table, String), Hash>,
-    key: String,
-}
-
-impl Recent {
-    const CAPACITY: usize = 4096;
-
-    /// True when the same copy of the key was seen recently; remembers it otherwise.
-    fn repeats(&mut self, table: Table, key: Key<'_>, row_hash: Hash) -> bool {
-        if !table.spec().shared {
-            return false;
-        }
-        self.key.clear();
-        self.key.push_str(key.0);
-        if let Some(k2) = key.1 {
-            self.key.push('\u{1f}');
-            self.key.push_str(k2);
-        }
-        let lookup = (table, std::mem::take(&mut self.key));
-        let seen = self
-            .current
-            .get(&lookup)
-            .or_else(|| self.previous.get(&lookup));
-        if seen == Some(&row_hash) {
-            self.key = lookup.1;
-            return true;
-        }
-        if self.current.len() >= Self::CAPACITY {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(lookup, row_hash);
-        false
     }
 }

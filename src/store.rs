@@ -1,0 +1,184 @@
+//! Where a snapshot keeps its rows: each row copy encoded once (its hashes and its COPY
+//! text, see `rows::Encoder`) and appended to an anonymous temporary file, with one
+//! line in a second file, the index: table, key, hashes, `updateTime` and where the row
+//! is. `apply` loads the index (about 100 bytes a row) into a temporary table and reads
+//! back only the rows it writes. A bounded cache of recent shared objects (`Recent`)
+//! keeps exact repeats (the same group in every installation of a customer) out of the
+//! files. Each thread reading installations has a store of its own; a row's position
+//! carries the store's number in its top bits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::rows::{Encoder, Hash, Key, Row, Table};
+use crate::spill::Spill;
+
+/// Where in a store's row file a row is: the store's number in the top bits.
+const PART_SHIFT: u32 = 40;
+
+/// The rows one thread stored.
+pub struct Store {
+    /// Its place among the snapshot's stores, as row positions carry it.
+    pub number: u64,
+    /// Every row copy, as its COPY line (see [`Encoder`]), back to back.
+    rows: Spill,
+    /// One COPY line per row copy for `pg_temp.ampsync_snapshot`: table, key, hashes,
+    /// updateTime, and where the row is (store and offset in `rows`).
+    pub index: Spill,
+    /// Row copies in `index`, per table.
+    pub copies: BTreeMap<Table, u64>,
+    /// The columns of each table's COPY lines, in order.
+    pub columns: BTreeMap<Table, Vec<&'static str>>,
+    recent: Recent,
+    encoder: Encoder,
+    line: Vec<u8>,
+    /// The first failure to encode or store a row; the run fails with it.
+    pub failure: Option<String>,
+    /// Hash of the index lines (without where the rows are), in order.
+    pub digest: blake3::Hasher,
+}
+
+impl Store {
+    pub fn new(number: u64) -> Self {
+        Store {
+            number,
+            rows: Spill::new(),
+            index: Spill::new(),
+            copies: BTreeMap::new(),
+            columns: BTreeMap::new(),
+            recent: Recent::default(),
+            encoder: Encoder::default(),
+            line: Vec::new(),
+            failure: None,
+            digest: blake3::Hasher::new(),
+        }
+    }
+
+    /// Whether the row at `pos` (as the index gives it) is in this store.
+    pub fn holds(&self, pos: u64) -> bool {
+        self.number == pos >> PART_SHIFT
+    }
+
+    /// Appends the COPY line stored at `pos` to `out`.
+    pub fn read_row(&self, pos: u64, len: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.rows
+            .read_at(pos & ((1 << PART_SHIFT) - 1), &mut out[start..])
+    }
+
+    /// Encodes a row and stores it, unless it repeats a copy seen just before.
+    pub fn insert<R: Row>(&mut self, row: &R) {
+        if self.failure.is_some() {
+            return;
+        }
+        let encoded = match self.encoder.encode(row) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
+                return;
+            }
+        };
+        let table = R::TABLE;
+        if self.recent.repeats(table, row.key(), encoded.row_hash) {
+            return;
+        }
+        if let Err(e) = self.encoder.write_line(row) {
+            self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
+            return;
+        }
+        if !self.columns.contains_key(&table) {
+            self.columns.insert(table, self.encoder.columns());
+        }
+        *self.copies.entry(table).or_default() += 1;
+
+        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, pos, len
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(table.name().as_bytes());
+        let Key(k1, k2) = row.key();
+        line.push(b'\t');
+        crate::copy_text::escape_into(line, k1.as_bytes());
+        line.push(b'\t');
+        match k2 {
+            Some(k2) => crate::copy_text::escape_into(line, k2.as_bytes()),
+            None => line.extend_from_slice(b"\\N"),
+        }
+        line.push(b'\t');
+        line.extend_from_slice(&encoded.content_hash.hex());
+        line.push(b'\t');
+        line.extend_from_slice(&encoded.row_hash.hex());
+        line.push(b'\t');
+        line.extend_from_slice(&encoded.legacy_content_hash.hex());
+        line.push(b'\t');
+        match row.update_time() {
+            Some(at) => line.extend_from_slice(nanos(at).to_string().as_bytes()),
+            None => line.extend_from_slice(b"\\N"),
+        }
+        self.digest.update(line);
+        let stored = (|| {
+            use std::io::Write;
+            let pos = self.number << PART_SHIFT | self.rows.len();
+            writeln!(line, "\t{pos}\t{}", self.encoder.line.len())?;
+            self.rows.append(&[&self.encoder.line])?;
+            self.index.append(&[line])
+        })();
+        if let Err(e) = stored {
+            self.failure = Some(format!("writing the snapshot to a temporary file: {e}"));
+        }
+    }
+}
+
+/// A time as nanoseconds since 1970, which orders copies exactly as the times do
+/// (times past the year 2262 saturate).
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// Recent copies of the objects installations share, per table and key: a copy equal to
+/// one seen shortly before is left out, so a customer's group, consumer and connection
+/// are stored once rather than once per installation. Bounded (two generations of at
+/// most [`Recent::CAPACITY`] keys), so memory stays flat; a repeat it has forgotten is
+/// stored again, which changes nothing but the size of the index.
+#[derive(Default)]
+struct Recent {
+    current: HashMap<(Table, String), Hash>,
+    previous: HashMap<(Table, String), Hash>,
+    key: String,
+}
+
+impl Recent {
+    const CAPACITY: usize = 4096;
+
+    /// True when the same copy of the key was seen recently; remembers it otherwise.
+    fn repeats(&mut self, table: Table, key: Key<'_>, row_hash: Hash) -> bool {
+        if !table.spec().shared {
+            return false;
+        }
+        self.key.clear();
+        self.key.push_str(key.0);
+        if let Some(k2) = key.1 {
+            self.key.push('\u{1f}');
+            self.key.push_str(k2);
+        }
+        let lookup = (table, std::mem::take(&mut self.key));
+        let seen = self
+            .current
+            .get(&lookup)
+            .or_else(|| self.previous.get(&lookup));
+        if seen == Some(&row_hash) {
+            self.key = lookup.1;
+            return true;
+        }
+        if self.current.len() >= Self::CAPACITY {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(lookup, row_hash);
+        false
+    }
+}
