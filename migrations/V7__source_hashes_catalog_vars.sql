@@ -8,6 +8,8 @@
 DROP FUNCTION ampersand.write_versions(text, bigint, timestamptz, jsonb);
 DROP FUNCTION ampersand.touch_rows(text, jsonb);
 DROP FUNCTION ampersand.delete_versions(text, bigint, timestamptz, jsonb);
+-- begin_plan now takes the synced tables from ampsync's catalog (sql/functions/).
+DROP FUNCTION ampersand.begin_plan();
 
 -- catalogVars: sent by the API and read by Ampersand's own clients, kept in extra by
 -- 0.1.0. The first 0.2.0 run moves it out of extra into the column in place, without a

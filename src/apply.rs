@@ -174,6 +174,7 @@ pub async fn plan(
 
     let started = Instant::now();
     sqlx::query(include_str!("../sql/apply/begin_plan.sql"))
+        .bind(Table::ALL.map(Table::name).as_slice())
         .execute(&mut *conn)
         .await
         .map_err(bookkeeping("creating the run's temporary tables"))?;

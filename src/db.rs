@@ -127,7 +127,7 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
 /// repeatable migrations, they are applied after the versioned ones on every `migrate`,
 /// with `CREATE OR REPLACE`: a release changes a function by editing its file, never by
 /// editing a landed migration.
-const FUNCTIONS: [(&str, &str); 9] = [
+const FUNCTIONS: [(&str, &str); 11] = [
     (
         "synced_table",
         include_str!("../sql/functions/synced_table.sql"),
@@ -141,6 +141,14 @@ const FUNCTIONS: [(&str, &str); 9] = [
         include_str!("../sql/functions/key_columns.sql"),
     ),
     ("key_match", include_str!("../sql/functions/key_match.sql")),
+    (
+        "owner_column",
+        include_str!("../sql/functions/owner_column.sql"),
+    ),
+    (
+        "count_rows",
+        include_str!("../sql/functions/count_rows.sql"),
+    ),
     (
         "begin_plan",
         include_str!("../sql/functions/begin_plan.sql"),

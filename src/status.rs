@@ -87,11 +87,21 @@ pub async fn status(
     for p in &mut projects {
         p.project = scrub_string(std::mem::take(&mut p.project));
     }
-    let rows = sqlx::query_as(include_str!("../sql/status/row_counts.sql"))
-        .bind(project)
-        .fetch_all(pool)
-        .await
-        .context("counting rows")?;
+    let mut rows = Vec::new();
+    for table in crate::catalog::Table::ALL {
+        let (live, deleted): (i64, i64) =
+            sqlx::query_as(include_str!("../sql/status/row_counts.sql"))
+                .bind(table.name())
+                .bind(project)
+                .fetch_one(pool)
+                .await
+                .with_context(|| format!("counting rows of {table}"))?;
+        rows.push(RowCount {
+            table_name: table.name().to_owned(),
+            live,
+            deleted,
+        });
+    }
     let mut problems = Vec::new();
     if projects.is_empty() {
         problems.push(format!(

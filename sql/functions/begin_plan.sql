@@ -9,7 +9,7 @@
 -- statement (plan_table) and each count of disagreeing copies reads its own table's
 -- rows instead of scanning every row of the snapshot, eight tables over. And the run's
 -- transaction plans for cached pages (random_page_cost).
-CREATE OR REPLACE FUNCTION ampersand.begin_plan() RETURNS void
+CREATE OR REPLACE FUNCTION ampersand.begin_plan(p_tables text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     t text;
@@ -39,8 +39,8 @@ BEGIN
         pos          bigint NOT NULL,
         len          integer NOT NULL
     ) PARTITION BY LIST (tbl);
-    FOREACH t IN ARRAY ARRAY['projects', 'integrations', 'groups', 'consumers',
-                             'provider_apps', 'connections', 'configs', 'installations'] LOOP
+    FOREACH t IN ARRAY p_tables LOOP
+        PERFORM ampersand.synced_table(t);
         EXECUTE format('CREATE TEMP TABLE %I PARTITION OF pg_temp.ampsync_snapshot FOR VALUES IN (%L)',
                        'ampsync_snapshot_' || t, t);
     END LOOP;
@@ -55,4 +55,4 @@ BEGIN
     CREATE INDEX ON pg_temp.ampsync_plan (tbl, pos);
 END $$;
 
-COMMENT ON FUNCTION ampersand.begin_plan() IS 'Used by ampsync only: creates (or empties) the run''s temporary tables ampsync_snapshot (the snapshot''s index, partitioned by table) and ampsync_plan (what to write).';
+COMMENT ON FUNCTION ampersand.begin_plan(text[]) IS 'Used by ampsync only: creates (or empties) the run''s temporary tables ampsync_snapshot (the snapshot''s index, partitioned by the given synced tables) and ampsync_plan (what to write).';

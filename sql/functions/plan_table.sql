@@ -74,7 +74,7 @@ BEGIN
         stored_key,
         deletable,
         source,
-        CASE p_table WHEN 'projects' THEN 'id' ELSE 'project_id' END,
+        ampersand.owner_column(p_table),
         CASE WHEN two THEN 's.s1 = n.k1 AND s.s2 = n.k2' ELSE 's.s1 = n.k1' END)
     INTO distinct_keys
     USING p_project, p_group, p_covered, p_table;

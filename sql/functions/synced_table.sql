@@ -3,15 +3,22 @@
 -- definition: change it here, never in a migration. (A change of its arguments or
 -- result type needs a migration that drops the old one first.)
 
--- The tables the functions below accept: their names reach dynamic SQL only after this check.
+-- The tables the functions below accept: their names reach dynamic SQL only after this
+-- check. A synced table is recognised by its shape, not by a list (the list is
+-- src/catalog.rs): a table of schema ampersand with a row_hash column and a _history
+-- table beside it.
 CREATE OR REPLACE FUNCTION ampersand.synced_table(p_table text) RETURNS regclass
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t regclass := to_regclass(format('ampersand.%I', p_table));
 BEGIN
-    IF p_table NOT IN ('projects', 'integrations', 'groups', 'consumers',
-                       'provider_apps', 'connections', 'configs', 'installations') THEN
+    IF t IS NULL
+       OR to_regclass(format('ampersand.%I', p_table || '_history')) IS NULL
+       OR NOT EXISTS (SELECT FROM pg_attribute
+                      WHERE attrelid = t AND attname = 'row_hash' AND NOT attisdropped) THEN
         RAISE EXCEPTION 'ampersand: % is not a synced table', p_table;
     END IF;
-    RETURN format('ampersand.%I', p_table)::regclass;
+    RETURN t;
 END $$;
 
 COMMENT ON FUNCTION ampersand.synced_table(text) IS 'Internal: the regclass of a synced table, refusing any other name (guards the dynamic SQL of the writer functions).';

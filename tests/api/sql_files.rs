@@ -399,7 +399,7 @@ async fn the_reader_role_reads_every_table_view_and_function_now_and_later_and_w
         "DELETE FROM ampersand.installations_history",
         "TRUNCATE ampersand.rejected_records",
         "CREATE TABLE ampersand.mine (x int)",
-        "SELECT ampersand.begin_plan(), ampersand.delete_planned('installations', 1, now())",
+        "SELECT ampersand.begin_plan(ARRAY['installations']), ampersand.delete_planned('installations', 1, now())",
         "SELECT * FROM public.elsewhere",
     ] {
         let result = sqlx::query(statement).execute(&mut r.conn).await;

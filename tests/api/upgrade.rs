@@ -43,7 +43,7 @@ const LANDED: [(&str, &str); 7] = [
     ),
     (
         "V7__source_hashes_catalog_vars.sql",
-        "952285dd46268dc0aeb9e626a1a4c2910442981a162bc74fa16ed6d2c4ec2ebb",
+        "afd6cfb5d4618f84d9345ad4056f5c590cad711ab4c9f6b431f5da765b38cfa2",
     ),
 ];
 
