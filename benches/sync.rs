@@ -58,15 +58,7 @@ const PROJECT_ID: &str = "proj-bench-7c1e";
 const API_KEY: &str = "amp_live_sk_bench_0000000000000000000000000000";
 const PROVIDERS: [&str; 2] = ["salesforce", "hubspot"];
 /// The tables a sync writes, each with its `_history` table.
-const TABLES: [&str; 8] = {
-    let mut names = [""; 8];
-    let mut i = 0;
-    while i < 8 {
-        names[i] = ampsync::rows::Table::ALL[i].spec().name;
-        i += 1;
-    }
-    names
-};
+const TABLES: [&str; 8] = ampsync::catalog::Table::NAMES;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

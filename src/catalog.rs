@@ -283,6 +283,17 @@ impl Table {
         Table::Installations,
     ];
 
+    /// Every table's name, in [`Table::ALL`]'s order.
+    pub const NAMES: [&'static str; 8] = {
+        let mut names = [""; 8];
+        let mut i = 0;
+        while i < 8 {
+            names[i] = Table::ALL[i].spec().name;
+            i += 1;
+        }
+        names
+    };
+
     /// Everything declared about the table.
     pub const fn spec(self) -> &'static Spec {
         &SPECS[self as usize]

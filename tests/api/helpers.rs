@@ -645,17 +645,7 @@ impl TestApp {
 }
 
 /// The synced tables, from ampsync's catalog.
-pub const TABLES: [&str; 8] = table_names();
-
-const fn table_names() -> [&'static str; 8] {
-    let mut names = [""; 8];
-    let mut i = 0;
-    while i < 8 {
-        names[i] = ampsync::rows::Table::ALL[i].spec().name;
-        i += 1;
-    }
-    names
-}
+pub const TABLES: [&str; 8] = ampsync::catalog::Table::NAMES;
 
 impl Drop for TestApp {
     fn drop(&mut self) {
