@@ -3,7 +3,7 @@
 //! maps the object to its rows.
 //!
 //! Secrets are dropped here, so nothing after it can leak them: tokens and API keys
-//! become `has_*` flags, every free-form value passes through [`scrub`], and every text
+//! become `has_*` flags, every free-form value passes through [`scrubbed`], and every text
 //! bound for a typed column through [`crate::scrub::scrub_string`] (secret-shaped words
 //! redacted, control characters replaced). Unknown fields are kept in `extra`, those of
 //! nested objects without a table of their own under the object's name.
@@ -19,7 +19,7 @@ use crate::api::model::{self, Extra};
 use crate::catalog::Table;
 use crate::copy_text::Jsonb;
 use crate::rows::{Key, Row};
-use crate::scrub::{scrub, scrub_map};
+use crate::scrub::{scrub_map, scrubbed};
 
 #[derive(Serialize)]
 pub struct ProjectRow {
@@ -494,11 +494,6 @@ impl Clean for Vec<String> {
     fn clean(self) -> Self {
         self.into_iter().map(Clean::clean).collect()
     }
-}
-
-fn scrubbed(mut value: Value) -> Value {
-    scrub(&mut value);
-    value
 }
 
 fn scrubbed_map(mut map: Map<String, Value>) -> Map<String, Value> {

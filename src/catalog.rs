@@ -328,7 +328,9 @@ impl Table {
 }
 
 /// The name `column` of a row of `spec` has in the source-object hash; none for `extra`
-/// (whose fields hash under their own names) and for derived columns.
+/// (whose fields hash under their own names) and for derived columns. The camelCase rule
+/// is written out here rather than taken from a case-conversion crate: every stored hash
+/// depends on it, so no dependency upgrade may change it.
 pub fn hash_name(spec: &Spec, column: &str) -> Option<std::borrow::Cow<'static, str>> {
     if column == "extra" {
         return None;

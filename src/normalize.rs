@@ -289,11 +289,7 @@ impl Part {
             source,
             position,
             reason: crate::scrub::scrub_text(&crate::scrub::scrub_reason(&reason)),
-            payload: {
-                let mut payload = payload;
-                crate::scrub::scrub(&mut payload);
-                payload
-            },
+            payload: crate::scrub::scrubbed(payload),
         });
     }
 }

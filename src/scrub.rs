@@ -86,9 +86,30 @@ fn holds_protected(text: &str, protected: &[SecretString]) -> bool {
 /// Redacts the secret-looking words of a text (an error message, a name the API sent),
 /// every occurrence of a secret the process holds, and its control characters.
 pub fn scrub_text(text: &str) -> String {
-    if !suspicious(text) {
-        return text.to_owned();
+    if suspicious(text) {
+        scrub_suspicious(text)
+    } else {
+        text.to_owned()
     }
+}
+
+/// As [`scrub_text`], for a string the caller owns: a clean one is returned as it is.
+pub fn scrub_string(text: String) -> String {
+    if suspicious(&text) {
+        scrub_suspicious(&text)
+    } else {
+        text
+    }
+}
+
+/// Returns `value` with its secrets removed, at any depth (see [`scrub`]).
+pub fn scrubbed(mut value: Value) -> Value {
+    scrub(&mut value);
+    value
+}
+
+/// The work of [`scrub_text`] on a text [`suspicious`] has flagged.
+fn scrub_suspicious(text: &str) -> String {
     let text: String = text
         .chars()
         .map(|c| match c {
@@ -149,15 +170,6 @@ fn redact_words(text: &str) -> String {
         }
         out.push_str(if secret { REDACTED } else { word });
         rest = &rest[word.len()..];
-    }
-}
-
-/// As [`scrub_text`], for a string the caller owns: a clean one is returned as it is.
-pub fn scrub_string(text: String) -> String {
-    if suspicious(&text) {
-        scrub_text(&text)
-    } else {
-        text
     }
 }
 

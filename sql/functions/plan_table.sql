@@ -20,7 +20,7 @@ RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     keys       text[] := ampersand.key_columns(p_table);
     two        boolean := cardinality(keys) = 2;
-    by_key     text := CASE WHEN cardinality(keys) = 2 THEN 'k1 COLLATE "C", k2 COLLATE "C"' ELSE 'k1 COLLATE "C"' END;
+    by_key     text := CASE WHEN two THEN 'k1 COLLATE "C", k2 COLLATE "C"' ELSE 'k1 COLLATE "C"' END;
     stored_key text;
     deletable  text;
     source     text := format('%s AS t', ampersand.synced_table(p_table));
