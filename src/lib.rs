@@ -16,6 +16,7 @@ pub mod copy_text;
 pub mod db;
 pub mod error;
 pub mod import;
+pub mod json_number;
 pub mod lifecycle;
 pub mod normalize;
 pub mod progress;

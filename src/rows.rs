@@ -204,9 +204,13 @@ pub struct Encoder {
     /// The row's COPY text after [`Encoder::encode`]: its columns in table order, then
     /// `content_hash` and `row_hash`, tab-separated, no newline.
     pub line: Vec<u8>,
-    /// Each column's JSON text, back to back, for the hashes.
+    /// Each column's JSON text, back to back, for the hashes: numbers as
+    /// [`crate::json_number::hash_text`] writes them.
     json: Vec<u8>,
     fields: Vec<(&'static str, Range<usize>)>,
+    /// Per field: whether its JSON text differs from its exact text (a number was
+    /// rewritten), so that its COPY text must be written from the value.
+    hash_only: Vec<bool>,
     /// The column names, in the order the row wrote them.
     order: Vec<&'static str>,
     layouts: [Option<Layout>; 8],
@@ -226,6 +230,7 @@ impl Encoder {
     pub fn encode<R: Row>(&mut self, row: &R) -> Result<Encoded, crate::copy_text::Error> {
         self.json.clear();
         self.fields.clear();
+        self.hash_only.clear();
         self.order.clear();
         row.serialize(RowSerializer {
             encoder: self,
@@ -331,7 +336,8 @@ impl Encoder {
                 }
             }
             self.scratch.clear();
-            serde_json::to_writer(&mut self.scratch, &extra).map_err(ser::Error::custom)?;
+            crate::json_number::write_for_hash(&mut self.scratch, &extra)
+                .map_err(ser::Error::custom)?;
             true
         } else {
             false
@@ -412,7 +418,7 @@ fn push_extra(
     let name_start = names.len();
     names.push_str(name);
     let start = json.len();
-    serde_json::to_writer(&mut *json, value).map_err(ser::Error::custom)?;
+    crate::json_number::write_for_hash(json, value).map_err(ser::Error::custom)?;
     entries.push(Entry {
         name: Name::Extra(name_start..names.len()),
         value: start..json.len(),
@@ -456,15 +462,22 @@ impl ser::SerializeStruct for RowSerializer<'_> {
             Pass::Json => {
                 e.order.push(name);
                 let start = e.json.len();
-                serde_json::to_writer(&mut e.json, value).map_err(ser::Error::custom)?;
+                let rewrote = crate::json_number::write_for_hash(&mut e.json, value)
+                    .map_err(ser::Error::custom)?;
                 e.fields.push((name, start..e.json.len()));
+                e.hash_only.push(rewrote);
                 Ok(())
             }
             Pass::Copy(i) => {
                 if *i > 0 {
                     e.line.push(b'\t');
                 }
-                let json = e.fields.get(*i).map(|(_, range)| &e.json[range.clone()]);
+                // A field whose numbers were rewritten for the hash is written again.
+                let json = e
+                    .fields
+                    .get(*i)
+                    .filter(|_| !e.hash_only.get(*i).copied().unwrap_or(true))
+                    .map(|(_, range)| &e.json[range.clone()]);
                 *i += 1;
                 crate::copy_text::write_value(value, json, &mut e.line, &mut e.scratch)
             }

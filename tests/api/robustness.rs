@@ -67,7 +67,7 @@ async fn an_unreadable_installation_among_many_is_rejected_the_rest_applies_and_
     assert_eq!(rejected[0].4["connection"]["id"], "conn-00050");
     assert_eq!(rejected[1].2, 17);
     assert!(
-        rejected[1].3.contains("invalid type: integer"),
+        rejected[1].3.contains("invalid type: number"),
         "{}",
         rejected[1].3
     );

@@ -1,5 +1,5 @@
 //! Upgrades are safe to install over what users have: landed migrations never change,
-//! and a database written by 0.1.0 migrates and syncs without false history.
+//! and a database written by 0.1.0 or 0.2.0 migrates and syncs without false history.
 //!
 //! `tests/fixtures/upgrade/v0.1.0.sql` is a database written by 0.1.0 (commit eb94da7):
 //! `ampsync import tests/fixtures/upgrade/installations-2026-11-01.json --project
@@ -7,6 +7,13 @@
 //! --integrations-file samples/integrations.json`, then `pg_dump --no-owner
 //! --no-privileges`. The fixture's installations are the sample's, with `catalogVars`
 //! on 14 of the 53 connections, which 0.1.0 kept in `extra`.
+//!
+//! `tests/fixtures/upgrade/v0.2.0.sql` is a database written by 0.2.0 (commit f12e66d)
+//! the same way from `numbers-2026-11-15.json` observed at 2026-11-15T00:00:00Z: the
+//! sample's installations with numbers in config contents and `extra`, written as
+//! `1e5`, `1.50`, `1e-7`, `2.50`, which 0.2.0 kept by value, and as
+//! `9875133.537942737`, `123456789012345678901234567890` and `18446744073709551616`,
+//! which it altered.
 
 use serde_json::Value;
 
@@ -81,17 +88,22 @@ const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 
 /// A test database holding what 0.1.0 wrote.
 async fn app_from_0_1_0() -> TestApp {
+    app_from("v0.1.0.sql").await
+}
+
+/// A test database loaded from a fixture's dump.
+async fn app_from(dump: &str) -> TestApp {
     let app = spawn_app().await;
     let out = tokio::process::Command::new("psql")
         .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(format!("{FIXTURE}/v0.1.0.sql"))
+        .arg(format!("{FIXTURE}/{dump}"))
         .arg(&app.database_url)
         .output()
         .await
         .expect("psql runs");
     assert!(
         out.status.success(),
-        "loading the 0.1.0 fixture: {}",
+        "loading {dump}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     app
@@ -256,4 +268,84 @@ async fn promoting_catalog_vars_out_of_extra_writes_no_version_and_later_changes
     .await
     .unwrap();
     assert_eq!(region, "us-east-1");
+}
+
+#[tokio::test]
+async fn a_database_written_by_0_2_0_keeps_its_hashes_and_only_numbers_it_altered_are_corrected() {
+    // Arrange
+    let app = app_from("v0.2.0.sql").await;
+    let before = history_fingerprint(&app).await;
+    assert_eq!(before["configs"]["rows"], 60, "{before}");
+    let altered: String = sqlx::query_scalar(
+        "SELECT content -> 'limits' ->> 'precise' FROM ampersand.configs
+         WHERE content -> 'limits' ? 'precise' LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(altered, "9875133.537942735", "what 0.2.0 stored");
+
+    // Act: the same snapshot a day later, under this release.
+    let out = import(
+        &app,
+        "numbers-2026-11-15.json",
+        "2026-11-16T00:00:00Z",
+        true,
+    )
+    .await;
+
+    // Assert: only the two configs and the installation whose numbers 0.2.0 altered
+    // have a new version, which holds the exact values; everything else is as it was.
+    assert!(out.contains("configs +0 ~2 -0"), "{out}");
+    assert!(out.contains("installations +0 ~1 -0"), "{out}");
+    let after = history_fingerprint(&app).await;
+    for table in [
+        "connections",
+        "consumers",
+        "groups",
+        "integrations",
+        "provider_apps",
+    ] {
+        assert_eq!(after[table], before[table], "{table}");
+    }
+    let exact: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT content -> 'limits' ->> 'precise', content -> 'limits' ->> 'huge', change
+         FROM ampersand.configs_history
+         WHERE valid_from = '2026-11-16' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let expected = (
+        "9875133.537942737".to_owned(),
+        "123456789012345678901234567890".to_owned(),
+        "update".to_owned(),
+    );
+    assert_eq!(exact, vec![expected.clone(), expected]);
+    let quota: String = sqlx::query_scalar(
+        "SELECT extra ->> 'quota' FROM ampersand.installations WHERE extra ? 'quota'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(quota, "18446744073709551616");
+    // Numbers 0.2.0 kept by value are kept as they were, with no version.
+    let kept: i64 = app
+        .count(
+            "SELECT count(*) FROM ampersand.configs
+             WHERE content -> 'limits' -> 'big' = '1e5' AND content -> 'limits' -> 'scale' = '1.5'
+               AND changed_at = '2026-11-15'",
+        )
+        .await;
+    assert_eq!(kept, 10);
+
+    // Then a compared run finds nothing.
+    let again = import(
+        &app,
+        "numbers-2026-11-15.json",
+        "2026-11-17T00:00:00Z",
+        false,
+    )
+    .await;
+    assert!(again.contains("no changes"), "{again}");
 }
