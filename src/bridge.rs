@@ -215,7 +215,8 @@ row!(
     |r| Key(&r.id, None),
     update_time
 );
-// Configs have no updateTime; a newer revision is the closest thing.
+// Configs have no updateTime; a newer revision is the closest thing. (In a snapshot a
+// config ranks as its installation does: see `store::Owner`.)
 row!(ConfigRow, Table::Configs, |r| Key(&r.id, None), create_time);
 row!(
     InstallationRow,

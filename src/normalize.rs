@@ -4,7 +4,9 @@
 //! once per installation that uses them; the snapshot is the set of their keys. When
 //! two copies of one key disagree, the one with the later `updateTime` wins, then the
 //! one with the greater row hash, so the result never depends on the order of the
-//! response (`apply` picks the winner).
+//! response (`apply` picks the winner). An installation's config has no `updateTime`:
+//! its copies rank as their installation's copies do, so the copy that wins an
+//! installation decides its config too (see `store::Owner`).
 //!
 //! Secrets are dropped by `bridge`; a record that cannot be read is rejected here with
 //! its payload scrubbed and its reason cleaned, so nothing downstream can leak them.
@@ -278,10 +280,11 @@ impl Part {
         if let Some(connection) = &rows.connection {
             self.insert(connection);
         }
+        // The copy of the installation that wins decides its config too.
+        let owner = self.store.insert(&rows.installation);
         if let Some(config) = &rows.config {
-            self.insert(config);
+            self.store.insert_owned(config, owner.as_ref());
         }
-        self.insert(&rows.installation);
     }
 
     fn reject(&mut self, source: &'static str, position: u64, reason: String, payload: Value) {

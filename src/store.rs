@@ -68,32 +68,43 @@ impl Store {
             .read_at(pos & ((1 << PART_SHIFT) - 1), &mut out[start..])
     }
 
-    /// Encodes a row and stores it, unless it repeats a copy seen just before.
-    pub fn insert<R: Row>(&mut self, row: &R) {
+    /// Encodes a row and stores it, unless it repeats a copy seen just before. Returns
+    /// how the rows it owns are to rank (see [`Owner`]).
+    pub fn insert<R: Row>(&mut self, row: &R) -> Option<Owner> {
+        self.insert_owned(row, None)
+    }
+
+    /// As [`Store::insert`], for a row that `owner` owns: its copies rank as the owner's
+    /// do, so the copy of the owner that wins decides the owned row too.
+    pub fn insert_owned<R: Row>(&mut self, row: &R, owner: Option<&Owner>) -> Option<Owner> {
         if self.failure.is_some() {
-            return;
+            return None;
         }
         let encoded = match self.encoder.encode(row) {
             Ok(encoded) => encoded,
             Err(e) => {
                 self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
-                return;
+                return None;
             }
+        };
+        let own = Owner {
+            update_time: row.update_time(),
+            row_hash: encoded.row_hash,
         };
         let table = R::TABLE;
         if self.recent.repeats(table, row.key(), encoded.row_hash) {
-            return;
+            return Some(own);
         }
         if let Err(e) = self.encoder.write_line(row) {
             self.failure = Some(format!("encoding a row of {}: {e}", R::TABLE));
-            return;
+            return None;
         }
         if !self.columns.contains_key(&table) {
             self.columns.insert(table, self.encoder.columns());
         }
         *self.copies.entry(table).or_default() += 1;
 
-        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, pos, len
+        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, rank, pos, len
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(table.name().as_bytes());
@@ -112,8 +123,17 @@ impl Store {
         line.push(b'\t');
         line.extend_from_slice(&encoded.legacy_content_hash.hex());
         line.push(b'\t');
-        match row.update_time() {
+        let (update_time, rank) = match owner {
+            Some(owner) => (owner.update_time, Some(owner.row_hash)),
+            None => (row.update_time(), None),
+        };
+        match update_time {
             Some(at) => line.extend_from_slice(nanos(at).to_string().as_bytes()),
+            None => line.extend_from_slice(b"\\N"),
+        }
+        line.push(b'\t');
+        match rank {
+            Some(hash) => line.extend_from_slice(&hash.hex()),
             None => line.extend_from_slice(b"\\N"),
         }
         self.digest.update(line);
@@ -127,7 +147,17 @@ impl Store {
         if let Err(e) = stored {
             self.failure = Some(format!("writing the snapshot to a temporary file: {e}"));
         }
+        Some(own)
     }
+}
+
+/// How copies of a row rank when their key has several: the later `updateTime` first,
+/// then the greater row hash (`apply` picks the first). A row another owns (an
+/// installation's config) ranks by its owner's.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    update_time: Option<DateTime<Utc>>,
+    row_hash: Hash,
 }
 
 /// A time as nanoseconds since 1970, which orders copies exactly as the times do

@@ -36,6 +36,7 @@ BEGIN
         row_hash     text NOT NULL,
         legacy_content_hash text NOT NULL,
         update_ns    bigint,
+        rank         text,
         pos          bigint NOT NULL,
         len          integer NOT NULL
     ) PARTITION BY LIST (tbl);

@@ -47,7 +47,8 @@ BEGIN
             SELECT DISTINCT ON (%1$s) k1, k2, content_hash, row_hash, legacy_content_hash, pos, len
             FROM pg_temp.ampsync_snapshot
             WHERE tbl = $4
-            ORDER BY %1$s, update_ns DESC NULLS LAST, row_hash COLLATE "C" DESC
+            ORDER BY %1$s, update_ns DESC NULLS LAST, coalesce(rank, row_hash) COLLATE "C" DESC,
+                     row_hash COLLATE "C" DESC
         ), planned AS (
             INSERT INTO pg_temp.ampsync_plan (tbl, change, pos, len, k1, k2)
             SELECT $4,

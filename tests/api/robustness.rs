@@ -158,6 +158,53 @@ async fn duplicate_installation_ids_and_disagreeing_copies_of_a_connection_follo
 }
 
 #[tokio::test]
+async fn the_copy_that_wins_an_installation_decides_its_config_whichever_config_hashes_greater() {
+    // Two copies of inst-00004: the later one (by updateTime) carries one revision of
+    // its config, the earlier one another. Configs have no updateTime of their own;
+    // each content is tried on each side, so a rule that fell back to the config's own
+    // row hash would pick the stale one in one of the two rounds.
+    for (fresh, stale) in [
+        ("rev-fresh-a", "rev-stale-b"),
+        ("rev-stale-b", "rev-fresh-a"),
+    ] {
+        // Arrange
+        let mut payload = installations(0..6);
+        let list = payload.as_array_mut().unwrap();
+        let mut newer = installation(4);
+        newer["healthStatus"] = json!("degraded");
+        newer["updateTime"] = json!("2024-06-01T00:00:00Z");
+        newer["config"]["revisionId"] = json!(fresh);
+        newer["config"]["content"]["proxy"] = json!({"enabled": false, "rev": fresh});
+        list[4]["config"]["revisionId"] = json!(stale);
+        list[4]["config"]["content"]["proxy"] = json!({"enabled": true, "rev": stale});
+        list.push(newer);
+        let app = spawn_app_with(payload).await;
+
+        // Act
+        app.sync().await;
+
+        // Assert: installation and config both come from the later copy.
+        let stored: (String, String, Value) = sqlx::query_as(
+            "SELECT i.health_status, c.revision_id, c.content -> 'proxy'
+             FROM ampersand.installations AS i JOIN ampersand.configs AS c ON c.id = i.config_id
+             WHERE i.id = 'inst-00004'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored,
+            (
+                "degraded".to_owned(),
+                fresh.to_owned(),
+                json!({"enabled": false, "rev": fresh})
+            ),
+            "fresh revision {fresh}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn long_unicode_emoji_and_sql_looking_text_is_stored_exactly() {
     // Arrange
     let long_name: String = "Größe名前🙂 ".repeat(100_000 / "Größe名前🙂 ".len() + 1);
