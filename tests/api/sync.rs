@@ -516,3 +516,41 @@ async fn every_table_has_its_history_and_as_of_function() {
         assert_eq!(n, live, "{table}");
     }
 }
+
+#[tokio::test]
+async fn numbers_in_free_form_json_are_stored_exactly_to_the_last_digit() {
+    // Arrange: a decimal with 17 significant digits (an f64 holds it 1 ULP off) and an
+    // integer past 2^64, in config content, extra, provider metadata and app metadata.
+    let exact = ["9875133.537942737", "123456789012345678901234567890"];
+    let numbers = format!(r#"{{"precise": {}, "huge": {}}}"#, exact[0], exact[1]);
+    let mut payload = installations(0..2);
+    let first = &mut payload.as_array_mut().unwrap()[0];
+    first["config"]["content"]["limits"] = json!("@");
+    first["quota"] = json!("@");
+    first["connection"]["providerMetadata"]["limits"] = json!("@");
+    first["connection"]["providerApp"]["metadata"]["limits"] = json!("@");
+    let text = payload.to_string().replace(r#""@""#, &numbers);
+    let app = spawn_app_with(serde_json::from_str(&text).unwrap()).await;
+
+    // Act
+    app.sync().await;
+
+    // Assert
+    let stored: Vec<(String, String)> = sqlx::query_as(
+        "SELECT v ->> 'precise', v ->> 'huge' FROM (
+             SELECT content -> 'limits' FROM ampersand.configs WHERE id = 'cfg-00000'
+             UNION ALL SELECT extra -> 'quota' FROM ampersand.installations WHERE id = 'inst-00000'
+             UNION ALL SELECT provider_metadata -> 'limits' FROM ampersand.connections WHERE id = 'conn-00000'
+             UNION ALL SELECT metadata -> 'limits' FROM ampersand.provider_apps WHERE metadata ? 'limits'
+         ) AS s(v)",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let expected = (exact[0].to_owned(), exact[1].to_owned());
+    assert_eq!(stored, vec![expected; 4]);
+
+    // And the same response again is no change: the numbers hash as they are.
+    let again = app.sync().await;
+    assert!(again.stdout().contains("no changes"), "{}", again.stdout());
+}
