@@ -89,7 +89,7 @@ pub enum Command {
 
     /// Show the latest runs, row counts and freshness; non-zero exit when unhealthy.
     #[command(
-        after_help = "Example (a monitoring probe):\n  ampsync status --project acme --max-age 2h --json"
+        after_help = "Examples (a monitoring probe; metrics for node_exporter's textfile collector):\n  ampsync status --project acme --max-age 2h --json\n  ampsync status --max-age 2h --format openmetrics --output /var/lib/node_exporter/textfile/ampsync.prom"
     )]
     Status(StatusArgs),
 }
@@ -219,13 +219,32 @@ pub struct StatusArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub max_age: Option<Duration>,
 
-    /// Print JSON instead of a table.
+    /// What to print: `text` (tables for people), `json`, or `openmetrics` (the
+    /// Prometheus text exposition, for node_exporter's textfile collector or a
+    /// Pushgateway). `text` and `json` exit 1 when unhealthy; `openmetrics` exits 0
+    /// once written, since its metrics carry the problems (`ampsync_problems`).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+
+    /// Write to this file instead of stdout, atomically (a temporary file beside it,
+    /// renamed over it), as the textfile collector needs.
     #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+
+    /// The same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
     /// How many recent runs to list.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Openmetrics,
 }
 
 /// A value that must not show in `Debug` output (the database URL holds a password).
@@ -380,14 +399,26 @@ async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Resu
 async fn run_status(pool: &PgPool, args: &StatusArgs) -> Result<ExitCode> {
     let status =
         crate::status::status(pool, args.project.as_deref(), args.max_age, args.limit).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+    let format = if args.json {
+        StatusFormat::Json
     } else {
-        print!("{}", status.render());
+        args.format
+    };
+    let text = match format {
+        StatusFormat::Json => format!("{}\n", serde_json::to_string_pretty(&status)?),
+        StatusFormat::Text => status.render(),
+        StatusFormat::Openmetrics => crate::metrics::openmetrics(&status),
+    };
+    match &args.output {
+        Some(path) => crate::output::write_atomically(path, text.as_bytes())?,
+        None => print!("{text}"),
     }
-    Ok(if status.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(error::RUN_FAILED)
-    })
+    // Metrics report problems as values: a collector or a push must get them anyway.
+    Ok(
+        if status.problems.is_empty() || format == StatusFormat::Openmetrics {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(error::RUN_FAILED)
+        },
+    )
 }

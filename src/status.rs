@@ -35,6 +35,22 @@ pub struct Freshness {
     pub project: String,
     pub last_status: String,
     pub last_success: Option<DateTime<Utc>>,
+    /// The latest run: when it finished (none while it runs), how long it took, what it
+    /// wrote and rejected.
+    pub last_finished: Option<DateTime<Utc>>,
+    pub last_seconds: Option<f64>,
+    pub last_rows_inserted: i64,
+    pub last_rows_updated: i64,
+    pub last_rows_deleted: i64,
+    pub last_rejected: i64,
+}
+
+/// How many runs of a project the ledger holds with one outcome.
+#[derive(Debug, Serialize, FromRow)]
+pub struct RunsByStatus {
+    pub project: String,
+    pub status: String,
+    pub runs: i64,
 }
 
 #[derive(Debug, Serialize, FromRow)]
@@ -48,6 +64,7 @@ pub struct RowCount {
 pub struct Status {
     pub runs: Vec<RunRow>,
     pub projects: Vec<Freshness>,
+    pub runs_by_status: Vec<RunsByStatus>,
     pub rows: Vec<RowCount>,
     /// Why the probe fails, one line per project; empty when healthy.
     pub problems: Vec<String>,
@@ -86,6 +103,15 @@ pub async fn status(
         .context("reading sync_runs")?;
     for p in &mut projects {
         p.project = scrub_string(std::mem::take(&mut p.project));
+    }
+    let mut runs_by_status: Vec<RunsByStatus> =
+        sqlx::query_as(include_str!("../sql/status/runs_by_status.sql"))
+            .bind(project)
+            .fetch_all(pool)
+            .await
+            .context("reading sync_runs")?;
+    for r in &mut runs_by_status {
+        r.project = scrub_string(std::mem::take(&mut r.project));
     }
     let mut rows = Vec::new();
     for table in crate::catalog::Table::ALL {
@@ -137,6 +163,7 @@ pub async fn status(
     Ok(Status {
         runs,
         projects,
+        runs_by_status,
         rows,
         problems,
     })

@@ -341,3 +341,52 @@ fn the_dockerfile_builds_in_stages_and_runs_ampsync_as_a_non_root_user() {
         assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
     }
 }
+
+#[test]
+fn the_metrics_cronjob_writes_openmetrics_with_the_sync_image_and_pushes_that_file() {
+    let metrics = yaml("deploy/kubernetes/metrics-cronjob.yaml");
+    let cronjob = yaml("deploy/kubernetes/cronjob.yaml");
+    let pod_path = ["spec", "jobTemplate", "spec", "template", "spec"];
+    let pod = at(&metrics, &pod_path);
+    let writer = at(pod, &["initContainers", "0"]);
+    let args = strings(at(writer, &["args"]));
+    assert_eq!(args[..3], ["status", "--format", "openmetrics"]);
+    let output = &args[args.iter().position(|a| a == "--output").unwrap() + 1];
+    assert_eq!(
+        at(writer, &["image"]),
+        at(
+            &cronjob,
+            &[&pod_path[..], &["containers", "0", "image"]].concat()
+        )
+    );
+    let push = at(pod, &["containers", "0"]);
+    let push_args = strings(at(push, &["args"]));
+    assert!(
+        push_args.contains(&format!("@{output}")),
+        "pushes the file ampsync wrote: {push_args:?}"
+    );
+    // The file is handed over through a volume both containers mount at its directory.
+    let dir = output.rsplit_once('/').unwrap().0;
+    for container in [writer, push] {
+        assert!(at(container, &["volumeMounts"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == dir));
+        let security = at(container, &["securityContext"]);
+        assert_eq!(
+            at(security, &["readOnlyRootFilesystem"]).as_bool(),
+            Some(true)
+        );
+        assert_eq!(strings(at(security, &["capabilities", "drop"])), ["ALL"]);
+    }
+    let database = env(writer, "DATABASE_URL");
+    assert_eq!(
+        at(database, &["valueFrom", "secretKeyRef", "name"]).as_str(),
+        Some("ampsync-database")
+    );
+    assert_eq!(
+        at(pod, &["automountServiceAccountToken"]).as_bool(),
+        Some(false)
+    );
+}

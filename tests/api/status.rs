@@ -196,3 +196,145 @@ async fn status_shows_failed_runs_rejected_records_and_skipped_deletions_and_exi
     assert_eq!(json["runs"][1]["rejected"], 1);
     assert!(json["runs"][1]["deletions_skipped_reason"].is_string());
 }
+
+/// The samples of an OpenMetrics exposition, as prometheus_client's parsers read it
+/// (`tests/parse_metrics.py`, run with the Python that `scripts/test` prepares).
+fn parse_metrics(exposition: &str) -> Vec<(String, Value, f64)> {
+    use std::io::Write;
+    let python = std::env::var("AMPSYNC_TEST_PYTHON").expect(
+        "AMPSYNC_TEST_PYTHON names a Python with prometheus_client: run the suite with scripts/test",
+    );
+    let mut child = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/parse_metrics.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the test Python runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the parsers refused the exposition: {}\n{exposition}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn status_openmetrics_parses_with_the_reference_parsers_and_holds_what_status_knows() {
+    // Arrange: two runs of the samples, then one that fails on a truncated file.
+    let app = spawn_app().await;
+    import_samples(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(&truncated, r#"[{"id": "inst-1", "#).unwrap();
+    let failed = app
+        .ampsync(&[
+            "import",
+            truncated.to_str().unwrap(),
+            "--project",
+            "proj-7c1e2a90",
+        ])
+        .await;
+    assert_eq!(failed.code(), 1, "{}", failed.stderr());
+
+    // Act
+    let run = app.ampsync(&["status", "--format", "openmetrics"]).await;
+
+    // Assert
+    let samples = parse_metrics(&run.stdout());
+    let value = |name: &str, labels: Value| {
+        let found: Vec<f64> = samples
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name && labels.as_object().unwrap().iter().all(|(k, v)| &l[k] == v)
+            })
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{name} {labels}: {found:?}\n{}",
+            run.stdout()
+        );
+        found[0]
+    };
+    let project = "proj-7c1e2a90";
+    for (outcome, expected) in [("succeeded", 0.0), ("failed", 1.0), ("running", 0.0)] {
+        assert_eq!(
+            value(
+                "ampsync_last_run_status",
+                serde_json::json!({"project": project, "status": outcome})
+            ),
+            expected,
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        value(
+            "ampsync_recorded_runs",
+            serde_json::json!({"project": project, "status": "succeeded"})
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "ampsync_rows",
+            serde_json::json!({"table": "installations", "state": "live"})
+        ),
+        61.0
+    );
+    assert_eq!(
+        value(
+            "ampsync_rows",
+            serde_json::json!({"table": "installations", "state": "deleted"})
+        ),
+        3.0
+    );
+    let last_success: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM max(finished_at))::float8 FROM ampersand.sync_runs WHERE status = 'succeeded'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        (value(
+            "ampsync_last_success_timestamp_seconds",
+            serde_json::json!({"project": project})
+        ) - last_success)
+            .abs()
+            < 1e-3
+    );
+    // The failed run is a problem, which the metrics carry: the command succeeds, so a
+    // collector or a push gets them.
+    assert_eq!(value("ampsync_problems", serde_json::json!({})), 1.0);
+    assert_eq!(run.code(), 0);
+
+    // --output writes the same exposition to a file, whole.
+    let file = dir.path().join("ampsync.prom");
+    app.ampsync(&[
+        "status",
+        "--format",
+        "openmetrics",
+        "--output",
+        file.to_str().unwrap(),
+    ])
+    .await
+    .success();
+    let written = parse_metrics(&std::fs::read_to_string(&file).unwrap());
+    let names = |s: &[(String, Value, f64)]| {
+        s.iter()
+            .map(|(n, l, _)| (n.clone(), l.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&written), names(&samples));
+}
