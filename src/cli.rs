@@ -92,6 +92,12 @@ pub enum Command {
         after_help = "Examples (a monitoring probe; metrics for node_exporter's textfile collector):\n  ampsync status --project acme --max-age 2h --json\n  ampsync status --max-age 2h --format openmetrics --output /var/lib/node_exporter/textfile/ampsync.prom"
     )]
     Status(StatusArgs),
+
+    /// Delete old runs and rejected records, and with --history old history versions.
+    #[command(
+        after_help = "Examples:\n  ampsync prune --older-than 90d --dry-run\n  ampsync prune --older-than 365d --history --project proj-7c1e2a90"
+    )]
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +246,41 @@ pub struct StatusArgs {
     pub limit: i64,
 }
 
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete runs that started longer ago than this (e.g. 90d), with their rejected
+    /// records. Each project keeps its latest succeeded and latest failed run whatever
+    /// their age, and runs still going.
+    #[arg(long, value_parser = positive_duration)]
+    pub older_than: Duration,
+
+    /// Also delete history versions that ended before the cutoff (valid_to earlier than
+    /// it); a current version never goes. Afterwards an as-of query for a time before
+    /// the cutoff sees only the versions still valid at the cutoff: objects that changed
+    /// or went away before it are missing or show a later state. As-of queries at or
+    /// after the cutoff, current tables and change_log from the cutoff on are
+    /// unaffected.
+    #[arg(long)]
+    pub history: bool,
+
+    /// Count what would go, in a transaction that is rolled back; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Only this project (its id); repeat for several. Default: every project the run
+    /// ledger knows.
+    #[arg(long = "project")]
+    pub projects: Vec<String>,
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d > Duration::ZERO => Ok(d),
+        Ok(_) => Err("must be longer than zero".into()),
+        Err(e) => Err(format!("`{text}` is not a duration (like 90d or 12h): {e}")),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatusFormat {
     Text,
@@ -326,7 +367,26 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
         Command::Import(args) => run_import(&pool, args, shutdown).await,
         Command::Status(args) => run_status(&pool, &args).await,
+        Command::Prune(args) => run_prune(&pool, args).await,
     }
+}
+
+async fn run_prune(pool: &PgPool, args: PruneArgs) -> Result<ExitCode> {
+    let too_long = || crate::config::ConfigError("--older-than is too long".into());
+    let older_than = chrono::Duration::from_std(args.older_than).map_err(|_| too_long())?;
+    let cutoff = chrono::Utc::now()
+        .checked_sub_signed(older_than)
+        .ok_or_else(too_long)?;
+    let req = crate::prune::PruneRequest {
+        projects: args.projects,
+        cutoff,
+        history: args.history,
+        dry_run: args.dry_run,
+    };
+    for pruned in crate::prune::prune(pool, &req).await? {
+        println!("{}", pruned.summary(&req));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn api_client(args: &ApiArgs) -> Result<ApiClient> {

@@ -127,7 +127,7 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
 /// repeatable migrations, they are applied after the versioned ones on every `migrate`,
 /// with `CREATE OR REPLACE`: a release changes a function by editing its file, never by
 /// editing a landed migration.
-const FUNCTIONS: [(&str, &str); 11] = [
+const FUNCTIONS: [(&str, &str); 12] = [
     (
         "synced_table",
         include_str!("../sql/functions/synced_table.sql"),
@@ -168,6 +168,10 @@ const FUNCTIONS: [(&str, &str); 11] = [
     (
         "delete_planned",
         include_str!("../sql/functions/delete_planned.sql"),
+    ),
+    (
+        "prune_history",
+        include_str!("../sql/functions/prune_history.sql"),
     ),
 ];
 

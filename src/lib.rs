@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod output;
 pub mod progress;
+pub mod prune;
 pub mod rows;
 pub mod runs;
 pub mod scrub;

@@ -390,3 +390,35 @@ fn the_metrics_cronjob_writes_openmetrics_with_the_sync_image_and_pushes_that_fi
         Some(false)
     );
 }
+
+#[test]
+fn the_prune_cronjob_prunes_weekly_with_the_sync_image_one_at_a_time() {
+    let prune = yaml("deploy/kubernetes/prune-cronjob.yaml");
+    let cronjob = yaml("deploy/kubernetes/cronjob.yaml");
+    assert_eq!(
+        at(&prune, &["spec", "concurrencyPolicy"]).as_str(),
+        Some("Forbid")
+    );
+    let container_path = [
+        "spec",
+        "jobTemplate",
+        "spec",
+        "template",
+        "spec",
+        "containers",
+        "0",
+    ];
+    let container = at(&prune, &container_path);
+    let args = strings(at(container, &["args"]));
+    assert_eq!(args[0], "prune");
+    assert!(args.iter().any(|a| a == "--older-than"), "{args:?}");
+    assert_eq!(
+        at(container, &["image"]),
+        at(&cronjob, &[&container_path[..], &["image"]].concat())
+    );
+    let security = at(container, &["securityContext"]);
+    assert_eq!(
+        at(security, &["readOnlyRootFilesystem"]).as_bool(),
+        Some(true)
+    );
+}
