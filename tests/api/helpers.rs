@@ -21,7 +21,31 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 
-pub const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The PostgreSQL server the suite runs against, as `host:port`: `AMPSYNC_TEST_SERVER`,
+/// else the local server. Tests create and drop databases of their own on it.
+pub fn server() -> String {
+    std::env::var("AMPSYNC_TEST_SERVER").unwrap_or_else(|_| "127.0.0.1:5432".into())
+}
+
+/// The URL of database `db` on the test server, as `login` (trust auth).
+pub fn database_url(login: &str, db: &str) -> String {
+    format!("postgres://{login}@{}/{db}", server())
+}
+
+/// The test server's `postgres` database, as the superuser.
+pub fn admin_url() -> String {
+    database_url("postgres", "postgres")
+}
+
+/// A PostgreSQL client program (`psql`, `pg_dump`): from the directory
+/// `AMPSYNC_TEST_PG_BIN` names, else from `PATH`. A client older than the server cannot
+/// dump it, so a run against a newer server names newer clients.
+pub fn pg_tool(name: &str) -> std::path::PathBuf {
+    match std::env::var_os("AMPSYNC_TEST_PG_BIN") {
+        Some(dir) => std::path::Path::new(&dir).join(name),
+        None => name.into(),
+    }
+}
 /// The key the fake API accepts: shaped like a real one, so a leak would be found.
 pub const API_KEY: &str = "amp_live_sk_9f8e7d6c5b4a39281706f5e4d3c2b1a0ZYXWVU";
 
@@ -459,15 +483,15 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(installations: Value) -> TestApp {
     let db_name = format!("ampsync_test_{}", uuid_like());
-    let mut admin = PgConnection::connect(ADMIN_URL)
+    let mut admin = PgConnection::connect(&admin_url())
         .await
-        .expect("Postgres runs at 127.0.0.1:5432");
+        .unwrap_or_else(|e| panic!("Postgres runs at {} (AMPSYNC_TEST_SERVER): {e}", server()));
     sqlx::query(&format!("CREATE DATABASE {db_name}"))
         .execute(&mut admin)
         .await
         .unwrap();
     admin.close().await.unwrap();
-    let database_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
+    let database_url = database_url("postgres", &db_name);
     let pool = PgPool::connect(&database_url).await.unwrap();
     let api = FakeApi::start(
         crate::fixtures::project(),
@@ -630,7 +654,7 @@ impl TestApp {
 
     /// `pg_dump` of schema `ampersand`, data included.
     pub async fn dump(&self) -> String {
-        let out = tokio::process::Command::new("pg_dump")
+        let out = tokio::process::Command::new(pg_tool("pg_dump"))
             .args(["--schema=ampersand", "--no-owner", &self.database_url])
             .output()
             .await
@@ -657,7 +681,7 @@ impl Drop for TestApp {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(ADMIN_URL).await {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
                         .execute(&mut admin)
                         .await;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{spawn_app, TestApp, ADMIN_URL};
+use crate::helpers::{admin_url, database_url, pg_tool, spawn_app, TestApp};
 
 const SAMPLE_PROJECT: &str = "proj-7c1e2a90";
 
@@ -39,7 +39,7 @@ pub async fn import_samples(app: &TestApp) {
 
 /// `psql -f FILE` against `url` with psql variables, output as CSV.
 async fn psql(url: &str, file: &Path, vars: &[(String, String)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new("psql");
+    let mut cmd = tokio::process::Command::new(pg_tool("psql"));
     cmd.args([
         "-X",
         "-q",
@@ -325,12 +325,9 @@ async fn reader_role(app: &TestApp) -> Reader {
         .execute(&app.pool)
         .await
         .unwrap();
-    let conn = PgConnection::connect(&format!(
-        "postgres://{login}@127.0.0.1:5432/{}",
-        app.db_name
-    ))
-    .await
-    .unwrap();
+    let conn = PgConnection::connect(&database_url(&login, &app.db_name))
+        .await
+        .unwrap();
     Reader {
         reader,
         login,
@@ -345,7 +342,7 @@ async fn drop_roles(app: &TestApp, r: Reader) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let mut admin = PgConnection::connect(ADMIN_URL).await.unwrap();
+    let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
     for role in [&r.login, &r.reader] {
         sqlx::query(&format!("DROP ROLE {role}"))
             .execute(&mut admin)

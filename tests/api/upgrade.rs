@@ -94,7 +94,7 @@ async fn app_from_0_1_0() -> TestApp {
 /// A test database loaded from a fixture's dump.
 async fn app_from(dump: &str) -> TestApp {
     let app = spawn_app().await;
-    let out = tokio::process::Command::new("psql")
+    let out = tokio::process::Command::new(crate::helpers::pg_tool("psql"))
         .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
         .arg(format!("{FIXTURE}/{dump}"))
         .arg(&app.database_url)
