@@ -2,6 +2,7 @@
 //! its own fake Ampersand API, and drives the real `ampsync` binary.
 
 mod cli; // configuration, exit codes, migrations, TLS
+mod dbt; // the dbt project declares every table and view with its comments as descriptions
 mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and hold their promises
 mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
 mod fixtures; // realistic installation payloads, with secrets
