@@ -20,6 +20,7 @@ pub mod json_number;
 pub mod lifecycle;
 pub mod normalize;
 pub mod progress;
+pub mod rejects;
 pub mod rows;
 pub mod runs;
 pub mod scrub;
