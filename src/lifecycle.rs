@@ -246,6 +246,12 @@ async fn record_unreadable(
     run: &Run,
     snapshot: &Snapshot,
 ) -> Result<Outcome> {
+    snapshot
+        .stored()
+        .map_err(|reason| apply::ApplyError::Spill {
+            project: snapshot.project_id.clone(),
+            reason,
+        })?;
     apply::log_rejected(snapshot);
     let rejected = runs::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
     runs::record_rejected_count(&mut tx, run, rejected)
@@ -260,12 +266,12 @@ async fn record_unreadable(
 /// `3000 of the 5000 installations belong to other projects (proj-a: 2990, proj-b: 10),
 /// not to P`: what [`Snapshot::other_projects`] found, the ids scrubbed.
 pub fn other_projects_message(snapshot: &Snapshot, others: &OtherProjects) -> String {
-    let mut ids: Vec<String> = others
-        .top(3)
+    let top = others.top(3);
+    let named: u64 = top.iter().map(|(_, n)| n).sum();
+    let mut ids: Vec<String> = top
         .into_iter()
         .map(|(id, n)| format!("{id}: {n}"))
         .collect();
-    let named: u64 = others.top(3).iter().map(|(_, n)| n).sum();
     if others.count > named {
         ids.push(format!("others: {}", others.count - named));
     }

@@ -318,3 +318,46 @@ async fn a_sync_answered_with_another_projects_installations_fails_its_run_and_a
         0
     );
 }
+
+#[tokio::test]
+async fn a_sync_none_of_whose_installations_can_be_read_fails_and_its_dry_run_says_so_first() {
+    // Arrange: every installation's createTime is a number.
+    let mut list: Vec<Value> = installations(0..10).as_array().unwrap().clone();
+    for inst in &mut list {
+        inst["createTime"] = json!(17);
+    }
+    let app = spawn_app_with(Value::Array(list)).await;
+
+    // Act
+    let dry = app
+        .ampsync(&["sync", "--project", PROJECT_ID, "--dry-run"])
+        .await;
+    let real = app.ampsync(&["sync", "--project", PROJECT_ID]).await;
+
+    // Assert: both fail alike; only the real run is recorded, with its rejects.
+    for run in [&dry, &real] {
+        assert_eq!(run.code(), 1, "{}", run.stderr());
+        assert!(
+            run.stderr()
+                .contains("none of the 10 installations of project"),
+            "{}",
+            run.stderr()
+        );
+    }
+    let runs = app.runs().await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].2, "failed");
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.rejected_records WHERE payload IS NOT NULL")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT rejected FROM ampersand.sync_runs").await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.projects").await,
+        0
+    );
+}
