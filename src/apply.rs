@@ -240,10 +240,10 @@ pub async fn plan(
     }
 
     let deletions_due = plan.tables.values().any(|c| c.deleted > 0);
-    if deletions_due && !snapshot.rejected.is_empty() {
+    let rejected = snapshot.rejected();
+    if deletions_due && rejected > 0 {
         plan.deletions_skipped = Some(format!(
-            "{} source records were rejected, so the snapshot may be incomplete",
-            snapshot.rejected.len()
+            "{rejected} source records were rejected, so the snapshot may be incomplete"
         ));
         sqlx::query(include_str!("../sql/apply/skip_deletes.sql"))
             .execute(&mut *conn)
@@ -322,10 +322,27 @@ fn rows_line(keys: &BTreeMap<Table, u64>) -> String {
 
 /// As [`log_snapshot`], for a snapshot found identical to the one run `run` applied.
 fn log_unchanged(snapshot: &Snapshot, keys: &BTreeMap<Table, u64>, run: i64) {
-    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected.len(), unchanged_since_run = run, "snapshot read");
-    for rejected in &snapshot.rejected {
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected(), unchanged_since_run = run, "snapshot read");
+    log_rejected(snapshot);
+}
+
+/// The first rejected records one by one, then one line with the count: a response
+/// of 100,000 bad records logs a handful of lines, not 100,000.
+pub fn log_rejected(snapshot: &Snapshot) {
+    let rejects = snapshot.rejects();
+    let count = rejects.count();
+    if count == 0 {
+        return;
+    }
+    for rejected in rejects.first(crate::rejects::LOGGED) {
         tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
     }
+    tracing::warn!(
+        rejected = count,
+        logged = count.min(crate::rejects::LOGGED as u64),
+        without_payload = rejects.without_payload(),
+        "records rejected"
+    );
 }
 
 /// Logs what the snapshot holds: rows (distinct keys) per table, rejected records, and
@@ -336,10 +353,8 @@ async fn log_snapshot(
     keys: &BTreeMap<Table, u64>,
 ) -> Result<(), ApplyError> {
     let keys_of = |table: Table| keys.get(&table).copied().unwrap_or(0);
-    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected.len(), "snapshot read");
-    for rejected in &snapshot.rejected {
-        tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
-    }
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected(), "snapshot read");
+    log_rejected(snapshot);
     let duplicates = snapshot
         .copies(Table::Installations)
         .saturating_sub(keys_of(Table::Installations));
@@ -409,9 +424,6 @@ pub async fn execute(
     runs::record_snapshot(tx, run_id, &plan.fingerprint)
         .await
         .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
-    runs::record_rejected(tx, run_id, &snapshot.rejected)
-        .await
-        .map_err(bookkeeping("recording rejected records"))?;
     Ok(plan.counts())
 }
 

@@ -103,6 +103,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Project id or name; repeat for several. The env var takes a comma-separated list.
+    ///
+    /// A response more than half of whose installations carry another project's
+    /// `projectId`, or none of whose installations can be read, fails that project's
+    /// run (exit 1, recorded) and applies nothing.
     #[arg(
         long = "project",
         env = "AMPERSAND_PROJECT",
@@ -188,6 +192,10 @@ pub struct ImportArgs {
     pub files: Vec<PathBuf>,
 
     /// The project the files belong to: its id, or a name an earlier sync stored.
+    ///
+    /// A file more than half of whose installations carry another `projectId` (none of
+    /// this project's, say) is refused with exit 2 and writes nothing; the message names
+    /// the project ids the file holds. A few strays are rejected and the rest imported.
     #[arg(long, env = "AMPERSAND_PROJECT")]
     pub project: String,
 

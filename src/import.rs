@@ -14,9 +14,11 @@ use sqlx::PgPool;
 
 use crate::api::model;
 use crate::api::stream::{read_array_blocking, StreamError};
+use crate::config::ConfigError;
 use crate::lifecycle::{self, Outcome};
 use crate::normalize::Snapshot;
 use crate::progress::{CountingReader, Progress, Unit};
+use crate::rejects::OtherProjects;
 use crate::shutdown::Shutdown;
 use tracing::Instrument;
 
@@ -138,6 +140,9 @@ async fn import_files(
                 let read_started = Instant::now();
                 let mut snapshot =
                     read_snapshot(&path, project_id.clone(), req.max_element).await?;
+                if let Some(others) = snapshot.other_projects() {
+                    return Err(wrong_project(&path, &snapshot, &others).into());
+                }
                 if let Some(project) = &project_json {
                     snapshot.add_project(
                         serde_json::from_value(project.raw.clone())
@@ -161,6 +166,21 @@ async fn import_files(
     }
     lifecycle::release(conn, &project_id).await;
     Ok(outcomes)
+}
+
+/// A file most of whose installations belong to other projects: most likely `--project`
+/// named the project by something other than its id (exit 2; nothing is written).
+fn wrong_project(path: &Path, snapshot: &Snapshot, others: &OtherProjects) -> ConfigError {
+    let example = others
+        .top(1)
+        .first()
+        .map(|(id, _)| format!(", e.g. --project {id}"))
+        .unwrap_or_default();
+    ConfigError(format!(
+        "{}: {}; nothing was imported. Pass the id of the project the file holds with --project <id>{example}",
+        path.display(),
+        lifecycle::other_projects_message(snapshot, others),
+    ))
 }
 
 /// Each file with its observed time: the matching `--observed-at`, or its modification

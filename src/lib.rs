@@ -23,6 +23,7 @@ pub mod normalize;
 pub mod output;
 pub mod progress;
 pub mod prune;
+pub mod rejects;
 pub mod rows;
 pub mod runs;
 pub mod scrub;

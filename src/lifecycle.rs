@@ -13,8 +13,9 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use crate::apply::{self, Counts};
 use crate::normalize::Snapshot;
 use crate::progress::{Progress, Unit};
+use crate::rejects::OtherProjects;
 use crate::rows::Table;
-use crate::runs::{self, NewRun, Run};
+use crate::runs::{self, NewRun, RejectedCount, Run};
 use crate::shutdown::Shutdown;
 
 /// The result of one run, for the report on stdout.
@@ -25,7 +26,7 @@ pub struct Outcome {
     pub run_id: Option<i64>,
     pub observed_at: DateTime<Utc>,
     pub counts: Counts,
-    pub rejected: usize,
+    pub rejected: RejectedCount,
     pub deletions_skipped: Option<String>,
 }
 
@@ -69,8 +70,14 @@ impl Outcome {
             self.project_id,
             changes.join(", ")
         );
-        if self.rejected > 0 {
-            line.push_str(&format!("; {} records rejected", self.rejected));
+        if self.rejected.rejected > 0 {
+            line.push_str(&format!("; {} records rejected", self.rejected.rejected));
+        }
+        if self.rejected.without_payload > 0 {
+            line.push_str(&format!(
+                " ({} stored without their payload)",
+                self.rejected.without_payload
+            ));
         }
         if let Some(reason) = &self.deletions_skipped {
             line.push_str(&format!("; deletions skipped: {reason}"));
@@ -131,6 +138,11 @@ pub async fn start_run(
 /// Runs `work` on the locked connection; on error or signal records the run failed.
 /// After an error the caller should drop the connection, not reuse it: it may be
 /// mid-statement. Dropping it makes the server roll back and release the lock.
+///
+/// A usage error (exit 2: an import given the wrong project, say) is not a failed run
+/// but a command that should not have run: its row is removed, so a mistyped project
+/// does not leave `ampsync status` reporting a failure for a project that may not
+/// exist. Nothing was applied either way.
 pub async fn finish(
     pool: &PgPool,
     conn: &mut PgConnection,
@@ -147,9 +159,16 @@ pub async fn finish(
     };
     if let Err(e) = &result {
         let message = crate::error::message(e);
-        tracing::error!(run = run.id, error = %message, "run failed");
-        if let Err(record) = runs::fail(pool, run, &message).await {
-            tracing::error!(run = run.id, error = %record, "could not record the failure");
+        if crate::error::exit_code(e) == crate::error::USAGE {
+            tracing::error!(run = run.id, error = %message, "run refused; nothing recorded");
+            if let Err(record) = runs::discard(pool, run).await {
+                tracing::error!(run = run.id, error = %record, "could not remove the run's row");
+            }
+        } else {
+            tracing::error!(run = run.id, error = %message, "run failed");
+            if let Err(record) = runs::fail(pool, run, &message).await {
+                tracing::error!(run = run.id, error = %record, "could not record the failure");
+            }
         }
     }
     result
@@ -188,16 +207,20 @@ pub async fn apply_snapshot(
         .begin()
         .await
         .context("starting the apply transaction")?;
+    if snapshot.unreadable() {
+        return record_unreadable(tx, run, snapshot).await;
+    }
     let plan = apply::plan(&mut tx, snapshot, group_ref, allow_mass_delete).await?;
     if let Some(reason) = &plan.deletions_skipped {
         tracing::warn!(reason = %reason, "deletions skipped");
     }
     let counts = apply::execute(&mut tx, snapshot, &plan, run.id, run.observed_at).await?;
+    let rejected = runs::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
     runs::succeed(
         &mut tx,
         run,
         &counts,
-        snapshot.rejected.len(),
+        rejected,
         plan.deletions_skipped.as_deref(),
     )
     .await
@@ -208,9 +231,77 @@ pub async fn apply_snapshot(
         run_id: Some(run.id),
         observed_at: run.observed_at,
         counts,
-        rejected: snapshot.rejected.len(),
+        rejected,
         deletions_skipped: plan.deletions_skipped,
     })
+}
+
+/// A snapshot none of whose installations could be read fails its run: applying the
+/// rest (the project, its integrations) as a success would let `ampsync status` stay
+/// green while the data goes stale, which is what an API change to a required field
+/// looks like. The rejected records and their count are still recorded (and committed)
+/// so the failure can be looked into; the run is then recorded as failed.
+async fn record_unreadable(
+    mut tx: sqlx::Transaction<'_, Postgres>,
+    run: &Run,
+    snapshot: &Snapshot,
+) -> Result<Outcome> {
+    snapshot
+        .stored()
+        .map_err(|reason| apply::ApplyError::Spill {
+            project: snapshot.project_id.clone(),
+            reason,
+        })?;
+    apply::log_rejected(snapshot);
+    let rejected = runs::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
+    runs::record_rejected_count(&mut tx, run, rejected)
+        .await
+        .context("recording the run's rejected records")?;
+    tx.commit()
+        .await
+        .context("committing the run's rejected records")?;
+    Err(unreadable(snapshot, Some(run.id)))
+}
+
+/// `3000 of the 5000 installations belong to other projects (proj-a: 2990, proj-b: 10),
+/// not to P`: what [`Snapshot::other_projects`] found, the ids scrubbed.
+pub fn other_projects_message(snapshot: &Snapshot, others: &OtherProjects) -> String {
+    let top = others.top(3);
+    let named: u64 = top.iter().map(|(_, n)| n).sum();
+    let mut ids: Vec<String> = top
+        .into_iter()
+        .map(|(id, n)| format!("{id}: {n}"))
+        .collect();
+    if others.count > named {
+        ids.push(format!("others: {}", others.count - named));
+    }
+    format!(
+        "{} of the {} installations belong to other projects ({}), not to {}",
+        others.count,
+        snapshot.installations(),
+        ids.join(", "),
+        snapshot.project_id
+    )
+}
+
+/// The error of a snapshot whose installations could none be read (see
+/// [`Snapshot::unreadable`]); `run` is where its rejected records were recorded.
+pub fn unreadable(snapshot: &Snapshot, run: Option<i64>) -> anyhow::Error {
+    let rejects = snapshot.rejects();
+    let first = rejects
+        .first(1)
+        .first()
+        .map(|r| format!(" The first, {} {}: {}.", r.source, r.position, r.reason))
+        .unwrap_or_default();
+    let recorded = match run {
+        Some(id) => format!(" They are in ampersand.rejected_records (sync_run_id {id})."),
+        None => String::new(),
+    };
+    anyhow::anyhow!(
+        "none of the {} installations of project {} could be read, so nothing was applied.{first}{recorded} If the API changed the shape of installations, this release of ampsync cannot read them",
+        snapshot.installations(),
+        snapshot.project_id
+    )
 }
 
 /// The `run summary` log event, one per run: what changed (totals, installations, and
@@ -235,7 +326,8 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         installations_inserted = installations.inserted + installations.restored,
         installations_updated = installations.updated,
         installations_deleted = installations.deleted,
-        rejected = outcome.rejected,
+        rejected = outcome.rejected.rejected,
+        rejected_without_payload = outcome.rejected.without_payload,
         deletions_skipped = outcome.deletions_skipped.as_deref(),
         counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
         fetch_seconds = fetch.as_secs_f64(),

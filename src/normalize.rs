@@ -9,7 +9,12 @@
 //! installation decides its config too (see `store::Owner`).
 //!
 //! Secrets are dropped by `bridge`; a record that cannot be read is rejected here with
-//! its payload scrubbed and its reason cleaned, so nothing downstream can leak them.
+//! its reason cleaned and kept aside (see `rejects`, which scrubs the payloads it
+//! keeps), so nothing downstream can leak them.
+//!
+//! An installation that names another project is rejected too, and counted by project
+//! id: when more than half of a response's installations belong to other projects,
+//! the caller was most likely given the wrong project ([`Snapshot::other_projects`]).
 //!
 //! # Flat memory
 //!
@@ -31,6 +36,7 @@ use serde_json::Value;
 use crate::api::model;
 use crate::api::stream::ElementSink;
 use crate::bridge;
+use crate::rejects::{AllRejects, OtherProjects, Rejects};
 use crate::rows::{Row, Table};
 use crate::spill::Spill;
 use crate::store::Store;
@@ -38,18 +44,6 @@ use crate::store::Store;
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
 /// so storing it would fail the whole run, every run.
 const NUL: &str = "holds a NUL character (\\u0000), which PostgreSQL cannot store";
-
-/// A source object that could not be read.
-#[derive(Debug, Clone)]
-pub struct Rejected {
-    /// Which response it came from: `installations` or `integrations`.
-    pub source: &'static str,
-    /// Its index in that response's array.
-    pub position: u64,
-    pub reason: String,
-    /// The object, scrubbed of secrets.
-    pub payload: Value,
-}
 
 /// Rows of one project snapshot, kept in temporary files as they are made (see the
 /// module docs): memory stays flat however large the project.
@@ -59,7 +53,6 @@ pub struct Snapshot {
     /// rows soft-deleted. (`import` without an integrations file does not cover
     /// `integrations`, say.)
     covered: BTreeSet<Table>,
-    pub rejected: Vec<Rejected>,
     /// Part 0 is filled on the caller's thread; the others by the workers that read the
     /// installations stream, once it has ended.
     parts: Vec<Part>,
@@ -73,7 +66,6 @@ impl Snapshot {
             parts: vec![Part::new(0, project_id.clone())],
             project_id,
             covered: BTreeSet::new(),
-            rejected: Vec::new(),
             workers: None,
         }
     }
@@ -137,12 +129,50 @@ impl Snapshot {
         hasher.finalize().to_hex().to_string()
     }
 
-    /// Whether every row was stored; if not, why.
+    /// Whether every row and every rejected record was stored; if not, why.
     pub fn stored(&self) -> Result<(), String> {
-        match self.parts.iter().find_map(|p| p.store.failure.as_ref()) {
+        let failure = self
+            .parts
+            .iter()
+            .find_map(|p| p.store.failure.as_ref().or(p.rejects.failure.as_ref()));
+        match failure {
             None => Ok(()),
             Some(reason) => Err(reason.clone()),
         }
+    }
+
+    /// How many source records were rejected: the exact count.
+    pub fn rejected(&self) -> u64 {
+        self.parts.iter().map(|p| p.rejects.count()).sum()
+    }
+
+    /// The rejected records, with the payloads the run keeps chosen.
+    pub fn rejects(&self) -> AllRejects<'_> {
+        AllRejects::new(self.parts.iter().map(|p| &p.rejects))
+    }
+
+    /// Elements of the installations response.
+    pub fn installations(&self) -> u64 {
+        self.parts.iter().map(|p| p.installations).sum()
+    }
+
+    /// When more than half of the installations response names other projects (all of
+    /// it, say, for a project given by a name that is not its id): how many, and which.
+    /// A few strays are rejected like any unreadable record and the rest applies; a
+    /// majority means the snapshot is not this project's, and applying the few left
+    /// would only hide that.
+    pub fn other_projects(&self) -> Option<OtherProjects> {
+        let mut others = OtherProjects::default();
+        for part in &self.parts {
+            others.merge(&part.others);
+        }
+        (others.count * 2 > self.installations()).then_some(others)
+    }
+
+    /// True when the installations response held elements and not one could be read:
+    /// the API changed, most likely, and a run must not pass for a success.
+    pub fn unreadable(&self) -> bool {
+        self.installations() > 0 && self.copies(Table::Installations) == 0
     }
 
     /// Marks the tables an installations response fills completely.
@@ -160,7 +190,6 @@ impl Snapshot {
     pub fn add_integrations(&mut self, integrations: Vec<Value>) {
         self.covered.insert(Table::Integrations);
         self.parts[0].add_integrations(integrations);
-        self.rejected.append(&mut self.parts[0].rejected);
     }
 
     /// Adds one element of the installations response, as its JSON text, on this
@@ -171,18 +200,20 @@ impl Snapshot {
         position: u64,
         json: &[u8],
     ) -> Result<(), serde_json::Error> {
-        let added = self.parts[0].add_installation_json(position, json);
-        self.rejected.append(&mut self.parts[0].rejected);
-        added
+        self.parts[0].add_installation_json(position, json)
     }
 }
 
-/// What one thread reads: its rows in a [`Store`] of their own, and the records it
-/// rejected.
+/// What one thread reads: its rows in a [`Store`] of their own, the records it
+/// rejected, and the installations it met.
 struct Part {
     project_id: String,
     store: Store,
-    rejected: Vec<Rejected>,
+    rejects: Rejects,
+    /// Elements of the installations response.
+    installations: u64,
+    /// Those that named another project.
+    others: OtherProjects,
     /// The first element that was not JSON, and why.
     invalid: Option<(u64, String)>,
 }
@@ -192,7 +223,9 @@ impl Part {
         Part {
             project_id,
             store: Store::new(number),
-            rejected: Vec::new(),
+            rejects: Rejects::default(),
+            installations: 0,
+            others: OtherProjects::default(),
             invalid: None,
         }
     }
@@ -227,6 +260,7 @@ impl Part {
         position: u64,
         json: &[u8],
     ) -> Result<(), serde_json::Error> {
+        self.installations += 1;
         if memchr::memmem::find(json, b"\\u0000").is_none() {
             match serde_json::from_slice::<model::Installation>(json) {
                 Ok(inst)
@@ -250,6 +284,12 @@ impl Part {
 
     /// As [`Snapshot::add_installation_json`], from a parsed element.
     fn add_installation_value(&mut self, position: u64, mut value: Value) {
+        // Counted whether or not the rest can be read: a response of another project's
+        // installations that also fail to parse is still another project's.
+        let other = value.get("projectId").and_then(Value::as_str);
+        if let Some(id) = other.filter(|id| *id != self.project_id) {
+            self.others.add(id);
+        }
         if crate::scrub::replace_nul(&mut value) {
             return self.reject("installations", position, NUL.into(), value);
         }
@@ -288,12 +328,8 @@ impl Part {
     }
 
     fn reject(&mut self, source: &'static str, position: u64, reason: String, payload: Value) {
-        self.rejected.push(Rejected {
-            source,
-            position,
-            reason: crate::scrub::scrub_text(&crate::scrub::scrub_reason(&reason)),
-            payload: crate::scrub::scrubbed(payload),
-        });
+        let reason = crate::scrub::scrub_text(&crate::scrub::scrub_reason(&reason));
+        self.rejects.push(source, position, reason, payload);
     }
 }
 
@@ -315,12 +351,8 @@ impl ElementSink for Snapshot {
         let Some(workers) = self.workers.take() else {
             return Ok(());
         };
-        let mut parts = workers.finish();
+        let parts = workers.finish();
         let invalid = parts.iter().filter_map(|p| p.invalid.clone()).min();
-        for part in &mut parts {
-            self.rejected.append(&mut part.rejected);
-        }
-        self.rejected.sort_by_key(|r| (r.source, r.position));
         self.parts.extend(parts);
         match invalid {
             Some((position, reason)) => Err(format!("element {position} is not JSON: {reason}")),

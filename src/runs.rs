@@ -7,10 +7,15 @@
 //! A run that dies leaves `running` behind; the next run of the project, holding the
 //! lock, marks it `abandoned`.
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::apply::Counts;
+use crate::rejects::AllRejects;
+
+/// Rejected records sent per COPY message.
+const COPY_CHUNK: usize = 1 << 20;
 
 /// Another run holds the project's lock (exit code 75).
 #[derive(Debug, thiserror::Error)]
@@ -162,12 +167,19 @@ pub async fn start(pool: &PgPool, new: NewRun<'_>) -> sqlx::Result<Run> {
     })
 }
 
+/// How many records a run rejected, and how many of those lost their payload.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RejectedCount {
+    pub rejected: u64,
+    pub without_payload: u64,
+}
+
 /// Closes the run as succeeded, inside the transaction that applied it.
 pub async fn succeed(
     tx: &mut PgConnection,
     run: &Run,
     counts: &Counts,
-    rejected: usize,
+    rejected: RejectedCount,
     deletions_skipped: Option<&str>,
 ) -> sqlx::Result<()> {
     let total =
@@ -178,8 +190,9 @@ pub async fn succeed(
         .bind(total(|c| c.inserted + c.restored))
         .bind(total(|c| c.updated + c.touched))
         .bind(total(|c| c.deleted))
-        .bind(rejected as i64)
+        .bind(rejected.rejected as i64)
         .bind(deletions_skipped)
+        .bind(rejected.without_payload as i64)
         .execute(tx)
         .await?;
     Ok(())
@@ -211,23 +224,67 @@ pub async fn record_snapshot(
     Ok(())
 }
 
-/// Records the source objects run `run_id` could not read, inside its transaction.
+/// Records the source objects run `run_id` could not read, inside its transaction:
+/// `COPY`, a megabyte at a time, read back from the snapshot's temporary files.
 pub async fn record_rejected(
     tx: &mut PgConnection,
     run_id: i64,
-    rejected: &[crate::normalize::Rejected],
-) -> sqlx::Result<()> {
-    if rejected.is_empty() {
-        return Ok(());
+    rejects: &AllRejects<'_>,
+) -> anyhow::Result<RejectedCount> {
+    let count = RejectedCount {
+        rejected: rejects.count(),
+        without_payload: rejects.without_payload(),
+    };
+    if count.rejected == 0 {
+        return Ok(count);
     }
-    let rows: Vec<_> = rejected
-        .iter()
-        .map(|r| serde_json::json!({"source": r.source, "position": r.position, "reason": r.reason, "payload": r.payload}))
-        .collect();
-    sqlx::query(include_str!("../sql/runs/rejected.sql"))
-        .bind(run_id)
-        .bind(serde_json::Value::Array(rows))
+    let mut copy = tx
+        .copy_in_raw(include_str!("../sql/runs/copy_rejected.sql"))
+        .await
+        .context("recording rejected records")?;
+    let mut text = rejects.copy_text(run_id);
+    let mut data = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
+    loop {
+        data.clear();
+        match text.fill(&mut data, COPY_CHUNK) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let _ = copy.abort("reading the rejected records failed").await;
+                return Err(anyhow::Error::new(e)
+                    .context("reading rejected records back from their temporary file (TMPDIR)"));
+            }
+        }
+        copy.send(data.as_slice())
+            .await
+            .context("recording rejected records")?;
+    }
+    copy.finish().await.context("recording rejected records")?;
+    Ok(count)
+}
+
+/// Records a run's rejected counts on its row, for a run that fails because none of
+/// its records could be read (a run that succeeds records them with [`succeed`]).
+pub async fn record_rejected_count(
+    tx: &mut PgConnection,
+    run: &Run,
+    count: RejectedCount,
+) -> sqlx::Result<()> {
+    sqlx::query(include_str!("../sql/runs/rejected_counts.sql"))
+        .bind(run.id)
+        .bind(count.rejected as i64)
+        .bind(count.without_payload as i64)
         .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes the `running` row of a run that turned out to be a usage error (see
+/// `lifecycle::finish`).
+pub async fn discard(pool: &PgPool, run: &Run) -> sqlx::Result<()> {
+    sqlx::query(include_str!("../sql/runs/discard.sql"))
+        .bind(run.id)
+        .execute(pool)
         .await?;
     Ok(())
 }

@@ -109,6 +109,56 @@ impl Spill {
     }
 }
 
+/// A spill's content read back line by line (lines end with `\n`), a piece at a time,
+/// so a file of any size is read in bounded memory.
+pub struct Lines<'a> {
+    spill: &'a Spill,
+    /// Where the next piece starts in the spill.
+    pos: u64,
+    buf: Vec<u8>,
+    /// Where the next line starts in `buf`.
+    start: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// Bytes read from the spill at a time (a longer line is read in several).
+    const PIECE: u64 = 64 * 1024;
+
+    pub fn new(spill: &'a Spill) -> Self {
+        Lines {
+            spill,
+            pos: 0,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// The next line, without its `\n`; `None` after the last.
+    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            let found = memchr::memchr(b'\n', &self.buf[self.start..]);
+            if let Some(at) = found {
+                let line = self.start..self.start + at;
+                self.start += at + 1;
+                return Ok(Some(&self.buf[line]));
+            }
+            if self.pos >= self.spill.len() {
+                // The last line, if it lacks its newline.
+                let rest = self.start..self.buf.len();
+                self.start = self.buf.len();
+                return Ok((!rest.is_empty()).then(|| &self.buf[rest]));
+            }
+            self.buf.drain(..self.start);
+            self.start = 0;
+            let n = (self.spill.len() - self.pos).min(Self::PIECE) as usize;
+            let old = self.buf.len();
+            self.buf.resize(old + n, 0);
+            self.spill.read_at(self.pos, &mut self.buf[old..])?;
+            self.pos += n as u64;
+        }
+    }
+}
+
 impl Default for Spill {
     fn default() -> Self {
         Spill::new()
@@ -146,5 +196,21 @@ mod tests {
             .unwrap();
         assert_eq!(all.len() as u64, spill.len());
         assert!(all.starts_with(b"head") && all.ends_with(&[7, b't', b'a', b'i', b'l']));
+    }
+
+    #[test]
+    fn lines_read_back_whole_across_pieces_and_the_buffer() {
+        let mut spill = Spill::new();
+        let long = vec![b'x'; 100_000];
+        spill.append(&[b"one\n", &long, b"\n\nlast"]).unwrap();
+        let mut lines = Lines::new(&spill);
+        let mut got = Vec::new();
+        while let Some(line) = lines.next_line().unwrap() {
+            got.push(line.to_vec());
+        }
+        assert_eq!(
+            got,
+            vec![b"one".to_vec(), long, Vec::new(), b"last".to_vec()]
+        );
     }
 }

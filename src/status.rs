@@ -26,6 +26,8 @@ pub struct RunRow {
     pub rows_updated: i64,
     pub rows_deleted: i64,
     pub rejected: i64,
+    /// Of those, how many were stored without their payload (past the run's cap).
+    pub rejected_without_payload: i64,
     pub deletions_skipped_reason: Option<String>,
     pub error: Option<String>,
 }
@@ -190,11 +192,20 @@ impl Status {
             "NOTE"
         ));
         for r in &self.runs {
-            let note = match (&r.error, &r.deletions_skipped_reason) {
+            let mut note = match (&r.error, &r.deletions_skipped_reason) {
                 (Some(error), _) => error.clone(),
                 (None, Some(reason)) => format!("deletions skipped: {reason}"),
                 (None, None) => String::new(),
             };
+            if r.rejected_without_payload > 0 && r.error.is_none() {
+                if !note.is_empty() {
+                    note.push_str("; ");
+                }
+                note.push_str(&format!(
+                    "{} rejected stored without payload",
+                    r.rejected_without_payload
+                ));
+            }
             out.push_str(&format!(
                 "{:<5} {:<7} {:<20} {:<10} {:<20} {:<20} {:>8} {:>6} {:>6} {:>6} {:>5}  {}\n",
                 r.id,

@@ -94,12 +94,22 @@ async fn sync_fetched_project(
         );
         snapshot.add_project(project);
         snapshot.add_integrations(integrations);
+        if let Some(others) = snapshot.other_projects() {
+            anyhow::bail!(
+                "the API answered installations of other projects: {}; nothing was applied. The project's id came from the API itself, so no flag fixes this: report it to Ampersand",
+                lifecycle::other_projects_message(&snapshot, &others)
+            );
+        }
         Ok::<_, anyhow::Error>(snapshot)
     };
 
     if req.dry_run {
         let fetch_started = Instant::now();
         let snapshot = shutdown.interruptible(fetch).await??;
+        if snapshot.unreadable() {
+            apply::log_rejected(&snapshot);
+            return Err(lifecycle::unreadable(&snapshot, None));
+        }
         let fetch_time = fetch_started.elapsed();
         let plan_started = Instant::now();
         let plan = shutdown
@@ -115,7 +125,10 @@ async fn sync_fetched_project(
             run_id: None,
             observed_at,
             counts: plan.counts(),
-            rejected: snapshot.rejected.len(),
+            rejected: runs::RejectedCount {
+                rejected: snapshot.rejected(),
+                without_payload: snapshot.rejects().without_payload(),
+            },
             deletions_skipped: plan.deletions_skipped,
         };
         lifecycle::log_summary("sync", &outcome, fetch_time, plan_started.elapsed());

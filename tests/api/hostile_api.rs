@@ -258,7 +258,9 @@ async fn secrets_the_api_echoes_into_typed_fields_reach_no_table_and_ordinary_na
 #[tokio::test]
 async fn rejection_reasons_never_carry_a_secret_into_the_table_or_the_log() {
     // Arrange: records rejected with the key in the value the reason quotes.
-    let mut payload = installations(0..3);
+    // (Three good ones besides: a response none of whose installations can be read
+    // fails its run.)
+    let mut payload = installations(0..6);
     payload[0]["projectId"] = json!(format!("proj-{API_KEY}"));
     payload[1]["connection"] = json!(format!("`x` field `{API_KEY}`"));
     payload[2]["id"] = json!({"nested": JWT});

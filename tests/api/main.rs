@@ -12,6 +12,7 @@ mod import; // backfills from archived responses
 mod logs; // the run summary event and progress log lines
 mod postgres_connection; // one Postgres configuration for migrations and data: TLS, PG* env, no password in errors
 mod prune; // retention: old runs, rejected records and ended history versions go, what matters stays
+mod rejects; // 100,000 unreadable records with flat memory and a recorded failure; imports of the wrong project
 mod robustness; // bad records, colliding and dying runs, lost connections, TLS, secrets
 mod secrets; // no secret reaches a table, a history row or a log line
 mod sql_files; // BI queries on the sample data, comments on every column, the read-only role

@@ -22,8 +22,8 @@ use crate::helpers::{spawn_app, TestApp};
 /// Every migration that has landed on main, with the BLAKE3 digest of its file. A
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
-/// V1 to V6 are 0.1.0's, V7 is 0.2.0's.
-const LANDED: [(&str, &str); 7] = [
+/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 0.3.0's.
+const LANDED: [(&str, &str); 8] = [
     (
         "V1__tables.sql",
         "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
@@ -51,6 +51,10 @@ const LANDED: [(&str, &str); 7] = [
     (
         "V7__source_hashes_catalog_vars.sql",
         "afd6cfb5d4618f84d9345ad4056f5c590cad711ab4c9f6b431f5da765b38cfa2",
+    ),
+    (
+        "V8__bounded_rejects.sql",
+        "c8e674d895a03099c38c865907108cab380d3fe55102e51f0e8764bf7902fa00",
     ),
 ];
 
