@@ -239,6 +239,8 @@ pub async fn plan(
         }
     }
 
+    keep_unreached(conn, snapshot, &mut plan).await?;
+
     let deletions_due = plan.tables.values().any(|c| c.deleted > 0);
     if deletions_due && !snapshot.rejected.is_empty() {
         plan.deletions_skipped = Some(format!(
@@ -272,6 +274,41 @@ pub async fn plan(
         }
     }
     Ok(plan)
+}
+
+/// For each table whose list the snapshot lacks (see `catalog::List`), takes back the
+/// planned deletions of rows that no live installation reaches: only a list could have
+/// shown them, so their absence says nothing.
+async fn keep_unreached(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    plan: &mut Plan,
+) -> Result<(), ApplyError> {
+    for (table, counts) in plan.tables.iter_mut() {
+        let unlisted = table
+            .spec()
+            .complete_with
+            .is_some_and(|list| !snapshot.listed(list));
+        if !unlisted || counts.deleted == 0 {
+            continue;
+        }
+        let kept = sqlx::query(include_str!("../sql/apply/keep_unreached.sql"))
+            .bind(table.name())
+            .bind(&snapshot.project_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("keeping rows only a list could show", *table))?
+            .rows_affected();
+        if kept > 0 {
+            tracing::info!(
+                table = table.name(),
+                rows = kept,
+                "not deleted: absent, but only a list the run did not read could have shown them"
+            );
+        }
+        counts.deleted -= kept.min(counts.deleted);
+    }
+    Ok(())
 }
 
 /// COPYs the snapshot's index into `ampsync_snapshot`. Not analyzed: every comparison

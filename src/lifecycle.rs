@@ -11,6 +11,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::apply::{self, Counts};
+use crate::catalog::List;
 use crate::normalize::Snapshot;
 use crate::progress::{Progress, Unit};
 use crate::rows::Table;
@@ -27,6 +28,8 @@ pub struct Outcome {
     pub counts: Counts,
     pub rejected: usize,
     pub deletions_skipped: Option<String>,
+    /// The lists the API would not give (403, 404), each with why.
+    pub lists_unavailable: Vec<(List, String)>,
 }
 
 impl Outcome {
@@ -74,6 +77,9 @@ impl Outcome {
         }
         if let Some(reason) = &self.deletions_skipped {
             line.push_str(&format!("; deletions skipped: {reason}"));
+        }
+        for (list, reason) in &self.lists_unavailable {
+            line.push_str(&format!("; {list} list unavailable ({reason})"));
         }
         line
     }
@@ -202,6 +208,9 @@ pub async fn apply_snapshot(
     )
     .await
     .context("recording the run's outcome")?;
+    runs::record_unavailable(&mut tx, run, &snapshot.unavailable)
+        .await
+        .context("recording the lists the API would not give")?;
     tx.commit().await.context("committing the snapshot")?;
     Ok(Outcome {
         project_id: snapshot.project_id.clone(),
@@ -210,6 +219,7 @@ pub async fn apply_snapshot(
         counts,
         rejected: snapshot.rejected.len(),
         deletions_skipped: plan.deletions_skipped,
+        lists_unavailable: snapshot.unavailable.clone(),
     })
 }
 
@@ -237,6 +247,7 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         installations_deleted = installations.deleted,
         rejected = outcome.rejected,
         deletions_skipped = outcome.deletions_skipped.as_deref(),
+        lists_unavailable = outcome.lists_unavailable.iter().map(|(l, _)| l.name()).collect::<Vec<_>>().join(","),
         counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
         fetch_seconds = fetch.as_secs_f64(),
         apply_seconds = apply.as_secs_f64(),

@@ -23,7 +23,7 @@ use crate::helpers::{spawn_app, TestApp};
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
 /// V1 to V6 are 0.1.0's, V7 is 0.2.0's.
-const LANDED: [(&str, &str); 7] = [
+const LANDED: [(&str, &str); 8] = [
     (
         "V1__tables.sql",
         "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
@@ -51,6 +51,10 @@ const LANDED: [(&str, &str); 7] = [
     (
         "V7__source_hashes_catalog_vars.sql",
         "afd6cfb5d4618f84d9345ad4056f5c590cad711ab4c9f6b431f5da765b38cfa2",
+    ),
+    (
+        "V9__connected_not_installed.sql",
+        "cde58f1fe33b478f5553d290f06476493023d6d2778ffbe7a448d4f116423af9",
     ),
 ];
 
