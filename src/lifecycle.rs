@@ -233,6 +233,15 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         .get(Table::Installations.name())
         .cloned()
         .unwrap_or_default();
+    // Present only when a list was unavailable: `connections,provider_apps`.
+    let unavailable = (!outcome.lists_unavailable.is_empty()).then(|| {
+        let names: Vec<&str> = outcome
+            .lists_unavailable
+            .iter()
+            .map(|(l, _)| l.name())
+            .collect();
+        names.join(",")
+    });
     tracing::info!(
         command,
         run = outcome.run_id,
@@ -247,7 +256,7 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         installations_deleted = installations.deleted,
         rejected = outcome.rejected,
         deletions_skipped = outcome.deletions_skipped.as_deref(),
-        lists_unavailable = outcome.lists_unavailable.iter().map(|(l, _)| l.name()).collect::<Vec<_>>().join(","),
+        lists_unavailable = unavailable.as_deref(),
         counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
         fetch_seconds = fetch.as_secs_f64(),
         apply_seconds = apply.as_secs_f64(),
