@@ -28,6 +28,8 @@ pub struct RunRow {
     pub rejected: i64,
     pub deletions_skipped_reason: Option<String>,
     pub error: Option<String>,
+    /// The lists the API would not give the run (`connections,provider_apps`).
+    pub lists_unavailable: Option<String>,
 }
 
 #[derive(Debug, Serialize, FromRow)]
@@ -75,6 +77,7 @@ pub async fn status(
             &mut run.group_ref,
             &mut run.error,
             &mut run.deletions_skipped_reason,
+            &mut run.lists_unavailable,
         ] {
             *text = text.take().map(scrub_string);
         }
@@ -163,11 +166,15 @@ impl Status {
             "NOTE"
         ));
         for r in &self.runs {
-            let note = match (&r.error, &r.deletions_skipped_reason) {
+            let mut note = match (&r.error, &r.deletions_skipped_reason) {
                 (Some(error), _) => error.clone(),
                 (None, Some(reason)) => format!("deletions skipped: {reason}"),
                 (None, None) => String::new(),
             };
+            if let (None, Some(lists)) = (&r.error, &r.lists_unavailable) {
+                let sep = if note.is_empty() { "" } else { "; " };
+                note = format!("{note}{sep}lists unavailable: {lists}");
+            }
             out.push_str(&format!(
                 "{:<5} {:<7} {:<20} {:<10} {:<20} {:<20} {:>8} {:>6} {:>6} {:>6} {:>5}  {}\n",
                 r.id,

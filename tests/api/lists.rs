@@ -394,3 +394,41 @@ async fn import_takes_the_lists_from_files_one_per_snapshot() {
         refused.stderr()
     );
 }
+
+#[tokio::test]
+async fn a_listed_object_of_another_project_or_without_an_id_is_rejected_and_stops_deletions() {
+    // Arrange: a first sync with a lone connection; then the list drops it but carries
+    // another project's connection and a provider app without an id.
+    let app = spawn_app().await;
+    app.api
+        .set_connections(listed(&app, &[lone_connection(1, "grp-lone-1")]));
+    app.sync().await;
+    let mut foreign = lone_connection(2, "grp-lone-2");
+    foreign["projectId"] = json!("proj-someone-else");
+    app.api.set_connections(listed(&app, &[foreign]));
+    let mut nameless = provider_app("zoho");
+    nameless.as_object_mut().unwrap().remove("id");
+    app.api
+        .set_provider_apps(json!([provider_app("salesforce"), nameless]));
+
+    // Act
+    let run = app.sync().await;
+
+    // Assert: both rejected, with their source; nothing deleted, the foreign one not stored.
+    let rejected: Vec<(String, String)> =
+        sqlx::query_as("SELECT source, reason FROM ampersand.rejected_records ORDER BY source")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected[0].0, "connections");
+    assert!(rejected[0].1.contains("proj-someone-else"), "{rejected:?}");
+    assert_eq!(rejected[1].0, "provider_apps");
+    assert!(
+        run.stdout().contains("deletions skipped"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(live(&app, CONNECTION, "conn-lone-001").await, Some(true));
+    assert_eq!(live(&app, CONNECTION, "conn-lone-002").await, None);
+}
