@@ -105,7 +105,8 @@ pub struct SyncArgs {
     )]
     pub projects: Vec<String>,
 
-    /// Sync only this group's installations; deletions stay within the group.
+    /// Sync only this group's installations and connections; deletions stay within the
+    /// group.
     #[arg(long)]
     pub group_ref: Option<String>,
 
