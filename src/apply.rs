@@ -45,9 +45,11 @@ const COPY_CHUNK: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The mass-delete guard (PRODUCT.md, rules of a run, 3).
-    #[error("refusing to delete {would_delete} of the {live} live installations of project {project}: more than half. If the source really lost them, run again with --allow-mass-delete")]
+    #[error("refusing to delete {would_delete} of the {live} live {table} of project {project}: more than half. If the source really lost them, run again with --allow-mass-delete")]
     MassDelete {
         project: String,
+        /// Installations, or connections (which a list may drop).
+        table: Table,
         would_delete: u64,
         live: u64,
     },
@@ -254,20 +256,24 @@ pub async fn plan(
         plan.tables.values_mut().for_each(|c| c.deleted = 0);
     }
 
-    let would_delete = plan
-        .tables
-        .get(&Table::Installations)
-        .map_or(0, |c| c.deleted);
-    if would_delete > 10 && !allow_mass_delete {
-        let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_installations.sql"))
+    // The guard counts installations, and connections too: a connections list that
+    // suddenly comes back empty must not take every connection without an installation.
+    for table in [Table::Installations, Table::Connections] {
+        let would_delete = plan.tables.get(&table).map_or(0, |c| c.deleted);
+        if would_delete <= 10 || allow_mass_delete {
+            continue;
+        }
+        let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_rows.sql"))
+            .bind(table.name())
             .bind(&snapshot.project_id)
             .fetch_one(&mut *conn)
             .await
-            .map_err(db("counting live rows", Table::Installations))?;
+            .map_err(db("counting live rows", table))?;
         let live = live as u64;
         if would_delete * 2 > live {
             return Err(ApplyError::MassDelete {
                 project: snapshot.project_id.clone(),
+                table,
                 would_delete,
                 live,
             });

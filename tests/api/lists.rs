@@ -432,3 +432,37 @@ async fn a_listed_object_of_another_project_or_without_an_id_is_rejected_and_sto
     assert_eq!(live(&app, CONNECTION, "conn-lone-001").await, Some(true));
     assert_eq!(live(&app, CONNECTION, "conn-lone-002").await, None);
 }
+
+#[tokio::test]
+async fn a_connections_list_that_drops_most_connections_trips_the_mass_delete_guard() {
+    // Arrange: 20 lone connections beside the fixture's 15.
+    let app = spawn_app().await;
+    let lone: Vec<Value> = (0..20)
+        .map(|n| lone_connection(n, &format!("grp-lone-{n}")))
+        .collect();
+    app.api.set_connections(listed(&app, &lone));
+    app.sync().await;
+
+    // Act: the list comes back with only the installed ones.
+    app.api.set_connections(listed(&app, &[]));
+    let refused = app.ampsync(&["sync", "--project", PROJECT_ID]).await;
+    let allowed = app
+        .ampsync(&["sync", "--project", PROJECT_ID, "--allow-mass-delete"])
+        .await
+        .success();
+
+    // Assert
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused
+            .stderr()
+            .contains("refusing to delete 20 of the 35 live connections"),
+        "{}",
+        refused.stderr()
+    );
+    assert!(
+        allowed.stdout().contains("connections +0 ~0 -20"),
+        "{}",
+        allowed.stdout()
+    );
+}

@@ -189,7 +189,7 @@ async fn the_queries_answer_correctly_on_the_sample_data() {
     )
     .await;
     let funnel: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT observed_at::date::text, provider, sum(connections)::bigint, sum(installed)::bigint,
+        "SELECT day::text, provider, sum(connections)::bigint, sum(installed)::bigint,
                 sum(connected_not_installed)::bigint
          FROM ampersand.connection_funnel GROUP BY 1, 2 ORDER BY 1, 2",
     )

@@ -54,7 +54,7 @@ const LANDED: [(&str, &str); 8] = [
     ),
     (
         "V9__connected_not_installed.sql",
-        "cde58f1fe33b478f5553d290f06476493023d6d2778ffbe7a448d4f116423af9",
+        "6f5534ad3819801cf99c3403a5cbd2b33454dd163b9f3c97e964ea7bf10e8c51",
     ),
 ];
 
