@@ -11,6 +11,9 @@ It (re)writes, next to this script:
     integrations.json                GET /v1/projects/{projectIdOrName}/integrations
     installations-2026-11-01.json    GET /v1/projects/{projectIdOrName}/installations (week 1)
     installations-2026-11-08.json    the same call one week later (week 2)
+    connections-2026-11-01.json      GET /v1/projects/{projectIdOrName}/connections (week 1)
+    connections-2026-11-08.json      the same call in week 2
+    provider-apps.json               GET /v1/projects/{projectIdOrName}/provider-apps
     README.md                        description + counts computed below
 
 Standard library only, no randomness: every "random" choice is derived from a
@@ -198,6 +201,7 @@ CONSUMERS = {
     "user-38": "Lars Ødegård",
     "user-40": "Amara Nwosu",
     "user-42": "Charlie Bucket",  # only appears in week 2
+    "user-44": "Greta Kuhn",  # only in the connections list
 }
 
 # groupRef, groupName, default consumer, integrations installed in week 1
@@ -224,8 +228,20 @@ GROUPS = [
     ("grp-blue-sun", 'Blue Sun Corp. "BSC"', "user-40", "hs zd gong"),
     # brand-new group, only installs something in week 2
     ("grp-wonka", "Wonka Industries 🍫", "user-42", ""),
+    # a group that only the connections list shows: it connected, never installed
+    ("grp-kuhn-optik", "Kuhn Optik KG", "user-44", ""),
 ]
 GROUP_INDEX = {g[0]: i for i, g in enumerate(GROUPS)}
+
+# connections no installation uses (the customer connected but never installed), as
+# only GET /connections lists them: (groupRef, provider) -> (createTime, weeks listed)
+LONE_CONNECTIONS = {
+    ("grp-initech", "zendesk"): (D(2026, 9, 14, 10, 12, 3, 118_004), (1, 2)),
+    ("grp-hooli", "salesforce"): (D(2026, 10, 2, 16, 45, 51, 902_311), (1, 2)),
+    ("grp-soylent", "gong"): (D(2026, 10, 20, 8, 30, 12, 5_877), (1,)),  # deleted by week 2
+    ("grp-kuhn-optik", "hubspot"): (D(2026, 10, 28, 13, 2, 40, 700_120), (1, 2)),
+    ("grp-kuhn-optik", "salesforce"): (D(2026, 11, 5, 9, 41, 7, 331_908), (2,)),  # new in week 2
+}
 
 # connections made by someone other than the group's usual consumer
 CONSUMER_OVERRIDES = {("grp-stark", "zendesk"): "user-7", ("grp-oceanic", "zendesk"): "user-11"}
@@ -336,6 +352,8 @@ def connection_installs(ref: str, provider: str) -> list[tuple[str, str]]:
 
 
 def connection_created(ref: str, provider: str) -> dt.datetime:
+    if (ref, provider) in LONE_CONNECTIONS:
+        return LONE_CONNECTIONS[(ref, provider)][0]
     first = min(install_created(k) for k in connection_installs(ref, provider))
     return first - dt.timedelta(seconds=20 + num(200, "conn-lead", ref, provider),
                                 microseconds=num(999_999, "conn-lead-us", ref, provider))
@@ -355,7 +373,10 @@ def all_connections() -> list[tuple[str, str]]:
 
 
 def consumer_created(cref: str) -> dt.datetime:
-    return min(connection_created(*c) for c in all_connections() if consumer_of(*c) == cref) \
+    # from installed connections; from listed-only ones when it has no other
+    made = [c for c in all_connections() if consumer_of(*c) == cref] \
+        or [c for c in LONE_CONNECTIONS if consumer_of(*c) == cref]
+    return min(connection_created(*c) for c in made) \
         - dt.timedelta(seconds=2, microseconds=num(999_999, "consumer-us", cref))
 
 
@@ -468,6 +489,13 @@ PROVIDER_APPS = {
                  externalRef="gong-app-8812",
                  scopes=OAUTH_SCOPES["gong"],
                  created=D(2024, 1, 15, 19, 51, 27), updated=D(2024, 1, 15, 19, 51, 27)),
+    # set up, but no connection uses it yet: only GET /provider-apps shows it
+    "pipedrive": dict(clientId=uid("pipedrive-client-id")[:18],
+                      externalRef="pd-app-3310",
+                      scopes=["base", "deals:read", "contacts:read"],
+                      metadata={"authQueryParams": {"prompt": ["consent"]},
+                                "providerParams": {"companyDomain": "acme-sync"}},
+                      created=D(2026, 10, 27, 9, 15, 0), updated=D(2026, 10, 27, 9, 15, 0)),
 }
 
 
@@ -482,6 +510,7 @@ def build_provider_app(provider: str) -> dict:
         "externalRef": p["externalRef"],
         "scopes": p["scopes"],
         "updateTime": ts(p["updated"], "s"),
+        **({"metadata": p["metadata"]} if "metadata" in p else {}),
     }
 
 
@@ -716,6 +745,21 @@ def build_installation(key: tuple[str, str], week: int) -> dict:
     return inst
 
 
+def build_connections_list(week: int, snapshot: list[dict]) -> list[dict]:
+    """GET /connections in `week`: every connection the installations use (the same
+    objects), then those no installation uses, oldest first."""
+    listed: dict[str, dict] = {}
+    for inst in snapshot:
+        listed.setdefault(inst["connection"]["id"], inst["connection"])
+    lone = sorted((k for k, (_, weeks) in LONE_CONNECTIONS.items() if week in weeks),
+                  key=lambda k: LONE_CONNECTIONS[k][0])
+    for ref, provider in lone:
+        conn = build_connection(ref, provider, week)
+        assert conn["id"] not in listed
+        listed[conn["id"]] = conn
+    return list(listed.values())
+
+
 def build_snapshot(week: int) -> list[dict]:
     keys = sorted(installs_for(week), key=lambda k: (install_created(k), uid("installation", *k)))
     return [build_installation(k, week) for k in keys]
@@ -867,7 +911,7 @@ def dump(name: str, obj: object) -> str:
     return text
 
 
-def render_readme(counts: dict, st: dict, d: dict, expiry_w1: dict) -> str:
+def render_readme(counts: dict, st: dict, d: dict, expiry_w1: dict, lone: dict, apps: int) -> str:
     f1, f2 = (f"installations-{SNAPSHOTS[w]}.json" for w in (1, 2))
     c1, c2 = counts[1], counts[2]
     rows = [("installations", "installations"), ("connections", "connections"), ("groups", "groups"),
@@ -889,6 +933,9 @@ Realistic, **entirely fake** responses of the Ampersand API for project
 | `integrations.json` | `GET /v1/projects/{{projectIdOrName}}/integrations` — {len(INTEGRATIONS)} `Integration`s (salesforce ×2, hubspot, zendesk, gong) |
 | `{f1}` | `GET /v1/projects/{{projectIdOrName}}/installations` on {SNAPSHOTS[1]} |
 | `{f2}` | the same call one week later, {SNAPSHOTS[2]} |
+| `connections-{SNAPSHOTS[1]}.json` | `GET /v1/projects/{{projectIdOrName}}/connections` on {SNAPSHOTS[1]}: the {counts[1]['connections']} connections the installations use and {lone[1]} that none uses |
+| `connections-{SNAPSHOTS[2]}.json` | the same call on {SNAPSHOTS[2]}: {counts[2]['connections']} used, {lone[2]} unused |
+| `provider-apps.json` | `GET /v1/projects/{{projectIdOrName}}/provider-apps` — {apps} `ProviderApp`s, one of which (pipedrive) no connection uses |
 | `generate.py` | the generator of all of the above (and of this README) |
 
 Regenerate with `python3 samples/generate.py` (Python 3.11, standard library
@@ -917,6 +964,12 @@ API key starts with `FAKE-`, and the Salesforce org/user ids contain `FAKE`.
 - Timestamps in several shapes: `...44.816Z`, `...28.456076Z`, `...56Z` and
   {st[1]['timestampsWithOffset']} distinct values with a UTC offset (`+01:00`, `+02:00`, `+09:00`; the
   Café Zürich group's `createTime` repeats wherever that group does).
+- Connections no installation uses (connected, never installed), which only the
+  connections list shows: {', '.join(f"{g} / {p}" for g, p in LONE_CONNECTIONS)}.
+  `grp-soylent` / gong is listed on {SNAPSHOTS[1]} only (the customer deleted it),
+  `grp-kuhn-optik` / salesforce on {SNAPSHOTS[2]} only; `grp-kuhn-optik` (Kuhn Optik KG, consumer
+  `user-44`) has no installation at all. The connections the installations use
+  are listed as they embed them, byte for byte.
 - Fields unknown to the OpenAPI schema: `lastSyncedAt` on {sum(1 for _ in LAST_SYNCED_AT)} installations and
   `region` on one connection.
 - {st[1]['installationsWithoutUpdateTime']} installations without `updateTime` on {SNAPSHOTS[1]}; {st[1]['createdByBuilder']} installed by a builder
@@ -979,6 +1032,11 @@ def main() -> None:
     dump("integrations.json", integrations)
     for week in (1, 2):
         dump(f"installations-{SNAPSHOTS[week]}.json", snaps[week])
+    conn_lists = {week: build_connections_list(week, snaps[week]) for week in (1, 2)}
+    for week in (1, 2):
+        dump(f"connections-{SNAPSHOTS[week]}.json", conn_lists[week])
+    provider_apps = [build_provider_app(p) for p in PROVIDER_APPS]
+    dump("provider-apps.json", provider_apps)
 
     # re-read what was written, so the figures describe the files themselves
     loaded = {w: json.loads((OUT_DIR / f"installations-{SNAPSHOTS[w]}.json").read_text(encoding="utf-8"))
@@ -1018,10 +1076,19 @@ def main() -> None:
 
     expiry = {w: token_expiry(loaded[w], D(*map(int, SNAPSHOTS[w].split("-")))) for w in (1, 2)}
     assert expiry[1]["past"] and expiry[1]["soon"] and expiry[1]["later"] > expiry[1]["past"] + expiry[1]["soon"]
-    dump_readme = render_readme(counts, st, d, expiry[1])
+    for week in (1, 2):
+        used = {i["connection"]["id"] for i in loaded[week]}
+        for conn in conn_lists[week]:
+            for tok in (conn.get("oauth2AuthorizationCode") or {}).values():
+                if isinstance(tok, dict):
+                    assert tok["token"].startswith("FAKE-")
+            assert conn.get("apiKey", "FAKE-").startswith("FAKE-")
+        assert len(conn_lists[week]) == len(used) + sum(week in w for _, w in LONE_CONNECTIONS.values())
+    lone_counts = {w: len(conn_lists[w]) - counts[w]["connections"] for w in (1, 2)}
+    dump_readme = render_readme(counts, st, d, expiry[1], lone_counts, len(provider_apps))
     (OUT_DIR / "README.md").write_text(dump_readme, encoding="utf-8", newline="\n")
 
-    print(f"wrote {', '.join(['project.json', 'integrations.json'] + [f'installations-{SNAPSHOTS[w]}.json' for w in (1, 2)] + ['README.md'])} to {OUT_DIR}")
+    print(f"wrote {', '.join(['project.json', 'integrations.json'] + [f'installations-{SNAPSHOTS[w]}.json' for w in (1, 2)] + [f'connections-{SNAPSHOTS[w]}.json' for w in (1, 2)] + ['provider-apps.json', 'README.md'])} to {OUT_DIR}")
     print(f"integrations.json: {len(integrations)} integrations")
     for w in (1, 2):
         print(f"{SNAPSHOTS[w]}: " + ", ".join(f"{k}={v}" for k, v in counts[w].items()))

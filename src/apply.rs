@@ -45,9 +45,11 @@ const COPY_CHUNK: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The mass-delete guard (PRODUCT.md, rules of a run, 3).
-    #[error("refusing to delete {would_delete} of the {live} live installations of project {project}: more than half. If the source really lost them, run again with --allow-mass-delete")]
+    #[error("refusing to delete {would_delete} of the {live} live {table} of project {project}: more than half. If the source really lost them, run again with --allow-mass-delete")]
     MassDelete {
         project: String,
+        /// Installations, or connections (which a list may drop).
+        table: Table,
         would_delete: u64,
         live: u64,
     },
@@ -239,6 +241,8 @@ pub async fn plan(
         }
     }
 
+    keep_unreached(conn, snapshot, &mut plan).await?;
+
     let deletions_due = plan.tables.values().any(|c| c.deleted > 0);
     let rejected = snapshot.rejected();
     if deletions_due && rejected > 0 {
@@ -252,26 +256,65 @@ pub async fn plan(
         plan.tables.values_mut().for_each(|c| c.deleted = 0);
     }
 
-    let would_delete = plan
-        .tables
-        .get(&Table::Installations)
-        .map_or(0, |c| c.deleted);
-    if would_delete > 10 && !allow_mass_delete {
-        let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_installations.sql"))
+    // The guard counts installations, and connections too: a connections list that
+    // suddenly comes back empty must not take every connection without an installation.
+    for table in [Table::Installations, Table::Connections] {
+        let would_delete = plan.tables.get(&table).map_or(0, |c| c.deleted);
+        if would_delete <= 10 || allow_mass_delete {
+            continue;
+        }
+        let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_rows.sql"))
+            .bind(table.name())
             .bind(&snapshot.project_id)
             .fetch_one(&mut *conn)
             .await
-            .map_err(db("counting live rows", Table::Installations))?;
+            .map_err(db("counting live rows", table))?;
         let live = live as u64;
         if would_delete * 2 > live {
             return Err(ApplyError::MassDelete {
                 project: snapshot.project_id.clone(),
+                table,
                 would_delete,
                 live,
             });
         }
     }
     Ok(plan)
+}
+
+/// For each table whose list the snapshot lacks (see `catalog::List`), takes back the
+/// planned deletions of rows that no live installation reaches: only a list could have
+/// shown them, so their absence says nothing.
+async fn keep_unreached(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    plan: &mut Plan,
+) -> Result<(), ApplyError> {
+    for (table, counts) in plan.tables.iter_mut() {
+        let unlisted = table
+            .spec()
+            .complete_with
+            .is_some_and(|list| !snapshot.listed(list));
+        if !unlisted || counts.deleted == 0 {
+            continue;
+        }
+        let kept = sqlx::query(include_str!("../sql/apply/keep_unreached.sql"))
+            .bind(table.name())
+            .bind(&snapshot.project_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("keeping rows only a list could show", *table))?
+            .rows_affected();
+        if kept > 0 {
+            tracing::info!(
+                table = table.name(),
+                rows = kept,
+                "not deleted: absent, but only a list the run did not read could have shown them"
+            );
+        }
+        counts.deleted -= kept.min(counts.deleted);
+    }
+    Ok(())
 }
 
 /// COPYs the snapshot's index into `ampsync_snapshot`. Not analyzed: every comparison

@@ -36,6 +36,45 @@ pub enum Coverage {
     Installations,
 }
 
+/// A list endpoint that names objects no installation may embed. With the
+/// installations it holds every row of the tables whose [`Spec::complete_with`] names
+/// it; a run that could not read it (403 or 404, or an import without its file) deletes
+/// only rows that live installations reach (see `sql/apply/keep_unreached.sql`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum List {
+    /// `GET /projects/{p}/connections[?groupRef=]`: connections, and the groups,
+    /// consumers and provider apps they embed.
+    Connections,
+    /// `GET /projects/{p}/provider-apps`.
+    ProviderApps,
+}
+
+impl List {
+    pub const ALL: [List; 2] = [List::Connections, List::ProviderApps];
+
+    /// Its name in `sync_runs.lists_unavailable`, logs and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            List::Connections => "connections",
+            List::ProviderApps => "provider_apps",
+        }
+    }
+
+    /// The endpoint below `/projects/{p}/`.
+    pub fn path(self) -> &'static str {
+        match self {
+            List::Connections => "connections",
+            List::ProviderApps => "provider-apps",
+        }
+    }
+}
+
+impl fmt::Display for List {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which absent rows a group sync (`--group-ref`) may delete; a full sync may delete any
 /// absent row of a table its snapshot covers (see `sql/functions/plan_table.sql`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +163,9 @@ pub struct Spec {
     pub shared: bool,
     pub coverage: Coverage,
     pub delete_scope: DeleteScope,
+    /// The list that, with the installations, holds every row of the table; when a run
+    /// did not read it, only rows reached from live installations may be deleted.
+    pub complete_with: Option<List>,
     /// Nested objects whose unknown fields `extra` keeps under the object's name; they
     /// hash under dotted names, like the columns taken from the same object.
     pub nested: &'static [&'static str],
@@ -141,6 +183,7 @@ static SPECS: [Spec; 8] = [
         shared: false,
         coverage: Coverage::Project,
         delete_scope: DeleteScope::Never,
+        complete_with: None,
         nested: &[],
     },
     Spec {
@@ -158,6 +201,7 @@ static SPECS: [Spec; 8] = [
         shared: false,
         coverage: Coverage::Integrations,
         delete_scope: DeleteScope::Any,
+        complete_with: None,
         nested: &["latestRevision"],
     },
     Spec {
@@ -169,6 +213,7 @@ static SPECS: [Spec; 8] = [
         shared: true,
         coverage: Coverage::Installations,
         delete_scope: DeleteScope::Group,
+        complete_with: Some(List::Connections),
         nested: &[],
     },
     Spec {
@@ -180,6 +225,7 @@ static SPECS: [Spec; 8] = [
         shared: true,
         coverage: Coverage::Installations,
         delete_scope: DeleteScope::FullSyncOnly,
+        complete_with: Some(List::Connections),
         nested: &[],
     },
     Spec {
@@ -191,6 +237,7 @@ static SPECS: [Spec; 8] = [
         shared: true,
         coverage: Coverage::Installations,
         delete_scope: DeleteScope::FullSyncOnly,
+        complete_with: Some(List::ProviderApps),
         nested: &[],
     },
     Spec {
@@ -233,6 +280,7 @@ static SPECS: [Spec; 8] = [
         shared: true,
         coverage: Coverage::Installations,
         delete_scope: DeleteScope::Group,
+        complete_with: Some(List::Connections),
         nested: &["oauth2AuthorizationCode"],
     },
     Spec {
@@ -249,6 +297,7 @@ static SPECS: [Spec; 8] = [
         shared: false,
         coverage: Coverage::Installations,
         delete_scope: DeleteScope::Installation,
+        complete_with: None,
         nested: &[],
     },
     Spec {
@@ -267,6 +316,7 @@ static SPECS: [Spec; 8] = [
         shared: false,
         coverage: Coverage::Installations,
         delete_scope: DeleteScope::Group,
+        complete_with: None,
         nested: &[],
     },
 ];

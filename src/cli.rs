@@ -115,7 +115,8 @@ pub struct SyncArgs {
     )]
     pub projects: Vec<String>,
 
-    /// Sync only this group's installations; deletions stay within the group.
+    /// Sync only this group's installations and connections; deletions stay within the
+    /// group.
     #[arg(long)]
     pub group_ref: Option<String>,
 
@@ -211,6 +212,18 @@ pub struct ImportArgs {
     /// A saved `GET /projects/{p}/integrations` response to apply with every snapshot.
     #[arg(long)]
     pub integrations_file: Option<PathBuf>,
+
+    /// Saved `GET /projects/{p}/connections` responses: one for every snapshot, or one
+    /// per file in the order of the files. Without it only rows that live installations
+    /// reach are deleted from connections, groups and consumers.
+    #[arg(long)]
+    pub connections_file: Vec<PathBuf>,
+
+    /// Saved `GET /projects/{p}/provider-apps` responses: one for every snapshot, or one
+    /// per file in the order of the files. Without it only provider apps that live
+    /// installations reach are deleted.
+    #[arg(long)]
+    pub provider_apps_file: Vec<PathBuf>,
 
     /// Apply a snapshot that deletes more than half of a project's live installations.
     #[arg(long)]
@@ -454,6 +467,8 @@ async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Resu
         observed_at: args.observed_at,
         project_file: args.project_file,
         integrations_file: args.integrations_file,
+        connections_files: args.connections_file,
+        provider_apps_files: args.provider_apps_file,
         allow_mass_delete: args.allow_mass_delete,
         wait: args.wait,
         max_element: usize::try_from(args.element.max_element_size.as_u64()).unwrap_or(usize::MAX),

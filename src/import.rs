@@ -1,6 +1,7 @@
 //! `ampsync import`: applies saved `List installations` responses as snapshots, oldest
 //! first, through the same apply path as `sync`, so history can be rebuilt from
-//! archived dumps. Saved `Project` and `Integration[]` responses may come along.
+//! archived dumps. Saved `Project`, `Integration[]`, `Connection[]` and `ProviderApp[]`
+//! responses may come along.
 
 use std::fs::File;
 use std::io::Read;
@@ -14,9 +15,10 @@ use sqlx::PgPool;
 
 use crate::api::model;
 use crate::api::stream::{read_array_blocking, StreamError};
+use crate::catalog::List;
 use crate::config::ConfigError;
 use crate::lifecycle::{self, Outcome};
-use crate::normalize::Snapshot;
+use crate::normalize::{ListSink, Snapshot};
 use crate::progress::{CountingReader, Progress, Unit};
 use crate::rejects::OtherProjects;
 use crate::shutdown::Shutdown;
@@ -30,11 +32,20 @@ pub struct ImportRequest {
     pub observed_at: Vec<DateTime<Utc>>,
     pub project_file: Option<PathBuf>,
     pub integrations_file: Option<PathBuf>,
+    /// Saved connections lists: none, one for every file, or one per file (in the
+    /// order of `files`).
+    pub connections_files: Vec<PathBuf>,
+    /// Saved provider-apps lists, as `connections_files`.
+    pub provider_apps_files: Vec<PathBuf>,
     pub allow_mass_delete: bool,
     pub wait: bool,
     /// The longest installation element accepted, in bytes.
     pub max_element: usize,
 }
+
+/// One installations file to import: its path, its observed time, and the list files
+/// that go with it.
+type ImportFile = (PathBuf, DateTime<Utc>, Vec<(List, PathBuf)>);
 
 /// `-` is standard input.
 fn is_stdin(path: &Path) -> bool {
@@ -48,7 +59,8 @@ pub async fn import(
     shutdown: Shutdown,
 ) -> Result<Vec<Outcome>> {
     let mut files = observed_times(req)?;
-    files.sort_by_key(|(_, at)| *at);
+    let lists = list_files(req)?;
+    files.sort_by_key(|(_, at, _)| *at);
     if let Some(pair) = files.windows(2).find(|w| w[0].1 == w[1].1) {
         bail!(
             "{} and {} have the same observed time {}; give each file its own --observed-at",
@@ -69,6 +81,10 @@ pub async fn import(
         None => resolve_project(pool, &req.project).await?,
     };
     let span = tracing::info_span!("import", project = %project_id);
+    let files = files
+        .into_iter()
+        .map(|(path, at, i)| (path, at, lists(i)))
+        .collect();
     import_files(
         pool,
         req,
@@ -87,7 +103,7 @@ async fn import_files(
     pool: &PgPool,
     req: &ImportRequest,
     mut shutdown: Shutdown,
-    files: Vec<(PathBuf, DateTime<Utc>)>,
+    files: Vec<ImportFile>,
     project_id: String,
     project_json: Option<SavedProject>,
     integrations: Option<Vec<Value>>,
@@ -104,7 +120,7 @@ async fn import_files(
     // (say, the same backfill run twice): skip it. Anything else must be newer than
     // the newest applied snapshot, since history only moves forward.
     let mut pending = Vec::new();
-    for (path, at) in files {
+    for (path, at, lists) in files {
         if crate::runs::applied_at(&mut conn, &project_id, at).await? {
             tracing::warn!(file = %path.display(), observed_at = %at.to_rfc3339(), "already applied; skipped");
             println!(
@@ -113,11 +129,11 @@ async fn import_files(
                 at.to_rfc3339()
             );
         } else {
-            pending.push((path, at));
+            pending.push((path, at, lists));
         }
     }
     if let Some(newest) = crate::runs::newest_observed(&mut conn, &project_id).await? {
-        if let Some((path, at)) = pending.first().filter(|(_, at)| *at <= newest) {
+        if let Some((path, at, _)) = pending.first().filter(|(_, at, _)| *at <= newest) {
             bail!(
                 "refusing to import {} observed at {}: project {project_id} already has a snapshot observed at {}, and history only moves forward",
                 path.display(),
@@ -128,7 +144,7 @@ async fn import_files(
     }
 
     let mut outcomes = Vec::new();
-    for (path, observed_at) in pending {
+    for (path, observed_at, lists) in pending {
         let run =
             lifecycle::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
         let outcome = lifecycle::finish(
@@ -151,6 +167,9 @@ async fn import_files(
                 }
                 if let Some(integrations) = &integrations {
                     snapshot.add_integrations(integrations.clone());
+                }
+                for (list, file) in &lists {
+                    snapshot.add_list(read_list(file, *list, &project_id, req.max_element).await?);
                 }
                 let read_time = read_started.elapsed();
                 let apply_started = Instant::now();
@@ -185,7 +204,7 @@ fn wrong_project(path: &Path, snapshot: &Snapshot, others: &OtherProjects) -> Co
 
 /// Each file with its observed time: the matching `--observed-at`, or its modification
 /// time (now for standard input).
-fn observed_times(req: &ImportRequest) -> Result<Vec<(PathBuf, DateTime<Utc>)>> {
+fn observed_times(req: &ImportRequest) -> Result<Vec<(PathBuf, DateTime<Utc>, usize)>> {
     if !req.observed_at.is_empty() && req.observed_at.len() != req.files.len() {
         bail!(
             "{} files but {} --observed-at values: give one per file, in the same order, or none",
@@ -207,9 +226,71 @@ fn observed_times(req: &ImportRequest) -> Result<Vec<(PathBuf, DateTime<Utc>)>> 
                         format!("reading the modification time of {}", path.display())
                     })?,
             };
-            Ok((path.clone(), at))
+            Ok((path.clone(), at, i))
         })
         .collect()
+}
+
+/// The list files that go with the `i`th file: each flag's only file, or its `i`th.
+fn list_files(req: &ImportRequest) -> Result<impl Fn(usize) -> Vec<(List, PathBuf)> + '_> {
+    let flags = [
+        (
+            List::Connections,
+            "--connections-file",
+            &req.connections_files,
+        ),
+        (
+            List::ProviderApps,
+            "--provider-apps-file",
+            &req.provider_apps_files,
+        ),
+    ];
+    for (_, flag, given) in &flags {
+        if given.len() > 1 && given.len() != req.files.len() {
+            bail!(
+                "{} files but {} {flag} values: give one for every file, or one per file in the same order",
+                req.files.len(),
+                given.len()
+            );
+        }
+    }
+    Ok(move |i: usize| {
+        flags
+            .iter()
+            .filter_map(|(list, _, given)| {
+                let file = if given.len() == 1 {
+                    given.first()
+                } else {
+                    given.get(i)
+                };
+                file.map(|f| (*list, f.clone()))
+            })
+            .collect()
+    })
+}
+
+/// Reads a saved list response (`Connection[]`, `ProviderApp[]`) into a sink, element
+/// by element, as a sync reads it from the API.
+async fn read_list(
+    path: &Path,
+    list: List,
+    project_id: &str,
+    max_element: usize,
+) -> Result<ListSink> {
+    let reader = open(path)?;
+    let sink = ListSink::new(list, project_id);
+    let shown = path.display().to_string();
+    let result =
+        tokio::task::spawn_blocking(move || read_array_blocking(reader, sink, max_element)).await?;
+    match result {
+        Ok((sink, count)) => {
+            tracing::info!(file = %shown, list = list.name(), elements = count, "read");
+            Ok(sink)
+        }
+        Err(StreamError::Interrupted(reason) | StreamError::Invalid(reason)) => {
+            bail!("{shown} is not a complete JSON array of {list}: {reason}")
+        }
+    }
 }
 
 /// A saved project response, kept as JSON until each run reads it.

@@ -11,6 +11,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::apply::{self, Counts};
+use crate::catalog::List;
 use crate::normalize::Snapshot;
 use crate::progress::{Progress, Unit};
 use crate::rejects::OtherProjects;
@@ -28,6 +29,8 @@ pub struct Outcome {
     pub counts: Counts,
     pub rejected: RejectedCount,
     pub deletions_skipped: Option<String>,
+    /// The lists the API would not give (403, 404), each with why.
+    pub lists_unavailable: Vec<(List, String)>,
 }
 
 impl Outcome {
@@ -81,6 +84,9 @@ impl Outcome {
         }
         if let Some(reason) = &self.deletions_skipped {
             line.push_str(&format!("; deletions skipped: {reason}"));
+        }
+        for (list, reason) in &self.lists_unavailable {
+            line.push_str(&format!("; {list} list unavailable ({reason})"));
         }
         line
     }
@@ -225,6 +231,9 @@ pub async fn apply_snapshot(
     )
     .await
     .context("recording the run's outcome")?;
+    runs::record_unavailable(&mut tx, run, &snapshot.unavailable)
+        .await
+        .context("recording the lists the API would not give")?;
     tx.commit().await.context("committing the snapshot")?;
     Ok(Outcome {
         project_id: snapshot.project_id.clone(),
@@ -233,6 +242,7 @@ pub async fn apply_snapshot(
         counts,
         rejected,
         deletions_skipped: plan.deletions_skipped,
+        lists_unavailable: snapshot.unavailable.clone(),
     })
 }
 
@@ -314,6 +324,15 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         .get(Table::Installations.name())
         .cloned()
         .unwrap_or_default();
+    // Present only when a list was unavailable: `connections,provider_apps`.
+    let unavailable = (!outcome.lists_unavailable.is_empty()).then(|| {
+        let names: Vec<&str> = outcome
+            .lists_unavailable
+            .iter()
+            .map(|(l, _)| l.name())
+            .collect();
+        names.join(",")
+    });
     tracing::info!(
         command,
         run = outcome.run_id,
@@ -329,6 +348,7 @@ pub fn log_summary(command: &str, outcome: &Outcome, fetch: Duration, apply: Dur
         rejected = outcome.rejected.rejected,
         rejected_without_payload = outcome.rejected.without_payload,
         deletions_skipped = outcome.deletions_skipped.as_deref(),
+        lists_unavailable = unavailable.as_deref(),
         counts = %serde_json::to_string(&outcome.counts).unwrap_or_default(),
         fetch_seconds = fetch.as_secs_f64(),
         apply_seconds = apply.as_secs_f64(),

@@ -36,6 +36,7 @@ use serde_json::Value;
 use crate::api::model;
 use crate::api::stream::ElementSink;
 use crate::bridge;
+use crate::catalog::List;
 use crate::rejects::{AllRejects, OtherProjects, Rejects};
 use crate::rows::{Row, Table};
 use crate::spill::Spill;
@@ -53,6 +54,10 @@ pub struct Snapshot {
     /// rows soft-deleted. (`import` without an integrations file does not cover
     /// `integrations`, say.)
     covered: BTreeSet<Table>,
+    /// The lists read whole (see [`List`]).
+    listed: BTreeSet<List>,
+    /// The lists the API would not give (403, 404), each with why.
+    pub unavailable: Vec<(List, String)>,
     /// Part 0 is filled on the caller's thread; the others by the workers that read the
     /// installations stream, once it has ended.
     parts: Vec<Part>,
@@ -66,6 +71,8 @@ impl Snapshot {
             parts: vec![Part::new(0, project_id.clone())],
             project_id,
             covered: BTreeSet::new(),
+            listed: BTreeSet::new(),
+            unavailable: Vec::new(),
             workers: None,
         }
     }
@@ -119,6 +126,11 @@ impl Snapshot {
         }
         for table in &self.covered {
             hasher.update(table.name().as_bytes());
+            hasher.update(b",");
+        }
+        for list in &self.listed {
+            hasher.update(b"list ");
+            hasher.update(list.name().as_bytes());
             hasher.update(b",");
         }
         let mut parts: Vec<&Part> = self.parts.iter().collect();
@@ -201,6 +213,117 @@ impl Snapshot {
         json: &[u8],
     ) -> Result<(), serde_json::Error> {
         self.parts[0].add_installation_json(position, json)
+    }
+}
+
+impl Snapshot {
+    /// Whether the snapshot holds `list` whole.
+    pub fn listed(&self, list: List) -> bool {
+        self.listed.contains(&list)
+    }
+
+    /// Notes that the API would not give `list` (403, 404), and why.
+    pub fn list_unavailable(&mut self, list: List, reason: String) {
+        self.unavailable.push((list, reason));
+    }
+
+    /// Adds a list response read whole into `sink` (see [`ListSink`]).
+    pub fn add_list(&mut self, sink: ListSink) {
+        self.listed.insert(sink.list);
+        self.parts.push(sink.part);
+    }
+}
+
+/// Where a list response (`connections`, `provider-apps`) is read, element by element,
+/// on the thread that streams it, into a part of its own: a list can be as long as the
+/// installations, so it is never held whole. An element that cannot be read, or that
+/// names another project, is rejected.
+pub struct ListSink {
+    list: List,
+    part: Part,
+}
+
+/// Part numbers of the lists: after any number of workers.
+const LIST_PARTS: u64 = 1 << 16;
+
+impl ListSink {
+    pub fn new(list: List, project_id: &str) -> ListSink {
+        ListSink {
+            list,
+            part: Part::new(LIST_PARTS + list as u64, project_id.to_owned()),
+        }
+    }
+}
+
+impl ElementSink for ListSink {
+    fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
+        let source = self.list.name();
+        let part = &mut self.part;
+        match self.list {
+            List::Connections => part.add_listed(
+                source,
+                position,
+                json,
+                |c: &model::Connection| c.project_id.as_deref(),
+                Part::add_connection,
+            ),
+            List::ProviderApps => part.add_listed(
+                source,
+                position,
+                json,
+                |a: &model::ProviderApp| a.project_id.as_deref(),
+                Part::add_provider_app,
+            ),
+        }
+    }
+}
+
+impl Part {
+    /// Reads one list element as a `T` and adds it with `add`; rejects it (from a
+    /// `Value`) when it cannot be read, holds `\u0000` or belongs to another project.
+    fn add_listed<T: serde::de::DeserializeOwned>(
+        &mut self,
+        source: &'static str,
+        position: u64,
+        json: &[u8],
+        project_of: impl Fn(&T) -> Option<&str>,
+        add: fn(&mut Part, T),
+    ) -> Result<(), serde_json::Error> {
+        let mut value: Value = serde_json::from_slice(json)?;
+        if crate::scrub::replace_nul(&mut value) {
+            self.reject(source, position, NUL.into(), value);
+            return Ok(());
+        }
+        match T::deserialize(&value) {
+            Ok(object) => match project_of(&object) {
+                Some(other) if other != self.project_id => {
+                    let reason = format!("belongs to project {other}, not {}", self.project_id);
+                    self.reject(source, position, reason, value);
+                }
+                _ => add(self, object),
+            },
+            Err(e) => self.reject(source, position, e.to_string(), value),
+        }
+        Ok(())
+    }
+
+    /// A listed connection: its row and those of the objects it embeds.
+    fn add_connection(&mut self, conn: model::Connection) {
+        let rows = bridge::connection(&self.project_id, conn);
+        if let Some(group) = &rows.group {
+            self.insert(group);
+        }
+        if let Some(consumer) = &rows.consumer {
+            self.insert(consumer);
+        }
+        if let Some(app) = &rows.provider_app {
+            self.insert(app);
+        }
+        self.insert(&rows.connection);
+    }
+
+    fn add_provider_app(&mut self, app: model::ProviderApp) {
+        self.insert(&bridge::provider_app(&self.project_id, app));
     }
 }
 

@@ -319,3 +319,30 @@ pub async fn record_failure(
         .fetch_one(pool)
         .await
 }
+
+/// Records in `sync_runs.lists_unavailable` the lists the API would not give run `run`
+/// (403, 404) and why, inside its transaction; nothing when it gave them all.
+pub async fn record_unavailable(
+    tx: &mut PgConnection,
+    run: &Run,
+    unavailable: &[(crate::catalog::List, String)],
+) -> sqlx::Result<()> {
+    if unavailable.is_empty() {
+        return Ok(());
+    }
+    let lists: serde_json::Map<String, serde_json::Value> = unavailable
+        .iter()
+        .map(|(list, reason)| {
+            (
+                list.name().to_owned(),
+                crate::scrub::scrub_text(reason).into(),
+            )
+        })
+        .collect();
+    sqlx::query(include_str!("../sql/runs/lists_unavailable.sql"))
+        .bind(run.id)
+        .bind(serde_json::Value::Object(lists))
+        .execute(tx)
+        .await?;
+    Ok(())
+}

@@ -30,6 +30,8 @@ pub struct RunRow {
     pub rejected_without_payload: i64,
     pub deletions_skipped_reason: Option<String>,
     pub error: Option<String>,
+    /// The lists the API would not give the run (`connections,provider_apps`).
+    pub lists_unavailable: Option<String>,
 }
 
 #[derive(Debug, Serialize, FromRow)]
@@ -94,6 +96,7 @@ pub async fn status(
             &mut run.group_ref,
             &mut run.error,
             &mut run.deletions_skipped_reason,
+            &mut run.lists_unavailable,
         ] {
             *text = text.take().map(scrub_string);
         }
@@ -205,6 +208,10 @@ impl Status {
                     "{} rejected stored without payload",
                     r.rejected_without_payload
                 ));
+            }
+            if let (None, Some(lists)) = (&r.error, &r.lists_unavailable) {
+                let sep = if note.is_empty() { "" } else { "; " };
+                note = format!("{note}{sep}lists unavailable: {lists}");
             }
             out.push_str(&format!(
                 "{:<5} {:<7} {:<20} {:<10} {:<20} {:<20} {:>8} {:>6} {:>6} {:>6} {:>5}  {}\n",

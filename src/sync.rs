@@ -1,5 +1,5 @@
-//! `ampsync sync` for one project: fetch the project, its integrations and its
-//! installations (streamed into a snapshot) and apply them through the run lifecycle
+//! `ampsync sync` for one project: fetch the project, its integrations, its
+//! installations and the connections and provider-apps lists (streamed into a snapshot) and apply them through the run lifecycle
 //! (`lifecycle`), which `import` shares.
 
 use std::time::Instant;
@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 
-use crate::api::ApiClient;
+use crate::api::{ApiClient, Listed};
 use crate::apply;
+use crate::catalog::List;
 use crate::lifecycle::{self, Outcome};
-use crate::normalize::Snapshot;
+use crate::normalize::{ListSink, Snapshot};
 use crate::progress::{Progress, Unit};
 use crate::runs;
 use crate::shutdown::Shutdown;
@@ -100,6 +101,23 @@ async fn sync_fetched_project(
                 lifecycle::other_projects_message(&snapshot, &others)
             );
         }
+        for list in List::ALL {
+            let listed = api
+                .list(req.project, list, req.group_ref, || {
+                    ListSink::new(list, &project_id)
+                })
+                .await?;
+            match listed {
+                Listed::Read(sink, count) => {
+                    tracing::info!(list = list.name(), elements = count, "fetched");
+                    snapshot.add_list(sink);
+                }
+                Listed::Unavailable(reason) => {
+                    tracing::warn!(list = list.name(), reason = %reason, "list unavailable; only rows that live installations reach may be deleted");
+                    snapshot.list_unavailable(list, reason);
+                }
+            }
+        }
         Ok::<_, anyhow::Error>(snapshot)
     };
 
@@ -130,6 +148,7 @@ async fn sync_fetched_project(
                 without_payload: snapshot.rejects().without_payload(),
             },
             deletions_skipped: plan.deletions_skipped,
+            lists_unavailable: snapshot.unavailable.clone(),
         };
         lifecycle::log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
         return Ok(outcome);

@@ -1,5 +1,6 @@
 //! Fetches one project from the Ampersand API: `GET /projects/{p}`,
-//! `/projects/{p}/integrations` and `/projects/{p}/installations[?groupRef=]`.
+//! `/projects/{p}/integrations`, `/projects/{p}/installations[?groupRef=]` and the
+//! lists `/projects/{p}/connections[?groupRef=]` and `/projects/{p}/provider-apps`.
 //!
 //! Every request has a connect timeout, a stall (read) timeout and an overall timeout;
 //! 429, 5xx and connection failures are retried with exponential backoff and full
@@ -25,6 +26,16 @@ use url::Url;
 use super::error::{ApiError, Attempts};
 use super::model::{Problem, Project};
 use super::stream::{read_array, ElementSink, StreamError};
+use crate::catalog::List;
+
+/// What a list endpoint gave.
+pub enum Listed<S> {
+    /// The whole array, in the sink, and its number of elements.
+    Read(S, u64),
+    /// The API answered 403 or 404: this API or key does not offer the list. Why, as
+    /// `{endpoint} answered {status}: {problem detail}` (scrubbed).
+    Unavailable(String),
+}
 
 /// How hard to try before giving up on a request.
 #[derive(Debug, Clone)]
@@ -177,11 +188,45 @@ impl ApiClient {
         new_sink: impl Fn() -> S,
     ) -> Result<(S, u64), ApiError> {
         let endpoint = self.endpoint(project, &["installations"], group_ref);
+        self.stream(project, &endpoint, new_sink).await
+    }
+
+    /// `GET /projects/{project}/{list}` (`connections` takes `?groupRef=`), streamed
+    /// like the installations. A 403 or 404 means this API or key does not offer the
+    /// list: [`Listed::Unavailable`], not an error, so the run goes on without it.
+    pub async fn list<S: ElementSink>(
+        &self,
+        project: &str,
+        list: List,
+        group_ref: Option<&str>,
+        new_sink: impl Fn() -> S,
+    ) -> Result<Listed<S>, ApiError> {
+        let group_ref = group_ref.filter(|_| list == List::Connections);
+        let endpoint = self.endpoint(project, &[list.path()], group_ref);
+        match self.stream(project, &endpoint, new_sink).await {
+            Ok((sink, count)) => Ok(Listed::Read(sink, count)),
+            Err(
+                ApiError::KeyRejected { status, detail, .. }
+                | ApiError::NotFound { status, detail, .. },
+            ) if status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND => Ok(
+                Listed::Unavailable(format!("{endpoint} answered {status}{detail}")),
+            ),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GETs `endpoint`, a JSON array, streamed into a sink made fresh for each attempt.
+    async fn stream<S: ElementSink>(
+        &self,
+        project: &str,
+        endpoint: &str,
+        new_sink: impl Fn() -> S,
+    ) -> Result<(S, u64), ApiError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let failure = match self.send(project, &endpoint).await {
+            let failure = match self.send(project, endpoint).await {
                 Ok(resp) => {
                     let kind = content_type(&resp);
                     let body = resp.bytes_stream().map(|chunk| chunk.map_err(describe));
@@ -190,13 +235,13 @@ impl ApiClient {
                         Ok(done) => return Ok(done),
                         Err(StreamError::Interrupted(reason)) => Failure::transport(reason),
                         Err(StreamError::Invalid(reason)) => {
-                            Failure::Fatal(body_error(project, &endpoint, kind, &reason))
+                            Failure::Fatal(body_error(project, endpoint, kind, &reason))
                         }
                     }
                 }
                 Err(failure) => failure,
             };
-            self.after_failure(project, &endpoint, failure, attempt, started)
+            self.after_failure(project, endpoint, failure, attempt, started)
                 .await?;
         }
     }

@@ -6,5 +6,5 @@ pub mod error;
 pub mod model;
 pub mod stream;
 
-pub use client::{ApiClient, ApiSettings, Limits, RetryPolicy};
+pub use client::{ApiClient, ApiSettings, Limits, Listed, RetryPolicy};
 pub use error::ApiError;

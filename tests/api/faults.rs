@@ -592,7 +592,7 @@ async fn gzip_encoded_bodies_are_accepted() {
     assert!(headers.iter().all(|h| h
         .get("accept-encoding")
         .is_some_and(|v| v.to_str().unwrap().contains("gzip"))));
-    assert_eq!(app.api.state.lock().unwrap().gzipped, 3);
+    assert_eq!(app.api.state.lock().unwrap().gzipped, 5);
     assert_eq!(
         app.count("SELECT count(*) FROM ampersand.installations")
             .await,

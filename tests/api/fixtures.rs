@@ -158,3 +158,65 @@ fn collect_secrets(value: &Value, secret: bool, found: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A connection that no installation uses (the customer connected but never installed),
+/// as `GET /projects/{p}/connections` lists it: in group `group`, by its own consumer,
+/// through its own provider app, with real-looking secrets where the API puts them and
+/// a client secret where it should not (the provider app's metadata and an unknown field).
+pub fn lone_connection(n: usize, group: &str) -> Value {
+    json!({
+        "id": format!("conn-lone-{n:03}"),
+        "projectId": PROJECT_ID,
+        "provider": "pipedrive",
+        "group": {
+            "groupRef": group, "groupName": format!("Lonely {group} AG"), "projectId": PROJECT_ID,
+            "createTime": "2024-02-01T08:00:00Z", "updateTime": "2024-02-01T08:00:00Z"
+        },
+        "consumer": {
+            "consumerRef": format!("user-lone-{n}"), "consumerName": format!("Lone Person {n}"),
+            "projectId": PROJECT_ID, "createTime": "2024-02-01T08:00:00Z",
+            "updateTime": "2024-02-01T08:00:00Z"
+        },
+        "providerApp": provider_app("pipedrive"),
+        "createTime": "2024-02-01T08:00:10Z",
+        "updateTime": "2024-02-01T08:00:10Z",
+        "authScheme": "oauth2/authorizationCode",
+        "status": "some-future-status",
+        "oauth2AuthorizationCode": {
+            "accessToken": {
+                "token": format!("v1u:AQIBAHj9pipedrive{n:03}Lk2Jh5Gf8Qp2Wx7Zr4Tn6Ym1Vb3Nc"),
+                "issuedAt": "2024-02-01T08:00:10Z", "expiresAt": "2024-02-01T09:00:10Z"
+            },
+            "refreshToken": {"token": format!("1283:pipedrive-refresh-{n:03}-9f8e7d6c5b4a3928")},
+            "scopes": ["base", "deals:read"]
+        },
+        "apiKey": format!("pd_live_{n:03}_4f7d9a2b8c1e6f5a3b2c"),
+        "futureField": {"lifecycle": "onboarding"}
+    })
+}
+
+/// A provider app as `GET /projects/{p}/provider-apps` lists it, with a client secret
+/// in its metadata and under an unknown field.
+pub fn provider_app(provider: &str) -> Value {
+    json!({
+        "id": format!("papp-{provider}"), "projectId": PROJECT_ID, "provider": provider,
+        "clientId": format!("{provider}-client-7d1e"), "externalRef": "ext-9",
+        "scopes": ["base"],
+        "metadata": {"providerParams": {"client_secret": format!("cs_{provider}_Hq2Lr9Xv4Nw8Pt1Zk5")}},
+        "clientSecret": format!("cs2_{provider}_Lk2Jh5Gf8Qp2Wx7Z"),
+        "newTier": "enterprise-plus",
+        "createTime": "2024-01-01T00:00:00Z", "updateTime": "2024-01-02T00:00:00Z"
+    })
+}
+
+/// The distinct connections the installations embed, as the connections list has them.
+pub fn embedded_connections(installations: &Value) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    installations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["connection"].clone())
+        .filter(|c| seen.insert(c["id"].to_string()))
+        .collect()
+}

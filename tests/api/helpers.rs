@@ -55,6 +55,8 @@ pub enum Route {
     Project,
     Integrations,
     Installations,
+    Connections,
+    ProviderApps,
 }
 
 /// A scripted reply the fake API gives instead of the normal one.
@@ -155,6 +157,12 @@ pub struct FakeState {
     pub project: Value,
     pub integrations: Value,
     pub installations: Value,
+    /// `GET /projects/{p}/connections`; `None`: the connections the installations
+    /// embed, as the real API would list them.
+    pub connections: Option<Value>,
+    /// `GET /projects/{p}/provider-apps`; `None`: the provider apps the installations'
+    /// connections embed.
+    pub provider_apps: Option<Value>,
     faults: VecDeque<Scripted>,
     /// Each request answered: its endpoint, its path (with query) and its headers.
     requests: Vec<(Route, String, HeaderMap)>,
@@ -165,6 +173,11 @@ pub struct FakeState {
 }
 
 impl FakeState {
+    /// Forgets every scripted fault.
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
     fn take_fault(&mut self, route: Route) -> Option<Fault> {
         let at = self
             .faults
@@ -192,6 +205,8 @@ impl FakeApi {
             project,
             integrations,
             installations,
+            connections: None,
+            provider_apps: None,
             faults: VecDeque::new(),
             requests: Vec::new(),
             gzip: false,
@@ -207,6 +222,14 @@ impl FakeApi {
                 "/v1/projects/{project}/installations",
                 get(installations_handler),
             )
+            .route(
+                "/v1/projects/{project}/connections",
+                get(connections_handler),
+            )
+            .route(
+                "/v1/projects/{project}/provider-apps",
+                get(provider_apps_handler),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -216,6 +239,16 @@ impl FakeApi {
 
     pub fn set_installations(&self, installations: Value) {
         self.state.lock().unwrap().installations = installations;
+    }
+
+    /// What `GET /projects/{p}/connections` lists from now on.
+    pub fn set_connections(&self, connections: Value) {
+        self.state.lock().unwrap().connections = Some(connections);
+    }
+
+    /// What `GET /projects/{p}/provider-apps` lists from now on.
+    pub fn set_provider_apps(&self, provider_apps: Value) {
+        self.state.lock().unwrap().provider_apps = Some(provider_apps);
     }
 
     /// The next request, to any endpoint, gets `fault`.
@@ -269,7 +302,7 @@ fn answer(
     headers: HeaderMap,
     project: &str,
     path: String,
-    group_ref: Option<&str>,
+    filter: &ListQuery,
 ) -> Response {
     let mut s = state.lock().unwrap();
     let accepts_gzip = headers
@@ -290,7 +323,7 @@ fn answer(
     let body = Bytes::from(match route {
         Route::Project => s.project.to_string(),
         Route::Integrations => s.integrations.to_string(),
-        Route::Installations => match group_ref {
+        Route::Installations => match filter.group_ref.as_deref() {
             None => s.installations.to_string(),
             Some(group) => Value::Array(
                 s.installations
@@ -303,6 +336,30 @@ fn answer(
             )
             .to_string(),
         },
+        Route::Connections => {
+            let all = s
+                .connections
+                .clone()
+                .unwrap_or_else(|| embedded(&s.installations, |i| Some(i["connection"].clone())));
+            Value::Array(
+                all.as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| filter.matches(c))
+                    .cloned()
+                    .collect(),
+            )
+            .to_string()
+        }
+        Route::ProviderApps => s
+            .provider_apps
+            .clone()
+            .unwrap_or_else(|| {
+                embedded(&s.installations, |i| {
+                    Some(i["connection"]["providerApp"].clone())
+                })
+            })
+            .to_string(),
     });
     if let Some(fault) = fault {
         return fault_response(fault, body);
@@ -317,6 +374,20 @@ fn answer(
         return resp;
     }
     json_response(Body::from(body))
+}
+
+/// The distinct objects (by `id`) that `pick` finds in the installations, in order.
+fn embedded(installations: &Value, pick: impl Fn(&Value) -> Option<Value>) -> Value {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for inst in installations.as_array().into_iter().flatten() {
+        if let Some(object) = pick(inst).filter(|o| o.is_object()) {
+            if seen.insert(object["id"].to_string()) {
+                out.push(object);
+            }
+        }
+    }
+    Value::Array(out)
 }
 
 fn fault_response(fault: Fault, body: Bytes) -> Response {
@@ -397,7 +468,8 @@ async fn project_handler(
     Path(project): Path<String>,
 ) -> Response {
     let path = format!("/projects/{project}");
-    answer(&state, Route::Project, headers, &project, path, None)
+    let none = ListQuery::default();
+    answer(&state, Route::Project, headers, &project, path, &none)
 }
 
 async fn integrations_handler(
@@ -406,34 +478,90 @@ async fn integrations_handler(
     Path(project): Path<String>,
 ) -> Response {
     let path = format!("/projects/{project}/integrations");
-    answer(&state, Route::Integrations, headers, &project, path, None)
+    let none = ListQuery::default();
+    answer(&state, Route::Integrations, headers, &project, path, &none)
 }
 
-#[derive(serde::Deserialize)]
-struct InstallationsQuery {
+/// The query filters of the list endpoints (`Connection[]` takes all three;
+/// installations only `groupRef`).
+#[derive(Default, serde::Deserialize)]
+struct ListQuery {
     #[serde(rename = "groupRef")]
     group_ref: Option<String>,
+    provider: Option<String>,
+    #[serde(rename = "consumerRef")]
+    consumer_ref: Option<String>,
+}
+
+impl ListQuery {
+    /// The path with this query, as the request had it.
+    fn path(&self, base: String) -> String {
+        let pairs: Vec<String> = [
+            ("groupRef", &self.group_ref),
+            ("provider", &self.provider),
+            ("consumerRef", &self.consumer_ref),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name}={v}")))
+        .collect();
+        if pairs.is_empty() {
+            base
+        } else {
+            format!("{base}?{}", pairs.join("&"))
+        }
+    }
+
+    /// Whether connection `c` passes the filters.
+    fn matches(&self, c: &Value) -> bool {
+        self.group_ref
+            .as_ref()
+            .is_none_or(|g| c["group"]["groupRef"] == g.as_str())
+            && self
+                .provider
+                .as_ref()
+                .is_none_or(|p| c["provider"] == p.as_str())
+            && self
+                .consumer_ref
+                .as_ref()
+                .is_none_or(|r| c["consumer"]["consumerRef"] == r.as_str())
+    }
 }
 
 async fn installations_handler(
     State(state): Shared,
     headers: HeaderMap,
     Path(project): Path<String>,
-    Query(query): Query<InstallationsQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
-    let path = match &query.group_ref {
-        Some(g) => format!("/projects/{project}/installations?groupRef={g}"),
-        None => format!("/projects/{project}/installations"),
-    };
-    let group_ref = query.group_ref.as_deref();
+    let path = query.path(format!("/projects/{project}/installations"));
     answer(
         &state,
         Route::Installations,
         headers,
         &project,
         path,
-        group_ref,
+        &query,
     )
+}
+
+async fn connections_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let path = query.path(format!("/projects/{project}/connections"));
+    answer(&state, Route::Connections, headers, &project, path, &query)
+}
+
+async fn provider_apps_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> Response {
+    let path = format!("/projects/{project}/provider-apps");
+    let none = ListQuery::default();
+    answer(&state, Route::ProviderApps, headers, &project, path, &none)
 }
 
 /// A server that answers every request with `404` and remembers what it was sent: where

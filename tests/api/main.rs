@@ -9,6 +9,7 @@ mod fixtures; // realistic installation payloads, with secrets
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
 mod hostile_api; // redirects, bombs, huge Retry-After, echoed secrets, control characters, proxies, key files
 mod import; // backfills from archived responses
+mod lists; // the connections and provider-apps lists: appear, go, 403/404, group syncs, secrets, import
 mod logs; // the run summary event and progress log lines
 mod postgres_connection; // one Postgres configuration for migrations and data: TLS, PG* env, no password in errors
 mod prune; // retention: old runs, rejected records and ended history versions go, what matters stays

@@ -48,7 +48,9 @@ async fn after_syncing_payloads_full_of_secrets_no_table_history_row_or_log_line
             .await,
         1
     );
-    assert_eq!(app.count("SELECT count(*) FROM ampersand.connections WHERE has_access_token AND has_refresh_token AND has_api_key").await, 5);
+    // Six: the rejected installation's connection is well formed, and the connections
+    // list (which the fake derives from every installation) has it.
+    assert_eq!(app.count("SELECT count(*) FROM ampersand.connections WHERE has_access_token AND has_refresh_token AND has_api_key").await, 6);
     let dump = app.dump().await;
     let logs = run.stderr() + &run.stdout();
     assert!(

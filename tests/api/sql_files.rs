@@ -14,8 +14,8 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Imports the two sample snapshots (2026-11-01 and 2026-11-08) with the sample project
-/// and integrations, as the README's quick start does.
+/// Imports the two sample snapshots (2026-11-01 and 2026-11-08) with the sample project,
+/// integrations, connections lists and provider apps, as the README's quick start does.
 pub async fn import_samples(app: &TestApp) {
     let file = |name: &str| repo(&format!("samples/{name}")).display().to_string();
     app.ampsync(&[
@@ -32,6 +32,12 @@ pub async fn import_samples(app: &TestApp) {
         &file("project.json"),
         "--integrations-file",
         &file("integrations.json"),
+        "--connections-file",
+        &file("connections-2026-11-01.json"),
+        "--connections-file",
+        &file("connections-2026-11-08.json"),
+        "--provider-apps-file",
+        &file("provider-apps.json"),
     ])
     .await
     .success();
@@ -172,8 +178,56 @@ async fn the_queries_answer_correctly_on_the_sample_data() {
         &[("at", "2026-11-08T00:00:00Z")],
     )
     .await;
+    let waiting = run(
+        "connected_not_installed.sql",
+        &[("at", "2026-11-08T00:00:00Z")],
+    )
+    .await;
+    let waited = run(
+        "connected_not_installed.sql",
+        &[("at", "2026-11-05T00:00:00Z")],
+    )
+    .await;
+    let funnel: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day::text, provider, sum(connections)::bigint, sum(installed)::bigint,
+                sum(connected_not_installed)::bigint
+         FROM ampersand.connection_funnel GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
 
-    // Assert: the figures of samples/README.md.
+    // Assert: the figures of samples/README.md and the README's funnel.
+    let groups = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        groups(&waiting),
+        ["Initech", "Hooli", "Kuhn Optik KG", "Kuhn Optik KG"]
+    );
+    assert_eq!(
+        groups(&waited),
+        ["Initech", "Hooli", "Soylent 🌱", "Kuhn Optik KG"]
+    );
+    let row = |day: &str, provider: &str, n: i64, installed: i64, not: i64| {
+        (day.to_owned(), provider.to_owned(), n, installed, not)
+    };
+    assert_eq!(
+        funnel,
+        [
+            row("2026-11-01", "gong", 15, 14, 1),
+            row("2026-11-01", "hubspot", 13, 12, 1),
+            row("2026-11-01", "salesforce", 14, 13, 1),
+            row("2026-11-01", "zendesk", 15, 14, 1),
+            row("2026-11-08", "gong", 13, 13, 0),
+            row("2026-11-08", "hubspot", 13, 12, 1),
+            row("2026-11-08", "salesforce", 16, 14, 2),
+            row("2026-11-08", "zendesk", 16, 15, 1),
+        ]
+    );
     assert_eq!(
         weeks.lines().skip(1).collect::<Vec<_>>(),
         [

@@ -34,15 +34,15 @@ async fn status_shows_the_latest_runs_with_counts_and_the_row_counts_and_exits_0
     // run 2: id, command, project, status, started (2 words), observed (2), seconds, counts, rejected
     assert_eq!(runs[0][..4], ["2", "import", "proj-7c1e2a90", "succeeded"]);
     assert_eq!(runs[0][6..8], ["2026-11-08", "00:00:00"]);
-    assert_eq!(runs[0][9..], ["13", "44", "8", "0"]);
-    assert_eq!(runs[1][9..], ["214", "0", "0", "0"]);
+    assert_eq!(runs[0][9..], ["14", "44", "9", "0"]);
+    assert_eq!(runs[1][9..], ["221", "0", "0", "0"]);
     let table = |name: &str| {
         out.lines()
             .find(|l| l.split_whitespace().next() == Some(name))
             .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>())
     };
     assert_eq!(table("installations"), Some(vec!["61", "3"]));
-    assert_eq!(table("connections"), Some(vec!["54", "2"]));
+    assert_eq!(table("connections"), Some(vec!["58", "3"]));
     assert_eq!(table("proj-7c1e2a90").unwrap()[0], "succeeded");
     assert_eq!(out.lines().last(), Some("OK"));
 }
@@ -107,8 +107,8 @@ async fn status_json_gives_runs_freshness_row_counts_and_problems_to_machines() 
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["id"], 2);
     assert_eq!(runs[0]["status"], "succeeded");
-    assert_eq!(runs[0]["rows_inserted"], 13);
-    assert_eq!(runs[0]["rows_deleted"], 8);
+    assert_eq!(runs[0]["rows_inserted"], 14);
+    assert_eq!(runs[0]["rows_deleted"], 9);
     assert_eq!(runs[0]["rejected"], 0);
     assert_eq!(runs[0]["observed_at"], "2026-11-08T00:00:00Z");
     assert!(runs[0]["seconds"].as_f64().is_some());

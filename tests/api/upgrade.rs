@@ -22,8 +22,8 @@ use crate::helpers::{spawn_app, TestApp};
 /// Every migration that has landed on main, with the BLAKE3 digest of its file. A
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
-/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 0.3.0's.
-const LANDED: [(&str, &str); 8] = [
+/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's.
+const LANDED: [(&str, &str); 9] = [
     (
         "V1__tables.sql",
         "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
@@ -55,6 +55,10 @@ const LANDED: [(&str, &str); 8] = [
     (
         "V8__bounded_rejects.sql",
         "c8e674d895a03099c38c865907108cab380d3fe55102e51f0e8764bf7902fa00",
+    ),
+    (
+        "V9__connected_not_installed.sql",
+        "6f5534ad3819801cf99c3403a5cbd2b33454dd163b9f3c97e964ea7bf10e8c51",
     ),
 ];
 
