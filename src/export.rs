@@ -196,12 +196,22 @@ async fn write_array(
     as_of: Option<DateTime<Utc>>,
     out: &mut impl Write,
 ) -> Result<u64, ExportError> {
+    let read = |source| ExportError::Read {
+        project: project_id.to_owned(),
+        source,
+    };
     let progress = Progress::start("exporting", Unit::Installations, None);
     let counter = progress.counter();
+    // Read only: the transaction only scopes the planner settings, and is rolled back.
+    let mut tx = pool.begin().await.map_err(read)?;
+    sqlx::query(include_str!("../sql/export/plan.sql"))
+        .execute(&mut *tx)
+        .await
+        .map_err(read)?;
     let mut rows = sqlx::query_scalar::<_, String>(include_str!("../sql/export/installations.sql"))
         .bind(project_id)
         .bind(as_of)
-        .fetch(pool);
+        .fetch(&mut *tx);
     let write_error = |source| ExportError::Write {
         project: project_id.to_owned(),
         target: "the output".to_owned(),
@@ -209,10 +219,7 @@ async fn write_array(
     };
     let mut written = 0u64;
     out.write_all(b"[").map_err(write_error)?;
-    while let Some(row) = rows.try_next().await.map_err(|source| ExportError::Read {
-        project: project_id.to_owned(),
-        source,
-    })? {
+    while let Some(row) = rows.try_next().await.map_err(read)? {
         let separator: &[u8] = if written == 0 { b"\n" } else { b",\n" };
         out.write_all(separator).map_err(write_error)?;
         out.write_all(row.as_bytes()).map_err(write_error)?;
