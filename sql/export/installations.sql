@@ -7,10 +7,11 @@
 --     references the installation and its connection hold;
 --   * each object's `extra` merged back at its level; the connection's
 --     `extra.oauth2AuthorizationCode` (see nest_extra) merged into that object;
---   * null columns left out (the `jsonb_object_agg … WHERE value <> 'null'` around each
---     object's fields: top level only, so nulls inside free-form values stay); free-form jsonb (config content, metadata,
---     providerMetadata, catalogVars, extra) written as stored, so numbers stay exact;
---   * times as RFC 3339 UTC with microseconds;
+--   * NULL columns left out: jsonb_strip_nulls over the typed columns only (it works at
+--     every depth), and free-form values and nested objects added only when present,
+--     so nulls inside `extra` and free-form values stay;
+--   * free-form jsonb (config content, metadata, providerMetadata, catalogVars, extra)
+--     written as stored, so numbers stay exact; times as RFC 3339 UTC with microseconds;
 --   * no secret: tokens and API keys were never stored, and the has_* flags, which are
 --     not API fields, are not written; a token object is written (with its times) when
 --     the token or a time was there.
@@ -45,11 +46,11 @@ conn AS (
     WHERE $2::timestamptz IS NOT NULL AND project_id = $1
 ),
 grp AS (
-    SELECT group_ref, jsonb_build_object(
+    SELECT group_ref, extra || jsonb_strip_nulls(jsonb_build_object(
                'groupRef', group_ref, 'groupName', group_name, 'projectId', project_id,
                'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-           ) AS fields, extra
+           )) AS obj
     FROM (
         SELECT group_ref, group_name, project_id, create_time, update_time, extra
         FROM ampersand.groups
@@ -61,11 +62,11 @@ grp AS (
     ) AS g
 ),
 cons AS (
-    SELECT consumer_ref, jsonb_build_object(
+    SELECT consumer_ref, extra || jsonb_strip_nulls(jsonb_build_object(
                'consumerRef', consumer_ref, 'consumerName', consumer_name, 'projectId', project_id,
                'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-           ) AS fields, extra
+           )) AS obj
     FROM (
         SELECT consumer_ref, consumer_name, project_id, create_time, update_time, extra
         FROM ampersand.consumers
@@ -77,13 +78,12 @@ cons AS (
     ) AS c
 ),
 app AS (
-    SELECT id, jsonb_build_object(
+    SELECT id, extra || jsonb_strip_nulls(jsonb_build_object(
                'id', id, 'projectId', project_id, 'externalRef', external_ref,
                'provider', provider, 'clientId', client_id, 'scopes', to_jsonb(scopes),
-               'metadata', metadata,
                'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-           ) AS fields, extra
+           )) || CASE WHEN metadata IS NULL THEN '{}' ELSE jsonb_build_object('metadata', metadata) END AS obj
     FROM (
         SELECT id, project_id, external_ref, provider, client_id, scopes, metadata,
                create_time, update_time, extra
@@ -97,11 +97,11 @@ app AS (
     ) AS a
 ),
 cfg AS (
-    SELECT id, jsonb_build_object(
+    SELECT id, extra || jsonb_strip_nulls(jsonb_build_object(
                'id', id, 'revisionId', revision_id,
                'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'createdBy', created_by, 'content', content
-           ) AS fields, extra
+               'createdBy', created_by
+           )) || CASE WHEN content IS NULL THEN '{}' ELSE jsonb_build_object('content', content) END AS obj
     FROM (
         SELECT id, revision_id, create_time, created_by, content, extra
         FROM ampersand.configs
@@ -112,50 +112,36 @@ cfg AS (
         WHERE $2::timestamptz IS NOT NULL AND project_id = $1
     ) AS f
 )
-SELECT (i.extra || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(jsonb_build_object(
-           'id', i.id,
-           'projectId', i.project_id,
-           'integrationId', i.integration_id,
-           'group', ig.extra || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(ig.fields) WHERE value <> 'null'),
-           'healthStatus', i.health_status,
-           'lastOperationStatus', i.last_operation_status,
-           'connection', (c.extra - 'oauth2AuthorizationCode') || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(jsonb_build_object(
-               'id', c.id,
-               'projectId', c.project_id,
-               'provider', c.provider,
-               'providerApp', pa.extra || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(pa.fields) WHERE value <> 'null'),
-               'group', cg.extra || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(cg.fields) WHERE value <> 'null'),
-               'consumer', cu.extra || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(cu.fields) WHERE value <> 'null'),
-               'providerWorkspaceRef', c.provider_workspace_ref,
-               'providerConsumerRef', c.provider_consumer_ref,
-               'createTime', to_char(c.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'updateTime', to_char(c.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'authScheme', c.auth_scheme,
-               'status', c.status,
-               'oauth2AuthorizationCode', nullif(
-                   coalesce(c.extra -> 'oauth2AuthorizationCode', '{}') || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(jsonb_build_object(
-                       'accessToken', CASE
-                           WHEN c.has_access_token OR c.access_token_issued_at IS NOT NULL
-                                OR c.access_token_expires_at IS NOT NULL
-                           THEN (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(jsonb_build_object(
-                               'issuedAt', to_char(c.access_token_issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                               'expiresAt', to_char(c.access_token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))) WHERE value <> 'null')
-                       END,
-                       'refreshToken', CASE
-                           WHEN c.has_refresh_token OR c.refresh_token_issued_at IS NOT NULL
-                                OR c.refresh_token_expires_at IS NOT NULL
-                           THEN (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(jsonb_build_object(
-                               'issuedAt', to_char(c.refresh_token_issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                               'expiresAt', to_char(c.refresh_token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))) WHERE value <> 'null')
-                       END,
-                       'scopes', to_jsonb(c.oauth_scopes))) WHERE value <> 'null'),
-                   '{}'),
-               'providerMetadata', c.provider_metadata,
-               'catalogVars', c.catalog_vars)) WHERE value <> 'null'),
-           'createTime', to_char(i.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-           'createdBy', i.created_by,
-           'updateTime', to_char(i.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-           'config', f.extra || (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(f.fields) WHERE value <> 'null'))) WHERE value <> 'null'))::text
+SELECT (i.extra
+        || jsonb_strip_nulls(jsonb_build_object(
+               'id', i.id,
+               'projectId', i.project_id,
+               'integrationId', i.integration_id,
+               'healthStatus', i.health_status,
+               'lastOperationStatus', i.last_operation_status,
+               'createTime', to_char(i.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'createdBy', i.created_by,
+               'updateTime', to_char(i.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+        || CASE WHEN ig.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', ig.obj) END
+        || CASE WHEN c.id IS NULL THEN '{}' ELSE jsonb_build_object('connection',
+               (c.extra - 'oauth2AuthorizationCode')
+               || jsonb_strip_nulls(jsonb_build_object(
+                      'id', c.id,
+                      'projectId', c.project_id,
+                      'provider', c.provider,
+                      'providerWorkspaceRef', c.provider_workspace_ref,
+                      'providerConsumerRef', c.provider_consumer_ref,
+                      'createTime', to_char(c.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                      'updateTime', to_char(c.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                      'authScheme', c.auth_scheme,
+                      'status', c.status))
+               || CASE WHEN pa.obj IS NULL THEN '{}' ELSE jsonb_build_object('providerApp', pa.obj) END
+               || CASE WHEN cg.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', cg.obj) END
+               || CASE WHEN cu.obj IS NULL THEN '{}' ELSE jsonb_build_object('consumer', cu.obj) END
+               || CASE WHEN oauth.obj IS NULL THEN '{}' ELSE jsonb_build_object('oauth2AuthorizationCode', oauth.obj) END
+               || CASE WHEN c.provider_metadata IS NULL THEN '{}' ELSE jsonb_build_object('providerMetadata', c.provider_metadata) END
+               || CASE WHEN c.catalog_vars IS NULL THEN '{}' ELSE jsonb_build_object('catalogVars', c.catalog_vars) END) END
+        || CASE WHEN f.obj IS NULL THEN '{}' ELSE jsonb_build_object('config', f.obj) END)::text
 FROM inst AS i
 LEFT JOIN conn AS c ON c.id = i.connection_id
 LEFT JOIN grp AS ig ON ig.group_ref = i.group_ref
@@ -163,4 +149,27 @@ LEFT JOIN grp AS cg ON cg.group_ref = c.group_ref
 LEFT JOIN cons AS cu ON cu.consumer_ref = c.consumer_ref
 LEFT JOIN app AS pa ON pa.id = c.provider_app_id
 LEFT JOIN cfg AS f ON f.id = i.config_id
+-- The connection's extra.oauth2AuthorizationCode (nest_extra) and its typed parts; none
+-- when nothing of it is stored. A token object holds its times, never the token.
+CROSS JOIN LATERAL (
+    SELECT nullif(
+        coalesce(c.extra -> 'oauth2AuthorizationCode', '{}')
+        || jsonb_strip_nulls(jsonb_build_object(
+               'accessToken', CASE
+                   WHEN c.has_access_token OR c.access_token_issued_at IS NOT NULL
+                        OR c.access_token_expires_at IS NOT NULL
+                   THEN jsonb_build_object(
+                       'issuedAt', to_char(c.access_token_issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                       'expiresAt', to_char(c.access_token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+               END,
+               'refreshToken', CASE
+                   WHEN c.has_refresh_token OR c.refresh_token_issued_at IS NOT NULL
+                        OR c.refresh_token_expires_at IS NOT NULL
+                   THEN jsonb_build_object(
+                       'issuedAt', to_char(c.refresh_token_issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                       'expiresAt', to_char(c.refresh_token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+               END,
+               'scopes', to_jsonb(c.oauth_scopes))),
+        '{}') AS obj
+) AS oauth
 ORDER BY i.id COLLATE "C"
