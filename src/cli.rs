@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use crate::api::ApiClient;
 use crate::config::{ConfigError, RawApi};
 use crate::error;
+use crate::export::{self, ExportRequest};
 use crate::import::{self, ImportRequest};
 use crate::shutdown::Shutdown;
 use crate::sync::{self, SyncRequest};
@@ -98,6 +99,14 @@ pub enum Command {
         after_help = "Examples:\n  ampsync prune --older-than 90d --dry-run\n  ampsync prune --older-than 365d --history --project proj-7c1e2a90"
     )]
     Prune(PruneArgs),
+
+    /// Write a project's `List installations` response (a JSON array) as the tables
+    /// hold it now, or held it at `--as-of`, without secrets: the inverse of `import`.
+    /// Only reads, so it never migrates and works as `ampersand_reader`.
+    #[command(
+        after_help = "Examples:\n  ampsync export --project proj-7c1e2a90 > now.json\n  ampsync export --project proj-7c1e2a90 --as-of 2026-11-01T00:00:00Z --output 2026-11-01.json"
+    )]
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +243,22 @@ pub struct ImportArgs {
     pub wait: bool,
     #[command(flatten)]
     pub element: ElementLimit,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The project: its id, or a name an earlier sync stored.
+    #[arg(long, env = "AMPERSAND_PROJECT")]
+    pub project: String,
+
+    /// Export the state at this time (RFC 3339, like 2026-11-01T00:00:00Z), from
+    /// history; default: the current state.
+    #[arg(long, value_parser = parse_time)]
+    pub as_of: Option<DateTime<Utc>>,
+
+    /// Write the JSON to this file (replaced only once complete) instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -374,7 +399,14 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         Command::Sync(args) => Some(api_client(&args.api)?),
         _ => None,
     };
-    if matches!(cli.command, Command::Migrate) || !cli.no_migrate {
+    // `export` only reads: it must not change the database it reads, and its user may
+    // hold no more than ampersand_reader's rights.
+    let migrate = match cli.command {
+        Command::Migrate => true,
+        Command::Export(_) => false,
+        _ => !cli.no_migrate,
+    };
+    if migrate {
         let applied = crate::db::migrate(&database_url).await?;
         tracing::info!(applied, "migrations up to date");
     }
@@ -389,6 +421,7 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         Command::Import(args) => run_import(&pool, args, shutdown).await,
         Command::Status(args) => run_status(&pool, &args).await,
         Command::Prune(args) => run_prune(&pool, args).await,
+        Command::Export(args) => run_export(&pool, args, shutdown).await,
     }
 }
 
@@ -476,6 +509,16 @@ async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Resu
     for outcome in import::import(pool, &request, shutdown).await? {
         println!("{}", outcome.summary());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_export(pool: &PgPool, args: ExportArgs, shutdown: Shutdown) -> Result<ExitCode> {
+    let request = ExportRequest {
+        project: args.project,
+        as_of: args.as_of,
+        output: args.output,
+    };
+    export::export(pool, &request, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use crate::config::ConfigError;
+use crate::export::ExportError;
 use crate::runs::LockBusy;
 
 /// 0: success.
@@ -34,6 +35,8 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         LOCK_BUSY
     } else if error.chain().any(|e| e.is::<ConfigError>()) {
         USAGE
+    } else if let Some(e) = error.chain().find_map(|e| e.downcast_ref::<ExportError>()) {
+        e.exit_code()
     } else {
         RUN_FAILED
     }

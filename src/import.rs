@@ -78,7 +78,9 @@ pub async fn import(
         .transpose()?;
     let project_id = match &project_json {
         Some(project) => project.id.clone(),
-        None => resolve_project(pool, &req.project).await?,
+        None => resolve_project(pool, &req.project)
+            .await
+            .context("looking up the project")?,
     };
     let span = tracing::info_span!("import", project = %project_id);
     let files = files
@@ -355,11 +357,10 @@ async fn read_snapshot(path: &Path, project_id: String, max_element: usize) -> R
 
 /// The project id for `--project`, by id or by a name an earlier sync stored; else the
 /// text itself, taken as an id.
-async fn resolve_project(pool: &PgPool, project: &str) -> Result<String> {
+pub(crate) async fn resolve_project(pool: &PgPool, project: &str) -> sqlx::Result<String> {
     let id: Option<String> = sqlx::query_scalar(include_str!("../sql/runs/resolve_project.sql"))
         .bind(project)
         .fetch_optional(pool)
-        .await
-        .context("looking up the project")?;
+        .await?;
     Ok(id.unwrap_or_else(|| project.to_owned()))
 }

@@ -4,7 +4,8 @@
 //!
 //! The data flows `api` (fetch) → `normalize` (payloads to rows, secrets dropped) →
 //! `apply` (compare and write, with history) → `runs` (record the run); `sync` and
-//! `import` drive one run each, `cli` is the command line.
+//! `import` drive one run each, `export` reads the tables back into the API's
+//! JSON, `cli` is the command line.
 
 pub mod api;
 pub mod apply;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod copy_text;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod json_number;
 pub mod lifecycle;

@@ -687,6 +687,16 @@ impl TestApp {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        // A `pre_exec` hook makes std fork instead of posix_spawn (vfork): a vforked
+        // child execs from this process's own address space, and Linux carries that
+        // space's high-water mark into the child's `ru_maxrss`, so the measure would be
+        // the peak of this whole test process (every test in it) so far. Forked, the
+        // child starts from a copy whose mark is this process's current RSS.
+        // SAFETY: the hook does nothing, so it is async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            std_cmd.pre_exec(|| Ok(()));
+        }
         // Reaped by `wait4` below, which std's `wait` would not let us read rusage from.
         #[allow(clippy::zombie_processes)]
         let mut child = std_cmd.spawn().expect("the ampsync binary starts");

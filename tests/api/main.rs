@@ -4,6 +4,7 @@
 mod cli; // configuration, exit codes, migrations, TLS
 mod dbt; // the dbt project declares every table and view with its comments as descriptions
 mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and hold their promises
+mod export; // ampsync export: import then export gives the input back, less secrets; --as-of; flat memory
 mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
 mod fixtures; // realistic installation payloads, with secrets
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync

@@ -352,13 +352,13 @@ async fn config_read_objects_reads_odd_config_shapes_without_failing() {
 }
 
 /// A login role, connected to the test database, that holds the reader role.
-struct Reader {
+pub(crate) struct Reader {
     reader: String,
-    login: String,
+    pub(crate) login: String,
     conn: PgConnection,
 }
 
-async fn reader_role(app: &TestApp) -> Reader {
+pub(crate) async fn reader_role(app: &TestApp) -> Reader {
     let reader = format!("{}_reader", app.db_name);
     let login = format!("{}_bi", app.db_name);
     let roles = repo("sql/roles.sql");
@@ -390,7 +390,7 @@ async fn reader_role(app: &TestApp) -> Reader {
 }
 
 /// The roles are cluster-wide: remove them and what they were granted.
-async fn drop_roles(app: &TestApp, r: Reader) {
+pub(crate) async fn drop_roles(app: &TestApp, r: Reader) {
     r.conn.close().await.unwrap();
     sqlx::query(&format!("DROP OWNED BY {}, {}", r.reader, r.login))
         .execute(&app.pool)

@@ -1,0 +1,175 @@
+-- `ampsync export`: the `List installations` response of project $1 as the tables hold
+-- it now ($2 null: the current rows, installations not soft-deleted) or held it at $2
+-- (the *_as_of functions, all at the same time, so the joins line up). One row per
+-- installation, ordered by id (bytewise, the same in every database), each the JSON
+-- text of one Installation object. The inverse of src/bridge.rs:
+--   * fields under their API names, nested objects from their own tables by the
+--     references the installation and its connection hold;
+--   * each object's `extra` merged back at its level; the connection's
+--     `extra.oauth2AuthorizationCode` (see nest_extra) merged into that object;
+--   * NULL columns left out: jsonb_strip_nulls over the typed columns only (it works at
+--     every depth), and free-form values and nested objects added only when present,
+--     so nulls inside `extra` and free-form values stay;
+--   * free-form jsonb (config content, metadata, providerMetadata, catalogVars, extra)
+--     written as stored, so numbers stay exact; times as RFC 3339 UTC with microseconds;
+--   * no secret: tokens and API keys were never stored, and the has_* flags, which are
+--     not API fields, are not written; a token object is written (with its times) when
+--     the token or a time was there.
+-- The current connection row is read, not its open history version: token times move
+-- without a version (PRODUCT.md), and "now" means the tables' values.
+WITH inst AS (
+    SELECT id, project_id, integration_id, health_status, last_operation_status,
+           connection_id, config_id, group_ref, create_time, created_by, update_time, extra
+    FROM ampersand.installations
+    WHERE $2::timestamptz IS NULL AND project_id = $1 AND deleted_at IS NULL
+    UNION ALL
+    SELECT id, project_id, integration_id, health_status, last_operation_status,
+           connection_id, config_id, group_ref, create_time, created_by, update_time, extra
+    FROM ampersand.installations_as_of($2)
+    WHERE $2::timestamptz IS NOT NULL AND project_id = $1
+),
+conn AS (
+    SELECT id, project_id, provider, provider_app_id, group_ref, consumer_ref,
+           provider_workspace_ref, provider_consumer_ref, create_time, update_time,
+           auth_scheme, status, has_access_token, access_token_issued_at,
+           access_token_expires_at, has_refresh_token, refresh_token_issued_at,
+           refresh_token_expires_at, oauth_scopes, provider_metadata, catalog_vars, extra
+    FROM ampersand.connections
+    WHERE $2::timestamptz IS NULL AND project_id = $1
+    UNION ALL
+    SELECT id, project_id, provider, provider_app_id, group_ref, consumer_ref,
+           provider_workspace_ref, provider_consumer_ref, create_time, update_time,
+           auth_scheme, status, has_access_token, access_token_issued_at,
+           access_token_expires_at, has_refresh_token, refresh_token_issued_at,
+           refresh_token_expires_at, oauth_scopes, provider_metadata, catalog_vars, extra
+    FROM ampersand.connections_as_of($2)
+    WHERE $2::timestamptz IS NOT NULL AND project_id = $1
+),
+grp AS (
+    SELECT group_ref, extra || jsonb_strip_nulls(jsonb_build_object(
+               'groupRef', group_ref, 'groupName', group_name, 'projectId', project_id,
+               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+           )) AS obj
+    FROM (
+        SELECT group_ref, group_name, project_id, create_time, update_time, extra
+        FROM ampersand.groups
+        WHERE $2::timestamptz IS NULL AND project_id = $1
+        UNION ALL
+        SELECT group_ref, group_name, project_id, create_time, update_time, extra
+        FROM ampersand.groups_as_of($2)
+        WHERE $2::timestamptz IS NOT NULL AND project_id = $1
+    ) AS g
+),
+cons AS (
+    SELECT consumer_ref, extra || jsonb_strip_nulls(jsonb_build_object(
+               'consumerRef', consumer_ref, 'consumerName', consumer_name, 'projectId', project_id,
+               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+           )) AS obj
+    FROM (
+        SELECT consumer_ref, consumer_name, project_id, create_time, update_time, extra
+        FROM ampersand.consumers
+        WHERE $2::timestamptz IS NULL AND project_id = $1
+        UNION ALL
+        SELECT consumer_ref, consumer_name, project_id, create_time, update_time, extra
+        FROM ampersand.consumers_as_of($2)
+        WHERE $2::timestamptz IS NOT NULL AND project_id = $1
+    ) AS c
+),
+app AS (
+    SELECT id, extra || jsonb_strip_nulls(jsonb_build_object(
+               'id', id, 'projectId', project_id, 'externalRef', external_ref,
+               'provider', provider, 'clientId', client_id, 'scopes', to_jsonb(scopes),
+               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+           )) || CASE WHEN metadata IS NULL THEN '{}' ELSE jsonb_build_object('metadata', metadata) END AS obj
+    FROM (
+        SELECT id, project_id, external_ref, provider, client_id, scopes, metadata,
+               create_time, update_time, extra
+        FROM ampersand.provider_apps
+        WHERE $2::timestamptz IS NULL AND project_id = $1
+        UNION ALL
+        SELECT id, project_id, external_ref, provider, client_id, scopes, metadata,
+               create_time, update_time, extra
+        FROM ampersand.provider_apps_as_of($2)
+        WHERE $2::timestamptz IS NOT NULL AND project_id = $1
+    ) AS a
+),
+cfg AS (
+    SELECT id, extra || jsonb_strip_nulls(jsonb_build_object(
+               'id', id, 'revisionId', revision_id,
+               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'createdBy', created_by
+           )) || CASE WHEN content IS NULL THEN '{}' ELSE jsonb_build_object('content', content) END AS obj
+    FROM (
+        SELECT id, revision_id, create_time, created_by, content, extra
+        FROM ampersand.configs
+        WHERE $2::timestamptz IS NULL AND project_id = $1
+        UNION ALL
+        SELECT id, revision_id, create_time, created_by, content, extra
+        FROM ampersand.configs_as_of($2)
+        WHERE $2::timestamptz IS NOT NULL AND project_id = $1
+    ) AS f
+)
+SELECT (i.extra
+        || jsonb_strip_nulls(jsonb_build_object(
+               'id', i.id,
+               'projectId', i.project_id,
+               'integrationId', i.integration_id,
+               'healthStatus', i.health_status,
+               'lastOperationStatus', i.last_operation_status,
+               'createTime', to_char(i.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'createdBy', i.created_by,
+               'updateTime', to_char(i.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+        || CASE WHEN ig.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', ig.obj) END
+        || CASE WHEN c.id IS NULL THEN '{}' ELSE jsonb_build_object('connection',
+               (c.extra - 'oauth2AuthorizationCode')
+               || jsonb_strip_nulls(jsonb_build_object(
+                      'id', c.id,
+                      'projectId', c.project_id,
+                      'provider', c.provider,
+                      'providerWorkspaceRef', c.provider_workspace_ref,
+                      'providerConsumerRef', c.provider_consumer_ref,
+                      'createTime', to_char(c.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                      'updateTime', to_char(c.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                      'authScheme', c.auth_scheme,
+                      'status', c.status))
+               || CASE WHEN pa.obj IS NULL THEN '{}' ELSE jsonb_build_object('providerApp', pa.obj) END
+               || CASE WHEN cg.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', cg.obj) END
+               || CASE WHEN cu.obj IS NULL THEN '{}' ELSE jsonb_build_object('consumer', cu.obj) END
+               || CASE WHEN oauth.obj IS NULL THEN '{}' ELSE jsonb_build_object('oauth2AuthorizationCode', oauth.obj) END
+               || CASE WHEN c.provider_metadata IS NULL THEN '{}' ELSE jsonb_build_object('providerMetadata', c.provider_metadata) END
+               || CASE WHEN c.catalog_vars IS NULL THEN '{}' ELSE jsonb_build_object('catalogVars', c.catalog_vars) END) END
+        || CASE WHEN f.obj IS NULL THEN '{}' ELSE jsonb_build_object('config', f.obj) END)::text
+FROM inst AS i
+LEFT JOIN conn AS c ON c.id = i.connection_id
+LEFT JOIN grp AS ig ON ig.group_ref = i.group_ref
+LEFT JOIN grp AS cg ON cg.group_ref = c.group_ref
+LEFT JOIN cons AS cu ON cu.consumer_ref = c.consumer_ref
+LEFT JOIN app AS pa ON pa.id = c.provider_app_id
+LEFT JOIN cfg AS f ON f.id = i.config_id
+-- The connection's extra.oauth2AuthorizationCode (nest_extra) and its typed parts; none
+-- when nothing of it is stored. A token object holds its times, never the token.
+CROSS JOIN LATERAL (
+    SELECT nullif(
+        coalesce(c.extra -> 'oauth2AuthorizationCode', '{}')
+        || jsonb_strip_nulls(jsonb_build_object(
+               'accessToken', CASE
+                   WHEN c.has_access_token OR c.access_token_issued_at IS NOT NULL
+                        OR c.access_token_expires_at IS NOT NULL
+                   THEN jsonb_build_object(
+                       'issuedAt', to_char(c.access_token_issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                       'expiresAt', to_char(c.access_token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+               END,
+               'refreshToken', CASE
+                   WHEN c.has_refresh_token OR c.refresh_token_issued_at IS NOT NULL
+                        OR c.refresh_token_expires_at IS NOT NULL
+                   THEN jsonb_build_object(
+                       'issuedAt', to_char(c.refresh_token_issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                       'expiresAt', to_char(c.refresh_token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+               END,
+               'scopes', to_jsonb(c.oauth_scopes))),
+        '{}') AS obj
+) AS oauth
+ORDER BY i.id COLLATE "C"

@@ -1,0 +1,231 @@
+//! `ampsync export`: the `List installations` response of one project as the tables hold
+//! it now, or held it at an earlier time (from history): the inverse of `import`.
+//!
+//! The JSON is built by Postgres (`sql/export/installations.sql`), one installation per
+//! row, from the stored `jsonb` and typed columns, so numbers in free-form values stay
+//! exactly as stored. Rows are streamed from the server and written one by one: memory
+//! does not grow with the project. Nothing is written to the database, so the command
+//! needs no more than `ampersand_reader`'s rights and does not migrate.
+//!
+//! No secret can reach the output: tokens and API keys were never stored (see `bridge`),
+//! and the `has_*` flags, which are not API fields, are not written.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use sqlx::PgPool;
+
+use crate::progress::{Progress, Unit};
+use crate::shutdown::{Interrupted, Shutdown};
+
+/// What `ampsync export` asks.
+pub struct ExportRequest {
+    /// The project's id, or a name an earlier sync stored.
+    pub project: String,
+    /// Export the state at this time instead of the current one.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Write here (atomically) instead of to standard output.
+    pub output: Option<PathBuf>,
+}
+
+/// What an export wrote.
+#[derive(Debug)]
+pub struct Exported {
+    pub project_id: String,
+    pub installations: u64,
+}
+
+/// Why an export failed; [`ExportError::exit_code`] says which exit code that is.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The database holds no snapshot of the project: most likely a mistyped id or name
+    /// (exit 2). The message lists the projects it does hold.
+    #[error("project {project} has no applied snapshot in this database ({known}); pass --project with one of those ids")]
+    UnknownProject { project: String, known: String },
+    /// `--as-of` is before the project's first snapshot: nothing was known then (exit 2).
+    #[error("project {project} has no snapshot observed at or before {at} (its first was observed at {first})")]
+    BeforeFirstSnapshot {
+        project: String,
+        at: String,
+        first: String,
+    },
+    /// A query failed (exit 1).
+    #[error("reading the installations of project {project} (if this database was written by an older release, run `ampsync migrate` first)")]
+    Read {
+        project: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The output could not be written (exit 1); a file named by `--output` is left as it was.
+    #[error("writing the export of project {project} to {target}")]
+    Write {
+        project: String,
+        target: String,
+        #[source]
+        source: io::Error,
+    },
+    /// SIGTERM or SIGINT (exit 1); a file named by `--output` is left as it was.
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+impl ExportError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ExportError::UnknownProject { .. } | ExportError::BeforeFirstSnapshot { .. } => {
+                crate::error::USAGE
+            }
+            _ => crate::error::RUN_FAILED,
+        }
+    }
+}
+
+/// Exports one project, to `--output` or standard output.
+pub async fn export(
+    pool: &PgPool,
+    req: &ExportRequest,
+    mut shutdown: Shutdown,
+) -> Result<Exported, ExportError> {
+    let project_id = crate::import::resolve_project(pool, &req.project)
+        .await
+        .map_err(|e| ExportError::Read {
+            project: req.project.clone(),
+            source: e,
+        })?;
+    check_snapshots(pool, &project_id, req.as_of).await?;
+    let started = Instant::now();
+    let target = req
+        .output
+        .as_ref()
+        .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
+    let write_error = |source: io::Error| ExportError::Write {
+        project: project_id.clone(),
+        target: target.clone(),
+        source,
+    };
+    let installations = match &req.output {
+        None => {
+            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout());
+            let n = shutdown
+                .interruptible(write_array(pool, &project_id, req.as_of, &mut out))
+                .await??;
+            out.flush().map_err(write_error)?;
+            n
+        }
+        Some(path) => {
+            // A temporary file in the same directory, renamed over the target once
+            // complete: a failed or interrupted export leaves no half file (the
+            // temporary one is removed when dropped).
+            let mut file = crate::output::temporary_beside(path).map_err(write_error)?;
+            let n = {
+                let mut out = io::BufWriter::with_capacity(1 << 16, file.as_file_mut());
+                let n = shutdown
+                    .interruptible(write_array(pool, &project_id, req.as_of, &mut out))
+                    .await??;
+                out.flush().map_err(write_error)?;
+                n
+            };
+            crate::output::persist(file, path).map_err(write_error)?;
+            n
+        }
+    };
+    tracing::info!(
+        project = %project_id,
+        as_of = req.as_of.map(|t| t.to_rfc3339()),
+        installations,
+        output = %target,
+        seconds = started.elapsed().as_secs_f64(),
+        "exported"
+    );
+    Ok(Exported {
+        project_id,
+        installations,
+    })
+}
+
+/// Fails when the database has no snapshot of the project, or none as old as `as_of`.
+async fn check_snapshots(
+    pool: &PgPool,
+    project_id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<(), ExportError> {
+    let read = |source| ExportError::Read {
+        project: project_id.to_owned(),
+        source,
+    };
+    let (first, _newest): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        sqlx::query_as(include_str!("../sql/export/snapshots.sql"))
+            .bind(project_id)
+            .fetch_one(pool)
+            .await
+            .map_err(read)?;
+    let Some(first) = first else {
+        let known: Vec<String> = sqlx::query_scalar(include_str!("../sql/export/projects.sql"))
+            .fetch_all(pool)
+            .await
+            .map_err(read)?;
+        let known = if known.is_empty() {
+            "it holds none".to_owned()
+        } else {
+            format!("it holds {}", known.join(", "))
+        };
+        return Err(ExportError::UnknownProject {
+            project: crate::scrub::scrub_string(project_id.to_owned()),
+            known: crate::scrub::scrub_string(known),
+        });
+    };
+    match as_of {
+        Some(at) if at < first => Err(ExportError::BeforeFirstSnapshot {
+            project: project_id.to_owned(),
+            at: at.to_rfc3339(),
+            first: first.to_rfc3339(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Streams the installations into `out` as one JSON array, one element per line;
+/// returns how many were written.
+async fn write_array(
+    pool: &PgPool,
+    project_id: &str,
+    as_of: Option<DateTime<Utc>>,
+    out: &mut impl Write,
+) -> Result<u64, ExportError> {
+    let read = |source| ExportError::Read {
+        project: project_id.to_owned(),
+        source,
+    };
+    let progress = Progress::start("exporting", Unit::Installations, None);
+    let counter = progress.counter();
+    // Read only: the transaction only scopes the planner settings, and is rolled back.
+    let mut tx = pool.begin().await.map_err(read)?;
+    sqlx::query(include_str!("../sql/export/plan.sql"))
+        .execute(&mut *tx)
+        .await
+        .map_err(read)?;
+    let mut rows = sqlx::query_scalar::<_, String>(include_str!("../sql/export/installations.sql"))
+        .bind(project_id)
+        .bind(as_of)
+        .fetch(&mut *tx);
+    let write_error = |source| ExportError::Write {
+        project: project_id.to_owned(),
+        target: "the output".to_owned(),
+        source,
+    };
+    let mut written = 0u64;
+    out.write_all(b"[").map_err(write_error)?;
+    while let Some(row) = rows.try_next().await.map_err(read)? {
+        let separator: &[u8] = if written == 0 { b"\n" } else { b",\n" };
+        out.write_all(separator).map_err(write_error)?;
+        out.write_all(row.as_bytes()).map_err(write_error)?;
+        written += 1;
+        counter.add(1);
+    }
+    let end: &[u8] = if written == 0 { b"]\n" } else { b"\n]\n" };
+    out.write_all(end).map_err(write_error)?;
+    Ok(written)
+}
