@@ -941,13 +941,15 @@ async fn a_large_export_streams_with_flat_memory() {
     ])
     .await
     .success();
-    import(
-        &app,
-        &fixtures::installations(0..10),
-        "proj-small",
-        "2026-11-01T00:00:00Z",
-    )
-    .await;
+    // The baseline: ten installations of a second project (ids are global keys).
+    let mut small_text = fixtures::installations(0..10)
+        .to_string()
+        .replace(PROJECT_ID, "proj-small");
+    for id in ["\"papp-", "\"conn-", "\"inst-", "\"cfg-"] {
+        small_text = small_text.replace(id, &format!("{id}small-"));
+    }
+    let small_project: Value = serde_json::from_str(&small_text).unwrap();
+    import(&app, &small_project, "proj-small", "2026-11-01T00:00:00Z").await;
     let (small, large) = (dir.path().join("small.json"), dir.path().join("large.json"));
 
     // Act: a small export for the baseline, then the large one.
