@@ -1090,7 +1090,7 @@ async fn the_reader_role_can_export_and_the_export_changes_nothing() {
             .join("\n")
     };
     let before = dump().await;
-    let url = format!("postgres://{}@127.0.0.1:5432/{}", reader.login, app.db_name);
+    let url = crate::helpers::database_url(&reader.login, &app.db_name);
 
     // Act
     let run = app
