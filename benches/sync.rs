@@ -2,51 +2,60 @@
 //! store the result.
 //!
 //! For each N it generates N realistic installations deterministically (shared groups,
-//! consumers, connections and provider apps; configs with read objects; tokens; about
-//! 2.6 KB of JSON per installation, like the real API), serves them from a local HTTP
-//! server, and runs the real `ampsync` binary (release build) against a fresh database
-//! on the local Postgres:
+//! consumers, connections and provider apps; tokens; configs as heavy as real ones, see
+//! `config_content`; about 5 KB of JSON per installation), writes them to files, serves
+//! them from a local HTTP server and runs the real `ampsync` binary (release build)
+//! against a fresh database on the local Postgres:
 //!
 //! 1. full sync into empty tables,
 //! 2. the same snapshot again (no-op),
-//! 3. a snapshot with 5% of installations changed, 2% removed and 3% new,
-//! 4. the COPY floor: every row the full sync wrote (current rows and their first
+//! 3. the same snapshot served gzip-encoded (`Content-Encoding: gzip`, level 1), also a
+//!    no-op: what decompression adds,
+//! 4. a snapshot with 5% of installations changed, 2% removed and 3% new,
+//! 5. `ampsync import` of the full snapshot's file into a second, empty database,
+//! 6. the COPY floor: every row the full sync wrote (current rows and their first
 //!    history versions), exported from the synced tables and loaded with plain `COPY`
 //!    into empty tables of the same schema (`LIKE … INCLUDING ALL`) in one transaction.
 //!
 //! It prints wall time, rows written (tuples inserted, updated or deleted in the
-//! `ampersand` tables, from `pg_stat_user_tables`) and the peak RSS of the `ampsync`
-//! process (`wait4`'s `ru_maxrss`, through a small launcher: see `launcher`) for each,
-//! with each scenario's ratio to the COPY floor and to the full sync. The machine is
-//! shared and noisy: compare ratios measured in one run, not absolute times across runs.
+//! `ampersand` tables, from `pg_stat_user_tables`), the peak RSS of the `ampsync`
+//! process (`wait4`'s `ru_maxrss`, through a small launcher: see `launcher`) and its
+//! temporary disk use (its log's `temp_bytes`) for each, with each scenario's ratio to
+//! the COPY floor and to the full sync; then, from each run's debug log, where its time
+//! went: reading the response (download, parse, encode, hash; with MB/s of JSON), loading
+//! the index, comparing, writing. The machine is shared and noisy: compare ratios
+//! measured in one run, not absolute times across runs.
 //!
 //! Between scenarios it runs `CHECKPOINT` and `VACUUM (ANALYZE)` untimed, as the
 //! minutes between two scheduled runs would (autovacuum), so no scenario pays for the
 //! previous one's dirty pages.
 //!
 //! Settings (environment):
-//! - `AMPSYNC_BENCH_N` — comma-separated sizes, default `10000,100000`;
+//! - `AMPSYNC_BENCH_N` — comma-separated sizes, default `10000,100000`; `1000000` needs
+//!   about 12 GB of disk for the files and 15 GB for the databases;
 //! - `AMPSYNC_BENCH_QUICK=1` (or `cargo bench --bench sync -- --quick`) — one small
 //!   size (2000) for a smoke run;
 //! - `AMPSYNC_BENCH_DATABASE_URL` — an admin connection to create and drop the bench
 //!   databases, default `postgres://postgres@127.0.0.1:5432/postgres`;
-//! - `AMPSYNC_BENCH_DUMP` — a directory to write the generated snapshots to
-//!   (`installations-N.json`, `changed-N.json`), for `ampsync import` or a profiler;
-//! - `AMPSYNC_BENCH_LOGS` — a directory to keep each sync scenario's log (JSON lines,
-//!   `RUST_LOG` applies) in;
+//! - `AMPSYNC_BENCH_DIR` — where to write the generated snapshots
+//!   (`installations-N.json`, `.json.gz`, `changed-N.json`) and the floor's rows, kept
+//!   afterwards (for `ampsync import` or a profiler); default a temporary directory;
+//! - `AMPSYNC_BENCH_LOGS` — a directory to keep each sync scenario's log (JSON lines)
+//!   in; `RUST_LOG` applies, default `ampsync=debug,info` (the phases need it);
 //! - `AMPSYNC_BENCH_WRAP` — a command to run each sync scenario under, `{}` standing
-//!   for the scenario's name, e.g. `perf record -a -g -o /tmp/perf-{}.data --` (the
+//!   for the scenario's name, e.g. `perf record -g -o /tmp/perf-{}.data --` (the
 //!   peak RSS is then the wrapper's, or the larger of the two).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -59,6 +68,13 @@ const API_KEY: &str = "amp_live_sk_bench_0000000000000000000000000000";
 const PROVIDERS: [&str; 2] = ["salesforce", "hubspot"];
 /// The tables a sync writes, each with its `_history` table.
 const TABLES: [&str; 8] = ampsync::catalog::Table::NAMES;
+
+const FULL: &str = "full sync";
+const NOOP: &str = "no-op resync";
+const NOOP_GZIP: &str = "no-op resync, gzip";
+const CHANGE: &str = "5% changed, 2% removed, 3% new";
+const IMPORT: &str = "import, empty tables";
+const FLOOR: &str = "COPY floor";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -85,6 +101,10 @@ fn main() {
     };
     let admin_url = std::env::var("AMPSYNC_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let dir =
+        std::env::var("AMPSYNC_BENCH_DIR").map_or_else(|_| temp.path().to_owned(), PathBuf::from);
+    std::fs::create_dir_all(&dir).expect("AMPSYNC_BENCH_DIR");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -93,9 +113,9 @@ fn main() {
         .expect("a tokio runtime");
     let mut results = Vec::new();
     for n in sizes {
-        results.extend(runtime.block_on(bench_size(n, &admin_url, &launcher)));
+        results.extend(runtime.block_on(bench_size(n, &admin_url, &dir, &launcher)));
+        println!("\n{}", table(&results));
     }
-    println!("\n{}", table(&results));
 }
 
 /// One measured scenario.
@@ -106,109 +126,310 @@ struct Measured {
     rows: i64,
     /// Peak RSS in bytes; none for the COPY floor, which runs inside Postgres.
     peak_rss: Option<u64>,
+    /// What its log says of its phases; none for the COPY floor.
+    phases: Option<Phases>,
+    /// Bytes of the response body it read (as sent, so gzip-encoded for the gzip run).
+    body_bytes: u64,
+    /// Bytes of that body's JSON.
+    json_bytes: u64,
 }
 
-async fn bench_size(n: usize, admin_url: &str, launcher: &Launcher) -> Vec<Measured> {
-    eprintln!("== N = {n}: generating snapshots");
-    let full = body(&snapshot(n, false));
-    let changed = body(&snapshot(n, true));
-    // Hand the generated documents' memory back to the system: gigabytes the bench no
-    // longer needs would otherwise stay with it while ampsync and Postgres are measured
-    // (on this VM, a 3 GB neighbour slowed the full sync by 0.5-0.9 s).
-    // SAFETY: malloc_trim only releases free heap memory; nothing is borrowed from it.
-    unsafe { libc::malloc_trim(0) };
+async fn bench_size(n: usize, admin_url: &str, dir: &Path, launcher: &Launcher) -> Vec<Measured> {
+    eprintln!("== N = {n}: generating snapshots in {}", dir.display());
+    let (full, changed) = std::thread::scope(|s| {
+        let full =
+            s.spawn(|| write_snapshot(dir.join(format!("installations-{n}.json")), n, false, true));
+        let changed =
+            s.spawn(|| write_snapshot(dir.join(format!("changed-{n}.json")), n, true, false));
+        (
+            full.join().expect("generator"),
+            changed.join().expect("generator"),
+        )
+    });
+    let (gz_path, gz_bytes) = full.gzip.clone().expect("a gzip copy");
     eprintln!(
-        "   {:.1} MB ({:.2} KB per installation); changed snapshot {:.1} MB",
-        full.len() as f64 / 1e6,
-        full.len() as f64 / n as f64 / 1e3,
-        changed.len() as f64 / 1e6
+        "   {:.1} MB ({:.2} KB per installation), {:.1} MB gzip-encoded; changed snapshot {:.1} MB",
+        full.bytes as f64 / 1e6,
+        full.bytes as f64 / n as f64 / 1e3,
+        gz_bytes as f64 / 1e6,
+        changed.bytes as f64 / 1e6
     );
-    if let Ok(dir) = std::env::var("AMPSYNC_BENCH_DUMP") {
-        for (name, body) in [("installations", &full), ("changed", &changed)] {
-            let path = std::path::Path::new(&dir).join(format!("{name}-{n}.json"));
-            std::fs::write(&path, body).expect("writing AMPSYNC_BENCH_DUMP");
-            eprintln!("   wrote {}", path.display());
-        }
-    }
-    let api = FakeApi::start(full.clone()).await;
-    let db = Database::create(admin_url, n).await;
+    let api = FakeApi::start(&full.path).await;
+    let db = Database::create(admin_url, &format!("{n}")).await;
     let ampsync = Ampsync {
         launcher,
         database_url: db.url.clone(),
         api_url: api.url.clone(),
     };
-    ampsync.run(&["migrate"]).expect("ampsync migrate");
+    ampsync.run(&["migrate"], None).expect("ampsync migrate");
     let mut conn = PgConnection::connect(&db.url)
         .await
         .expect("bench database");
 
+    let sync = ["sync", "--project", PROJECT_ID];
     let mut out = Vec::new();
-    let scenario = async |conn: &mut PgConnection, name: &'static str| {
-        settle(conn).await;
-        let before = rows_written(conn, "ampersand").await;
-        eprintln!("   {name} ...");
-        let run = ampsync
-            .run_wrapped(
-                &["sync", "--project", PROJECT_ID],
-                Some(&format!("{n} {name}")),
-            )
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let rows = stable_rows_written(conn, "ampersand").await - before;
-        eprintln!(
-            "   {name}: {:.2}s, {rows} rows, {:.1} MB peak RSS; {}",
-            run.wall.as_secs_f64(),
-            run.peak_rss as f64 / 1e6,
-            run.stdout.trim()
-        );
-        Measured {
+    out.push(
+        measure(
+            &mut conn,
+            &ampsync,
             n,
-            scenario: name,
-            wall: run.wall,
-            rows,
-            peak_rss: Some(run.peak_rss),
-        }
-    };
-
-    out.push(scenario(&mut conn, "full sync").await);
+            FULL,
+            &sync,
+            (full.bytes, full.bytes),
+        )
+        .await,
+    );
     // The floor loads exactly what the full sync wrote; export it before anything else runs.
-    let exported = export(&mut conn).await;
-    out.push(scenario(&mut conn, "no-op resync").await);
-    api.set_installations(changed);
-    out.push(scenario(&mut conn, "5% changed, 2% removed, 3% new").await);
-    out.push(copy_floor(&mut conn, n, exported).await);
-
+    let exported = export(&mut conn, dir).await;
+    out.push(
+        measure(
+            &mut conn,
+            &ampsync,
+            n,
+            NOOP,
+            &sync,
+            (full.bytes, full.bytes),
+        )
+        .await,
+    );
+    api.serve(&full.path, Some(&gz_path));
+    out.push(
+        measure(
+            &mut conn,
+            &ampsync,
+            n,
+            NOOP_GZIP,
+            &sync,
+            (gz_bytes, full.bytes),
+        )
+        .await,
+    );
+    api.serve(&changed.path, None);
+    out.push(
+        measure(
+            &mut conn,
+            &ampsync,
+            n,
+            CHANGE,
+            &sync,
+            (changed.bytes, changed.bytes),
+        )
+        .await,
+    );
+    out.push(copy_floor(&mut conn, n, &exported).await);
     conn.close().await.ok();
     db.drop().await;
+    for (_, path) in exported {
+        let _ = std::fs::remove_file(path);
+    }
+
+    let import_db = Database::create(admin_url, &format!("{n}_import")).await;
+    let importer = Ampsync {
+        launcher,
+        database_url: import_db.url.clone(),
+        api_url: api.url.clone(),
+    };
+    importer.run(&["migrate"], None).expect("ampsync migrate");
+    let mut conn = PgConnection::connect(&import_db.url)
+        .await
+        .expect("bench database");
+    let file = full.path.to_string_lossy().into_owned();
+    let import = [
+        "import",
+        &file,
+        "--project",
+        PROJECT_ID,
+        "--observed-at",
+        "2026-01-01T00:00:00Z",
+    ];
+    out.push(
+        measure(
+            &mut conn,
+            &importer,
+            n,
+            IMPORT,
+            &import,
+            (full.bytes, full.bytes),
+        )
+        .await,
+    );
+    conn.close().await.ok();
+    import_db.drop().await;
+    if std::env::var("AMPSYNC_BENCH_DIR").is_err() {
+        for path in [&full.path, &gz_path, &changed.path] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     out
 }
 
+/// Runs one scenario, settled first: its wall time, rows written, peak RSS and phases.
+/// `bytes` is the body as sent and its JSON.
+async fn measure(
+    conn: &mut PgConnection,
+    ampsync: &Ampsync<'_>,
+    n: usize,
+    name: &'static str,
+    args: &[&str],
+    bytes: (u64, u64),
+) -> Measured {
+    settle(conn).await;
+    let before = rows_written(conn, "ampersand").await;
+    eprintln!("   {name} ...");
+    let run = ampsync
+        .run(args, Some(&format!("{n} {name}")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let rows = stable_rows_written(conn, "ampersand").await - before;
+    let phases = Phases::from_log(&run.log);
+    eprintln!(
+        "   {name}: {:.2}s, {rows} rows, {:.1} MB peak RSS, {:.1} MB temporary files; {}",
+        run.wall.as_secs_f64(),
+        run.peak_rss as f64 / 1e6,
+        phases.temp_bytes as f64 / 1e6,
+        run.stdout.trim()
+    );
+    Measured {
+        n,
+        scenario: name,
+        wall: run.wall,
+        rows,
+        peak_rss: Some(run.peak_rss),
+        phases: Some(phases),
+        body_bytes: bytes.0,
+        json_bytes: bytes.1,
+    }
+}
+
+/// Where a run's time went, from its log (`RUST_LOG=ampsync=debug`): reading the
+/// response (`fetched`, `read`), loading the index (`index loaded`), comparing
+/// (`planned`), writing (`applied`, or `staged` and the rest); and its temporary files.
+#[derive(Default, Clone, Copy)]
+struct Phases {
+    read: f64,
+    load_index: f64,
+    compare: f64,
+    write: f64,
+    temp_bytes: u64,
+}
+
+impl Phases {
+    fn from_log(log: &str) -> Phases {
+        let mut phases = Phases::default();
+        for line in log.lines() {
+            let Ok(event) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let seconds = event["seconds"].as_f64().unwrap_or(0.0);
+            match event["message"].as_str().unwrap_or_default() {
+                "fetched" | "read" if event["installations"].is_u64() => phases.read += seconds,
+                "index loaded" => phases.load_index += seconds,
+                "planned" => phases.compare += seconds,
+                "applied" => phases.write += seconds,
+                "snapshot read" => {
+                    phases.temp_bytes = phases
+                        .temp_bytes
+                        .max(event["temp_bytes"].as_u64().unwrap_or(0))
+                }
+                _ => {}
+            }
+        }
+        phases
+    }
+}
+
 // ---------------------------------------------------------------------------------------
-// Data: N installations, deterministic.
+// Data: N installations, deterministic, written straight to files.
 //
 // Installations 4g..4g+3 belong to group g (a customer) and use the four integrations;
 // installations 2c and 2c+1 share connection c (one per group and provider); consumer
 // g/2 made the connections of groups 2k and 2k+1; two provider apps serve everything.
-// Each installation has its own config with 1 or 2 read objects.
+// Each installation has its own config, as heavy as real ones: 2 to 5 read objects with
+// their field lists, field and value mappings, filters and backfill; 1 to 3 write
+// objects with field settings; a subscribe object now and then (3 to 7 KB of `content`).
 
-/// The snapshot's installations; `changed` applies the 5/2/3% change.
-fn snapshot(n: usize, changed: bool) -> Vec<Value> {
-    let mut list = Vec::with_capacity(n + n / 20);
+/// A generated response body on disk, with its size; `gzip` also gzip-encoded.
+struct Generated {
+    path: std::path::PathBuf,
+    bytes: u64,
+    gzip: Option<(std::path::PathBuf, u64)>,
+}
+
+/// Writes the snapshot's installations (`changed` applies the 5/2/3% change) to `path`
+/// as one JSON array, one installation at a time, so that memory does not grow with N;
+/// with `gzip`, also a gzip-encoded copy next to it.
+fn write_snapshot(path: std::path::PathBuf, n: usize, changed: bool, gzip: bool) -> Generated {
+    use std::io::BufWriter;
+    let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).expect("bench file"));
+    let gz_path = path.with_extension("json.gz");
+    // Level 1, nginx's default `gzip_comp_level`.
+    let mut gz = gzip.then(|| {
+        let file = std::fs::File::create(&gz_path).expect("bench file");
+        flate2::write::GzEncoder::new(
+            BufWriter::with_capacity(1 << 20, file),
+            flate2::Compression::new(1),
+        )
+    });
+    let mut out = Counting {
+        inner: file,
+        bytes: 0,
+    };
+    let mut write = |piece: &[u8]| {
+        out.write_all(piece).expect("writing a bench file");
+        if let Some(gz) = &mut gz {
+            gz.write_all(piece).expect("writing a bench file");
+        }
+    };
+    write(b"[");
+    let mut first = true;
+    let mut element = Vec::with_capacity(16 * 1024);
+    let mut emit = |i: usize, changed_one: bool| {
+        element.clear();
+        if !std::mem::take(&mut first) {
+            element.push(b',');
+        }
+        serde_json::to_writer(&mut element, &installation(i, changed_one)).expect("JSON");
+        write(&element);
+    };
     for i in 0..n {
         if changed && i % 50 == 7 {
             continue; // 2% removed
         }
-        list.push(installation(i, changed && i % 20 == 3)); // 5% changed
+        emit(i, changed && i % 20 == 3); // 5% changed
     }
     if changed {
-        list.extend((n..n + n * 3 / 100).map(|i| installation(i, false))); // 3% new
+        for i in n..n + n * 3 / 100 {
+            emit(i, false); // 3% new
+        }
     }
-    list
+    write(b"]");
+    out.flush().expect("writing a bench file");
+    let gzip = gz.map(|gz| {
+        gz.finish().expect("gzip").flush().expect("gzip");
+        let bytes = std::fs::metadata(&gz_path).expect("gzip file").len();
+        (gz_path, bytes)
+    });
+    Generated {
+        path,
+        bytes: out.bytes,
+        gzip,
+    }
 }
 
-fn body(installations: &[Value]) -> Bytes {
-    let mut out = Vec::with_capacity(installations.len() * 2_700);
-    serde_json::to_writer(&mut out, installations).expect("JSON");
-    Bytes::from(out)
+/// A writer that counts what passes through it.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A deterministic pseudo-random number for (i, salt): SplitMix64.
@@ -233,7 +454,7 @@ fn time(base_day: u64, salt: u64) -> String {
     )
 }
 
-const OBJECTS: [&str; 8] = [
+const OBJECTS: [&str; 10] = [
     "account",
     "contact",
     "opportunity",
@@ -242,8 +463,10 @@ const OBJECTS: [&str; 8] = [
     "task",
     "event",
     "case",
+    "quote",
+    "contract",
 ];
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 16] = [
     "name",
     "industry",
     "annualrevenue",
@@ -256,7 +479,85 @@ const FIELDS: [&str; 12] = [
     "rating",
     "type",
     "description",
+    "lastmodifieddate",
+    "createddate",
+    "stagename",
+    "leadsource",
 ];
+
+/// The `i`-th field name of an object: standard fields, then custom ones.
+fn field(i: u64) -> String {
+    match FIELDS.get(i as usize) {
+        Some(name) => (*name).to_owned(),
+        None => format!("Custom_Field_{}__c", i - FIELDS.len() as u64),
+    }
+}
+
+/// A config's `content`, as a builder's UI writes it: read objects with field lists,
+/// mappings, filters and backfill; write objects with field settings.
+fn config_content(i: usize, provider: &str, changed: bool) -> Value {
+    let r = mix(i, 1);
+    let read: serde_json::Map<String, Value> = (0..2 + (r % 3) as usize)
+        .map(|k| {
+            let object = OBJECTS[(r as usize + k) % OBJECTS.len()];
+            let m = mix(i, 10 + k as u64);
+            let fields: serde_json::Map<String, Value> = (0..6 + m % 11)
+                .map(|f| (field((f + k as u64) % 28), json!(true)))
+                .collect();
+            let mappings: serde_json::Map<String, Value> = (0..3 + m % 6)
+                .map(|f| (format!("{object}_{}", field(f + 3)), json!(field((f * 7 + m) % 28))))
+                .collect();
+            let schedule = if changed && k == 0 { "*/30 * * * *" } else { "*/15 * * * *" };
+            (
+                object.to_owned(),
+                json!({
+                    "objectName": object, "schedule": schedule,
+                    "destination": format!("{object}Webhook"),
+                    "selectedFields": fields,
+                    "selectedFieldMappings": mappings,
+                    "selectedValueMappings": {
+                        "stagename": {"open": "Prospecting", "won": "Closed Won", "lost": "Closed Lost"},
+                        "rating": {"hot": "Hot", "warm": "Warm", "cold": "Cold"}
+                    },
+                    "fieldFilters": [{"fieldName": "type", "operator": "eq", "value": "Customer"}],
+                    "backfill": if m % 4 == 0 { json!({"fullHistory": true}) } else { json!({"defaultPeriod": {"days": 30 + m % 60}}) }
+                }),
+            )
+        })
+        .collect();
+    let write: serde_json::Map<String, Value> = (0..1 + (r / 7 % 2) as usize)
+        .map(|k| {
+            let object = OBJECTS[(r as usize / 3 + k) % OBJECTS.len()];
+            let settings: serde_json::Map<String, Value> = (0..2 + mix(i, 20 + k as u64) % 4)
+                .map(|f| {
+                    (
+                        field(f + 2),
+                        json!({"default": {"stringValue": format!("default-{object}-{f}")},
+                               "writeOnCreate": "always", "writeOnUpdate": "ifEmpty"}),
+                    )
+                })
+                .collect();
+            (
+                object.to_owned(),
+                json!({"objectName": object, "selectedFieldSettings": settings,
+                       "deletionSettings": {"enabled": k == 0}}),
+            )
+        })
+        .collect();
+    let subscribe = if r % 4 == 0 {
+        json!({"objects": {"account": {"objectName": "account", "destination": "accountWebhook",
+                                       "inheritFieldsAndMappings": true}}})
+    } else {
+        json!({"objects": {}})
+    };
+    json!({
+        "provider": provider,
+        "read": {"objects": read},
+        "write": {"objects": write},
+        "proxy": {"enabled": true},
+        "subscribe": subscribe
+    })
+}
 
 fn installation(i: usize, changed: bool) -> Value {
     let c = i / 2;
@@ -264,39 +565,11 @@ fn installation(i: usize, changed: bool) -> Value {
     let provider = PROVIDERS[c % 2];
     let integration = format!("int-{provider}-{}", i % 2);
     let consumer_ref = format!("user-{:06}", g / 2);
-    let r = mix(i, 1);
     let group = json!({
         "groupRef": format!("grp-{g:06}"), "groupName": format!("Customer {g} GmbH"),
         "projectId": PROJECT_ID,
         "createTime": time(mix(g, 2) % 300, mix(g, 3)), "updateTime": time(mix(g, 2) % 300 + 1, mix(g, 4))
     });
-    let objects: serde_json::Map<String, Value> = (0..1 + (r % 2) as usize)
-        .map(|k| {
-            let object = OBJECTS[(r as usize + k) % OBJECTS.len()];
-            let fields: serde_json::Map<String, Value> = (0..3 + (mix(i, 10 + k as u64) % 3))
-                .map(|f| {
-                    (
-                        FIELDS[(f as usize + k) % FIELDS.len()].to_owned(),
-                        json!(true),
-                    )
-                })
-                .collect();
-            let schedule = if changed && k == 0 {
-                "*/30 * * * *"
-            } else {
-                "*/15 * * * *"
-            };
-            (
-                object.to_owned(),
-                json!({
-                    "objectName": object, "schedule": schedule,
-                    "destination": format!("{object}Webhook"),
-                    "selectedFields": fields, "selectedFieldMappings": {},
-                    "backfill": {"defaultPeriod": {"days": 30}}
-                }),
-            )
-        })
-        .collect();
     let created = time(mix(i, 5) % 300, mix(i, 6));
     let updated = if changed {
         time(330, mix(i, 7))
@@ -356,28 +629,33 @@ fn installation(i: usize, changed: bool) -> Value {
             "revisionId": format!("rev-{provider}-{}{}", i % 2, if changed { "b" } else { "" }),
             "createTime": created,
             "createdBy": "builder:bld-3",
-            "content": {
-                "provider": provider,
-                "read": {"objects": objects},
-                "write": {"objects": {}},
-                "proxy": {"enabled": true},
-                "subscribe": {"objects": {}}
-            }
+            "content": config_content(i, provider, changed)
         }
     })
 }
 
 // ---------------------------------------------------------------------------------------
-// The fake API: one project, four integrations, the installations body as generated.
+// The fake API: one project, four integrations, the installations body as generated,
+// streamed from its file; gzip-encoded, when it has a gzip copy and the client asks.
+
+/// The installations body served: its file, and its gzip-encoded copy.
+#[derive(Clone)]
+struct Served {
+    json: PathBuf,
+    gzip: Option<PathBuf>,
+}
 
 struct FakeApi {
-    installations: Arc<Mutex<Bytes>>,
+    installations: Arc<Mutex<Served>>,
     url: String,
 }
 
 impl FakeApi {
-    async fn start(installations: Bytes) -> FakeApi {
-        let state = Arc::new(Mutex::new(installations));
+    async fn start(installations: &Path) -> FakeApi {
+        let state = Arc::new(Mutex::new(Served {
+            json: installations.to_owned(),
+            gzip: None,
+        }));
         let project = json!({
             "id": PROJECT_ID, "name": "bench", "appName": "Bench", "orgId": "org-1",
             "createTime": "2023-07-13T21:34:44.816Z", "updateTime": "2024-01-02T03:04:05Z"
@@ -401,18 +679,32 @@ impl FakeApi {
         let app = Router::new()
             .route(
                 &format!("/v1/projects/{PROJECT_ID}"),
-                get(move || async move { json_body(project.clone()) }),
+                get(move || async move { json_body(Body::from(project.clone())) }),
             )
             .route(
                 &format!("/v1/projects/{PROJECT_ID}/integrations"),
-                get(move || async move { json_body(integrations.clone()) }),
+                get(move || async move { json_body(Body::from(integrations.clone())) }),
             )
             .route(
                 &format!("/v1/projects/{PROJECT_ID}/installations"),
-                get(|State(body): State<Arc<Mutex<Bytes>>>| async move {
-                    let body = body.lock().expect("lock").clone();
-                    json_body(body)
-                }),
+                get(
+                    |State(served): State<Arc<Mutex<Served>>>, headers: HeaderMap| async move {
+                        let served = served.lock().expect("lock").clone();
+                        let accepts_gzip = headers
+                            .get("accept-encoding")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.contains("gzip"));
+                        match served.gzip.filter(|_| accepts_gzip) {
+                            Some(gzip) => {
+                                let mut resp = json_body(file_body(gzip).await);
+                                resp.headers_mut()
+                                    .insert("content-encoding", HeaderValue::from_static("gzip"));
+                                resp
+                            }
+                            None => json_body(file_body(served.json).await),
+                        }
+                    },
+                ),
             )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -426,13 +718,36 @@ impl FakeApi {
         }
     }
 
-    fn set_installations(&self, body: Bytes) {
-        *self.installations.lock().expect("lock") = body;
+    /// From now on, answers the installations request with `json`, or its `gzip` copy.
+    fn serve(&self, json: &Path, gzip: Option<&Path>) {
+        *self.installations.lock().expect("lock") = Served {
+            json: json.to_owned(),
+            gzip: gzip.map(Path::to_owned),
+        };
     }
 }
 
-fn json_body(body: Bytes) -> Response {
-    let mut resp = Body::from(body).into_response();
+/// A file's bytes as a streamed body, in pieces of 256 KB.
+async fn file_body(path: PathBuf) -> Body {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(&path).await.expect("a bench file");
+    let pieces = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut piece = vec![0; 256 * 1024];
+        match file.read(&mut piece).await {
+            Ok(0) => None,
+            Ok(n) => {
+                piece.truncate(n);
+                Some((Ok(Bytes::from(piece)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    Body::from_stream(pieces)
+}
+
+fn json_body(body: Body) -> Response {
+    let mut resp = body.into_response();
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     resp
@@ -448,8 +763,9 @@ struct Database {
 }
 
 impl Database {
-    async fn create(admin_url: &str, n: usize) -> Database {
-        let name = format!("ampsync_bench_{}_{n}", std::process::id());
+    /// A new database, named for this process and `suffix`.
+    async fn create(admin_url: &str, suffix: &str) -> Database {
+        let name = format!("ampsync_bench_{}_{suffix}", std::process::id());
         let mut admin = PgConnection::connect(admin_url)
             .await
             .expect("Postgres (AMPSYNC_BENCH_DATABASE_URL)");
@@ -493,17 +809,15 @@ struct ChildRun {
     wall: Duration,
     peak_rss: u64,
     stdout: String,
+    /// What it logged (JSON lines).
+    log: String,
 }
 
 impl Ampsync<'_> {
-    /// Runs the release binary to completion; its wall time and peak RSS.
-    fn run(&self, args: &[&str]) -> Result<ChildRun, String> {
-        self.run_wrapped(args, None)
-    }
-
-    /// As `run`; with `AMPSYNC_BENCH_WRAP` set, `scenario` runs under that command
-    /// (`{}` in it becomes a slug of the scenario's name): a profiler, say.
-    fn run_wrapped(&self, args: &[&str], scenario: Option<&str>) -> Result<ChildRun, String> {
+    /// Runs the release binary to completion: its wall time, peak RSS and log. With
+    /// `AMPSYNC_BENCH_WRAP` set, a `scenario` runs under that command (`{}` in it
+    /// becomes a slug of the scenario's name): a profiler, say.
+    fn run(&self, args: &[&str], scenario: Option<&str>) -> Result<ChildRun, String> {
         let mut argv: Vec<String> = Vec::new();
         if let (Some(scenario), Ok(wrap)) = (scenario, std::env::var("AMPSYNC_BENCH_WRAP")) {
             argv.extend(
@@ -524,28 +838,29 @@ impl Ampsync<'_> {
                 "AMPERSAND_API_URL": self.api_url,
                 "AMPERSAND_API_KEY": API_KEY,
                 "AMPSYNC_LOG_FORMAT": "json",
-                "RUST_LOG": std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                "RUST_LOG": std::env::var("RUST_LOG").unwrap_or_else(|_| "ampsync=debug,info".into()),
             },
             "stdout": stdout_path,
             "stderr": stderr_path,
         });
         let reply = self.launcher.run(&request)?;
         if let (Some(scenario), Ok(dir)) = (scenario, std::env::var("AMPSYNC_BENCH_LOGS")) {
-            let to = std::path::Path::new(&dir).join(format!("{}.log", slug(scenario)));
+            let to = Path::new(&dir).join(format!("{}.log", slug(scenario)));
             std::fs::copy(&stderr_path, to).map_err(|e| format!("AMPSYNC_BENCH_LOGS: {e}"))?;
         }
         let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         let code = reply["code"].as_i64().unwrap_or(-1);
         if code != 0 {
-            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             return Err(format!(
-                "ampsync {args:?} exited with {code}\n{stdout}\n{stderr}"
+                "ampsync {args:?} exited with {code}\n{stdout}\n{log}"
             ));
         }
         Ok(ChildRun {
             wall: Duration::from_nanos(reply["wall_ns"].as_u64().unwrap_or_default()),
             peak_rss: reply["peak_rss"].as_u64().unwrap_or_default(),
             stdout,
+            log,
         })
     }
 }
@@ -737,39 +1052,40 @@ async fn stable_rows_written(conn: &mut PgConnection, schema: &str) -> i64 {
     last
 }
 
-/// The synced tables and their history, as `COPY … TO STDOUT` text.
-async fn export(conn: &mut PgConnection) -> Vec<(String, Vec<u8>)> {
+/// The synced tables and their history, as `COPY … TO STDOUT` text in files in `dir`.
+async fn export(conn: &mut PgConnection, dir: &Path) -> Vec<(String, PathBuf)> {
+    use futures_util::StreamExt;
     let mut out = Vec::new();
     for table in TABLES {
         for name in [table.to_owned(), format!("{table}_history")] {
-            let mut data = Vec::new();
+            let path = dir.join(format!("floor-{name}.copy"));
+            let mut file =
+                std::io::BufWriter::new(std::fs::File::create(&path).expect("a bench file"));
             let mut stream = conn
                 .copy_out_raw(&format!("COPY ampersand.{name} TO STDOUT"))
                 .await
                 .expect("COPY TO");
-            use futures_util::StreamExt;
             while let Some(chunk) = stream.next().await {
-                data.extend_from_slice(&chunk.expect("COPY data"));
+                file.write_all(&chunk.expect("COPY data"))
+                    .expect("writing a bench file");
             }
             drop(stream);
-            out.push((name, data));
+            file.flush().expect("writing a bench file");
+            out.push((name, path));
         }
     }
     out
 }
 
-/// Scenario 4: the exported rows loaded with plain COPY into empty tables of the same
-/// schema (columns, keys, indexes, constraints), in one transaction.
-async fn copy_floor(
-    conn: &mut PgConnection,
-    n: usize,
-    exported: Vec<(String, Vec<u8>)>,
-) -> Measured {
+/// The exported rows loaded with plain COPY into empty tables of the same schema
+/// (columns, keys, indexes, constraints), in one transaction.
+async fn copy_floor(conn: &mut PgConnection, n: usize, exported: &[(String, PathBuf)]) -> Measured {
+    use std::io::Read;
     sqlx::query("CREATE SCHEMA floor")
         .execute(&mut *conn)
         .await
         .expect("schema floor");
-    for (name, _) in &exported {
+    for (name, _) in exported {
         sqlx::query(&format!(
             "CREATE TABLE floor.{name} (LIKE ampersand.{name} INCLUDING ALL)"
         ))
@@ -779,40 +1095,52 @@ async fn copy_floor(
     }
     settle(conn).await;
     let before = rows_written(conn, "floor").await;
-    eprintln!("   COPY floor ...");
+    eprintln!("   {FLOOR} ...");
     let started = Instant::now();
     let mut tx = conn.begin().await.expect("begin");
-    for (name, data) in &exported {
+    let mut chunk = vec![0; 1 << 20];
+    for (name, path) in exported {
+        let mut file = std::fs::File::open(path).expect("a bench file");
         let mut copy = tx
             .copy_in_raw(&format!("COPY floor.{name} FROM STDIN"))
             .await
             .expect("COPY FROM");
-        for chunk in data.chunks(1 << 20) {
-            copy.send(chunk).await.expect("COPY data");
+        loop {
+            let n = file.read(&mut chunk).expect("reading a bench file");
+            if n == 0 {
+                break;
+            }
+            copy.send(&chunk[..n]).await.expect("COPY data");
         }
         copy.finish().await.expect("COPY finish");
     }
     tx.commit().await.expect("commit");
     let wall = started.elapsed();
     let rows = stable_rows_written(conn, "floor").await - before;
-    eprintln!("   COPY floor: {:.2}s, {rows} rows", wall.as_secs_f64());
+    eprintln!("   {FLOOR}: {:.2}s, {rows} rows", wall.as_secs_f64());
     Measured {
         n,
-        scenario: "COPY floor",
+        scenario: FLOOR,
         wall,
         rows,
         peak_rss: None,
+        phases: None,
+        body_bytes: 0,
+        json_bytes: 0,
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The report.
 
+/// Two tables: each scenario against the floor and the full sync of its size; then
+/// where each scenario's time went.
 fn table(results: &[Measured]) -> String {
     let mut out = String::from(
-        "| N | scenario | wall time | rows written | peak RSS | × COPY floor | × full sync |\n\
-         |---:|---|---:|---:|---:|---:|---:|\n",
+        "| N | scenario | wall time | rows written | peak RSS | temp files | × COPY floor | × full sync |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
     for m in results {
         let same_n = |name: &str| {
             results
@@ -824,26 +1152,47 @@ fn table(results: &[Measured]) -> String {
             Some(b) if b > 0.0 => format!("{:.2}", m.wall.as_secs_f64() / b),
             _ => "–".into(),
         };
-        let to_full = if m.scenario == "full sync" || m.scenario == "COPY floor" {
+        let to_full = if [FULL, FLOOR, IMPORT].contains(&m.scenario) {
             "–".into()
         } else {
-            ratio(same_n("full sync"))
+            ratio(same_n(FULL))
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} s | {} | {} | {} | {} |",
+            "| {} | {} | {:.2} s | {} | {} | {} | {} | {} |",
             m.n,
             m.scenario,
             m.wall.as_secs_f64(),
             m.rows,
-            m.peak_rss
-                .map_or("–".into(), |b| format!("{:.1} MB", b as f64 / 1e6)),
-            if m.scenario == "COPY floor" {
+            m.peak_rss.map_or("–".into(), mb),
+            m.phases.map_or("–".into(), |p| mb(p.temp_bytes)),
+            if m.scenario == FLOOR {
                 "1.00".into()
             } else {
-                ratio(same_n("COPY floor"))
+                ratio(same_n(FLOOR))
             },
             to_full,
+        );
+    }
+    out.push_str(
+        "\n| N | scenario | body | reading the response | JSON read | load index | compare | write | other |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for m in results {
+        let Some(p) = m.phases else { continue };
+        let other = m.wall.as_secs_f64() - p.read - p.load_index - p.compare - p.write;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} s | {:.0} MB/s | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
+            m.n,
+            m.scenario,
+            mb(m.body_bytes),
+            p.read,
+            m.json_bytes as f64 / 1e6 / p.read.max(1e-9),
+            p.load_index,
+            p.compare,
+            p.write,
+            other.max(0.0),
         );
     }
     let peaks: Vec<(usize, u64)> = results

@@ -365,7 +365,7 @@ fn rows_line(keys: &BTreeMap<Table, u64>) -> String {
 
 /// As [`log_snapshot`], for a snapshot found identical to the one run `run` applied.
 fn log_unchanged(snapshot: &Snapshot, keys: &BTreeMap<Table, u64>, run: i64) {
-    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected(), unchanged_since_run = run, "snapshot read");
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected(), temp_bytes = snapshot.temp_bytes(), unchanged_since_run = run, "snapshot read");
     log_rejected(snapshot);
 }
 
@@ -396,7 +396,7 @@ async fn log_snapshot(
     keys: &BTreeMap<Table, u64>,
 ) -> Result<(), ApplyError> {
     let keys_of = |table: Table| keys.get(&table).copied().unwrap_or(0);
-    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected(), "snapshot read");
+    tracing::info!(rows = %rows_line(keys), rejected = snapshot.rejected(), temp_bytes = snapshot.temp_bytes(), "snapshot read");
     log_rejected(snapshot);
     let duplicates = snapshot
         .copies(Table::Installations)

@@ -340,13 +340,19 @@ async fn read_snapshot(path: &Path, project_id: String, max_element: usize) -> R
     let mut snapshot = Snapshot::new(project_id);
     snapshot.cover_installations();
     let shown = path.display().to_string();
+    let started = std::time::Instant::now();
     let result =
         tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot, max_element))
             .await?;
     drop(progress);
     match result {
         Ok((snapshot, count)) => {
-            tracing::info!(file = %shown, installations = count, "read");
+            tracing::info!(
+                file = %shown,
+                installations = count,
+                seconds = started.elapsed().as_secs_f64(),
+                "read"
+            );
             Ok(snapshot)
         }
         Err(StreamError::Interrupted(reason) | StreamError::Invalid(reason)) => {

@@ -141,6 +141,14 @@ impl Snapshot {
         hasher.finalize().to_hex().to_string()
     }
 
+    /// Bytes the snapshot keeps in temporary files (see `store`): its disk use.
+    pub fn temp_bytes(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| p.store.temp_bytes() + p.rejects.temp_bytes())
+            .sum()
+    }
+
     /// Whether every row and every rejected record was stored; if not, why.
     pub fn stored(&self) -> Result<(), String> {
         let failure = self

@@ -75,6 +75,11 @@ pub struct Rejects {
 }
 
 impl Rejects {
+    /// Bytes of its temporary files.
+    pub fn temp_bytes(&self) -> u64 {
+        self.lines.len() + self.payloads.len()
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }

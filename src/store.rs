@@ -55,6 +55,11 @@ impl Store {
         }
     }
 
+    /// Bytes of its temporary files (rows and index), the last MB or so still in memory.
+    pub fn temp_bytes(&self) -> u64 {
+        self.rows.len() + self.index.len()
+    }
+
     /// Whether the row at `pos` (as the index gives it) is in this store.
     pub fn holds(&self, pos: u64) -> bool {
         self.number == pos >> PART_SHIFT
