@@ -520,7 +520,7 @@ fn config_content(i: usize, provider: &str, changed: bool) -> Value {
                         "rating": {"hot": "Hot", "warm": "Warm", "cold": "Cold"}
                     },
                     "fieldFilters": [{"fieldName": "type", "operator": "eq", "value": "Customer"}],
-                    "backfill": if m % 4 == 0 { json!({"fullHistory": true}) } else { json!({"defaultPeriod": {"days": 30 + m % 60}}) }
+                    "backfill": if m.is_multiple_of(4) { json!({"fullHistory": true}) } else { json!({"defaultPeriod": {"days": 30 + m % 60}}) }
                 }),
             )
         })
@@ -544,7 +544,7 @@ fn config_content(i: usize, provider: &str, changed: bool) -> Value {
             )
         })
         .collect();
-    let subscribe = if r % 4 == 0 {
+    let subscribe = if r.is_multiple_of(4) {
         json!({"objects": {"account": {"objectName": "account", "destination": "accountWebhook",
                                        "inheritFieldsAndMappings": true}}})
     } else {
