@@ -393,7 +393,12 @@ impl Part {
     ) -> Result<(), serde_json::Error> {
         self.installations += 1;
         if memchr::memmem::find(json, b"\\u0000").is_none() {
-            match serde_json::from_slice::<model::Installation>(json) {
+            // Checked as UTF-8 once, in one pass, rather than string by string.
+            let parsed = match std::str::from_utf8(json) {
+                Ok(text) => serde_json::from_str::<model::Installation>(text),
+                Err(_) => serde_json::from_slice::<model::Installation>(json),
+            };
+            match parsed {
                 Ok(inst)
                     if inst
                         .project_id

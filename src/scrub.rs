@@ -75,7 +75,11 @@ fn scrub_value(value: &mut Value, protected: &[SecretString]) {
 }
 
 fn scrub_fields(map: &mut Map<String, Value>, protected: &[SecretString]) {
-    map.retain(|name, _| !is_secret_name(name) && !holds_protected(name, protected));
+    let secret = |name: &str| is_secret_name(name) || holds_protected(name, protected);
+    // Most objects hold no secret field: looking costs less than `retain` rebuilding.
+    if map.keys().any(|name| secret(name)) {
+        map.retain(|name, _| !secret(name));
+    }
     map.values_mut().for_each(|v| scrub_value(v, protected));
 }
 
@@ -289,11 +293,10 @@ pub fn is_secret_name(name: &str) -> bool {
             n += 1;
         }
         let folded = &buf[..n];
+        // Every word starts with one of these letters; most positions start none.
         return (0..n).any(|i| {
-            WORDS.iter().any(|word| {
-                let word = word.as_bytes();
-                word[0] == folded[i] && folded[i..].starts_with(word)
-            })
+            matches!(folded[i], b't' | b's' | b'p' | b'a' | b'c')
+                && WORDS.iter().any(|word| folded[i..].starts_with(word.as_bytes()))
         });
     }
     let folded: String = name
@@ -308,13 +311,18 @@ pub fn is_secret_name(name: &str) -> bool {
 /// `Basic <user:password in base64>`, a JWT, a PEM private key.
 fn looks_like_secret(text: &str) -> bool {
     let trimmed = text.trim();
-    if trimmed.contains("PRIVATE KEY-----") || is_jwt(trimmed) {
+    if is_jwt(trimmed) {
+        return true;
+    }
+    // Every other form holds a space: most strings (ids, names, times) end here.
+    let Some(space) = memchr::memchr(b' ', trimmed.as_bytes()) else {
+        return false;
+    };
+    if memchr::memmem::find(trimmed.as_bytes(), b"PRIVATE KEY-----").is_some() {
         return true;
     }
     // The scheme and one word: `Bearer of bad news` is not a credential.
-    let Some((scheme, credential)) = trimmed.split_once(' ') else {
-        return false;
-    };
+    let (scheme, credential) = (&trimmed[..space], &trimmed[space + 1..]);
     let credential = credential.trim_start();
     if credential.is_empty() || credential.contains(char::is_whitespace) {
         return false;
