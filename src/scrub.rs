@@ -296,7 +296,9 @@ pub fn is_secret_name(name: &str) -> bool {
         // Every word starts with one of these letters; most positions start none.
         return (0..n).any(|i| {
             matches!(folded[i], b't' | b's' | b'p' | b'a' | b'c')
-                && WORDS.iter().any(|word| folded[i..].starts_with(word.as_bytes()))
+                && WORDS
+                    .iter()
+                    .any(|word| folded[i..].starts_with(word.as_bytes()))
         });
     }
     let folded: String = name

@@ -14,183 +14,284 @@ use serde_json::{Map, Value};
 /// Fields of an object that no struct field models.
 pub type Extra = Map<String, Value>;
 
-/// `GET /projects/{projectIdOrName}`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Project {
-    pub id: String,
-    pub name: Option<String>,
-    pub app_name: Option<String>,
-    pub org_id: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub entitlements: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Extra,
+/// Defines an API object: a struct of the fields listed, each read from its JSON key
+/// (`via` a reader of its own where the plain one will not do), and `extra`, every
+/// other field. Written out rather than derived with `#[serde(flatten)]`, which first
+/// buffers the whole object in serde's generic `Content` tree and then reads each field
+/// from that copy: for an installation, with its config and connection, most of the
+/// cost of parsing it. Missing fields read as `None` (a missing `String` is an error), a
+/// field given twice is an error, and an unknown one given twice keeps its last value,
+/// as the derived code did.
+macro_rules! api_object {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty = $key:literal $(via $via:ident)?,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            pub extra: Extra,
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Fields;
+                impl<'de> serde::de::Visitor<'de> for Fields {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($name)))
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$name, A::Error> {
+                        $( let mut $field: Option<$ty> = None; )*
+                        let mut extra = Extra::new();
+                        while let Some(FieldName(key)) = map.next_key::<FieldName<'de>>()? {
+                            match &*key {
+                                $( $key => {
+                                    if $field.is_some() {
+                                        return Err(serde::de::Error::duplicate_field($key));
+                                    }
+                                    $field = Some(read_value!(map, $ty $(, $via)?));
+                                } )*
+                                _ => {
+                                    let value: Value = map.next_value()?;
+                                    extra.insert(key.into_owned(), value);
+                                }
+                            }
+                        }
+                        Ok($name {
+                            $( $field: match $field {
+                                Some(value) => value,
+                                None => Absent::absent($key)?,
+                            }, )*
+                            extra,
+                        })
+                    }
+                }
+                d.deserialize_map(Fields)
+            }
+        }
+    };
 }
 
-/// One element of `GET /projects/{projectIdOrName}/integrations`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Integration {
-    pub id: String,
-    pub project_id: Option<String>,
-    pub name: Option<String>,
-    pub provider: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub latest_revision: Option<Revision>,
-    #[serde(flatten)]
-    pub extra: Extra,
+/// One field's value, read as its type or through its `via` reader.
+macro_rules! read_value {
+    ($map:ident, $ty:ty) => {
+        $map.next_value::<$ty>()?
+    };
+    ($map:ident, $ty:ty, $via:ident) => {
+        $map.next_value::<$via>()?.0
+    };
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Revision {
-    pub id: Option<String>,
-    pub spec_version: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    pub content: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Extra,
+/// A field name, borrowed from the JSON text when it has no escapes.
+struct FieldName<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = FieldName<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(std::borrow::Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(std::borrow::Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(FieldName(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Name)
+    }
 }
 
-/// One element of `GET /projects/{projectIdOrName}/installations`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Installation {
-    pub id: String,
-    pub project_id: Option<String>,
-    pub integration_id: Option<String>,
-    pub health_status: Option<String>,
-    pub last_operation_status: Option<String>,
-    pub group: Option<Group>,
-    pub connection: Option<Connection>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    pub created_by: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub config: Option<Config>,
-    #[serde(flatten)]
-    pub extra: Extra,
+/// What a field that is not in the object reads as.
+trait Absent: Sized {
+    fn absent<E: serde::de::Error>(key: &'static str) -> Result<Self, E>;
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Group {
-    pub group_ref: String,
-    pub group_name: Option<String>,
-    pub project_id: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    #[serde(flatten)]
-    pub extra: Extra,
+impl<T> Absent for Option<T> {
+    fn absent<E: serde::de::Error>(_: &'static str) -> Result<Self, E> {
+        Ok(None)
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Consumer {
-    pub consumer_ref: String,
-    pub consumer_name: Option<String>,
-    pub project_id: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    #[serde(flatten)]
-    pub extra: Extra,
+impl Absent for String {
+    fn absent<E: serde::de::Error>(key: &'static str) -> Result<Self, E> {
+        Err(E::missing_field(key))
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Connection {
-    pub id: String,
-    pub project_id: Option<String>,
-    pub provider: Option<String>,
-    pub provider_app: Option<ProviderApp>,
-    pub group: Option<Group>,
-    pub consumer: Option<Consumer>,
-    pub provider_workspace_ref: Option<String>,
-    pub provider_consumer_ref: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    pub auth_scheme: Option<String>,
-    pub status: Option<String>,
-    pub oauth2_authorization_code: Option<OAuth2Tokens>,
+/// A time read by [`timestamp`].
+struct Timestamp(Option<DateTime<Utc>>);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        timestamp(d).map(Timestamp)
+    }
+}
+
+/// Scopes read by [`scopes`].
+struct Scopes(Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        scopes(d).map(Scopes)
+    }
+}
+
+api_object! {
+    /// `GET /projects/{projectIdOrName}`.
+    pub struct Project {
+        pub id: String = "id",
+        pub name: Option<String> = "name",
+        pub app_name: Option<String> = "appName",
+        pub org_id: Option<String> = "orgId",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+        pub entitlements: Option<Value> = "entitlements",
+    }
+}
+
+api_object! {
+    /// One element of `GET /projects/{projectIdOrName}/integrations`.
+    pub struct Integration {
+        pub id: String = "id",
+        pub project_id: Option<String> = "projectId",
+        pub name: Option<String> = "name",
+        pub provider: Option<String> = "provider",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+        pub latest_revision: Option<Revision> = "latestRevision",
+    }
+}
+
+api_object! {
+    pub struct Revision {
+        pub id: Option<String> = "id",
+        pub spec_version: Option<String> = "specVersion",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub content: Option<Value> = "content",
+    }
+}
+
+api_object! {
+    /// One element of `GET /projects/{projectIdOrName}/installations`.
+    pub struct Installation {
+        pub id: String = "id",
+        pub project_id: Option<String> = "projectId",
+        pub integration_id: Option<String> = "integrationId",
+        pub health_status: Option<String> = "healthStatus",
+        pub last_operation_status: Option<String> = "lastOperationStatus",
+        pub group: Option<Group> = "group",
+        pub connection: Option<Connection> = "connection",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub created_by: Option<String> = "createdBy",
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+        pub config: Option<Config> = "config",
+    }
+}
+
+api_object! {
+    pub struct Group {
+        pub group_ref: String = "groupRef",
+        pub group_name: Option<String> = "groupName",
+        pub project_id: Option<String> = "projectId",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+    }
+}
+
+api_object! {
+    pub struct Consumer {
+        pub consumer_ref: String = "consumerRef",
+        pub consumer_name: Option<String> = "consumerName",
+        pub project_id: Option<String> = "projectId",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+    }
+}
+
+api_object! {
+    pub struct Connection {
+        pub id: String = "id",
+        pub project_id: Option<String> = "projectId",
+        pub provider: Option<String> = "provider",
+        pub provider_app: Option<ProviderApp> = "providerApp",
+        pub group: Option<Group> = "group",
+        pub consumer: Option<Consumer> = "consumer",
+        pub provider_workspace_ref: Option<String> = "providerWorkspaceRef",
+        pub provider_consumer_ref: Option<String> = "providerConsumerRef",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+        pub auth_scheme: Option<String> = "authScheme",
+        pub status: Option<String> = "status",
+        pub oauth2_authorization_code: Option<OAuth2Tokens> = "oauth2AuthorizationCode",
     /// A secret: only its presence is stored.
-    pub api_key: Option<Value>,
-    pub provider_metadata: Option<Value>,
+        pub api_key: Option<Value> = "apiKey",
+        pub provider_metadata: Option<Value> = "providerMetadata",
     /// Not in the public API description yet; Ampersand's own clients read it.
-    pub catalog_vars: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Extra,
+        pub catalog_vars: Option<Value> = "catalogVars",
+    }
 }
 
-/// `Oauth2AuthorizationCodeTokensOnly`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OAuth2Tokens {
-    pub access_token: Option<Token>,
-    pub refresh_token: Option<Token>,
-    #[serde(default, deserialize_with = "scopes")]
-    pub scopes: Option<Vec<String>>,
-    #[serde(flatten)]
-    pub extra: Extra,
+api_object! {
+    /// `Oauth2AuthorizationCodeTokensOnly`.
+    pub struct OAuth2Tokens {
+        pub access_token: Option<Token> = "accessToken",
+        pub refresh_token: Option<Token> = "refreshToken",
+        pub scopes: Option<Vec<String>> = "scopes" via Scopes,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Token {
+api_object! {
+    pub struct Token {
     /// A secret: only its presence is stored.
-    pub token: Option<Value>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub issued_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub expires_at: Option<DateTime<Utc>>,
-    #[serde(flatten)]
-    pub extra: Extra,
+        pub token: Option<Value> = "token",
+        pub issued_at: Option<DateTime<Utc>> = "issuedAt" via Timestamp,
+        pub expires_at: Option<DateTime<Utc>> = "expiresAt" via Timestamp,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProviderApp {
-    pub id: String,
-    pub project_id: Option<String>,
-    pub external_ref: Option<String>,
-    pub provider: Option<String>,
-    pub client_id: Option<String>,
-    #[serde(default, deserialize_with = "scopes")]
-    pub scopes: Option<Vec<String>>,
-    pub metadata: Option<Value>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub update_time: Option<DateTime<Utc>>,
-    #[serde(flatten)]
-    pub extra: Extra,
+api_object! {
+    pub struct ProviderApp {
+        pub id: String = "id",
+        pub project_id: Option<String> = "projectId",
+        pub external_ref: Option<String> = "externalRef",
+        pub provider: Option<String> = "provider",
+        pub client_id: Option<String> = "clientId",
+        pub scopes: Option<Vec<String>> = "scopes" via Scopes,
+        pub metadata: Option<Value> = "metadata",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub update_time: Option<DateTime<Utc>> = "updateTime" via Timestamp,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Config {
-    pub id: String,
-    pub revision_id: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
-    pub create_time: Option<DateTime<Utc>>,
-    pub created_by: Option<String>,
-    pub content: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Extra,
+api_object! {
+    pub struct Config {
+        pub id: String = "id",
+        pub revision_id: Option<String> = "revisionId",
+        pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
+        pub created_by: Option<String> = "createdBy",
+        pub content: Option<Value> = "content",
+    }
 }
 
 /// An `application/problem+json` error body (`ApiProblem`); every field optional.
@@ -286,6 +387,35 @@ mod tests {
         assert_eq!(nested.scopes.unwrap(), ["oauth", "offline", "crm.read"]);
         let null: ProviderApp = serde_json::from_value(json!({"id": "p", "scopes": null})).unwrap();
         assert!(null.scopes.is_none());
+    }
+
+    #[test]
+    fn objects_read_from_text_as_from_values_with_the_derived_rules() {
+        let text = r#"{"id": "i", "createTime": "2024-01-02T03:04:05Z", "group": {"groupRef": "g"},
+                       "new\u0046ield": [1, 2.50], "config": null}"#;
+        let from_text: Installation = serde_json::from_str(text).unwrap();
+        let value: Value = serde_json::from_str(text).unwrap();
+        let from_value = Installation::deserialize(&value).unwrap();
+        for inst in [&from_text, &from_value] {
+            assert_eq!(inst.id, "i");
+            assert_eq!(inst.group.as_ref().unwrap().group_ref, "g");
+            assert_eq!(inst.create_time, parse_timestamp("2024-01-02T03:04:05Z"));
+            assert!(inst.config.is_none() && inst.update_time.is_none());
+            // An escaped name is unescaped; numbers keep their text.
+            assert_eq!(inst.extra["newField"].to_string(), "[1,2.50]");
+        }
+        let error = |text: &str| {
+            serde_json::from_str::<Installation>(text)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(error(r#"{"projectId": "p"}"#).contains("missing field `id`"));
+        assert!(error(r#"{"id": "a", "id": "b"}"#).contains("duplicate field `id`"));
+        assert!(error(r#"{"id": 5}"#).contains("invalid type: integer `5`, expected a string"));
+        assert!(error(r#"["i"]"#).contains("expected struct Installation"));
+        let last: Installation = serde_json::from_str(r#"{"id": "i", "x": 1, "x": 2}"#).unwrap();
+        assert_eq!(last.extra["x"], json!(2));
     }
 
     #[test]
