@@ -84,7 +84,11 @@ fn scrub_fields(map: &mut Map<String, Value>, protected: &[SecretString]) {
 }
 
 fn holds_protected(text: &str, protected: &[SecretString]) -> bool {
-    protected.iter().any(|s| text.contains(s.expose_secret()))
+    protected.iter().any(|s| {
+        let secret = s.expose_secret().as_bytes();
+        // Most texts (field names, ids) are shorter than any secret.
+        text.len() >= secret.len() && memchr::memmem::find(text.as_bytes(), secret).is_some()
+    })
 }
 
 /// Redacts the secret-looking words of a text (an error message, a name the API sent),
