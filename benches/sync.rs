@@ -155,16 +155,7 @@ async fn bench_size(n: usize, admin_url: &str, dir: &Path, launcher: &Launcher) 
         changed.bytes as f64 / 1e6
     );
     let api = FakeApi::start(&full.path).await;
-    let db = Database::create(admin_url, &format!("{n}")).await;
-    let ampsync = Ampsync {
-        launcher,
-        database_url: db.url.clone(),
-        api_url: api.url.clone(),
-    };
-    ampsync.run(&["migrate"], None).expect("ampsync migrate");
-    let mut conn = PgConnection::connect(&db.url)
-        .await
-        .expect("bench database");
+    let (db, ampsync, mut conn) = migrated(admin_url, &format!("{n}"), launcher, &api).await;
 
     let sync = ["sync", "--project", PROJECT_ID];
     let mut out = Vec::new();
@@ -223,16 +214,8 @@ async fn bench_size(n: usize, admin_url: &str, dir: &Path, launcher: &Launcher) 
         let _ = std::fs::remove_file(path);
     }
 
-    let import_db = Database::create(admin_url, &format!("{n}_import")).await;
-    let importer = Ampsync {
-        launcher,
-        database_url: import_db.url.clone(),
-        api_url: api.url.clone(),
-    };
-    importer.run(&["migrate"], None).expect("ampsync migrate");
-    let mut conn = PgConnection::connect(&import_db.url)
-        .await
-        .expect("bench database");
+    let (import_db, importer, mut conn) =
+        migrated(admin_url, &format!("{n}_import"), launcher, &api).await;
     let file = full.path.to_string_lossy().into_owned();
     let import = [
         "import",
@@ -261,6 +244,27 @@ async fn bench_size(n: usize, admin_url: &str, dir: &Path, launcher: &Launcher) 
         }
     }
     out
+}
+
+/// A new database migrated by `ampsync migrate`, the binary set to use it and `api`, and
+/// a connection to it.
+async fn migrated<'a>(
+    admin_url: &str,
+    suffix: &str,
+    launcher: &'a Launcher,
+    api: &FakeApi,
+) -> (Database, Ampsync<'a>, PgConnection) {
+    let db = Database::create(admin_url, suffix).await;
+    let ampsync = Ampsync {
+        launcher,
+        database_url: db.url.clone(),
+        api_url: api.url.clone(),
+    };
+    ampsync.run(&["migrate"], None).expect("ampsync migrate");
+    let conn = PgConnection::connect(&db.url)
+        .await
+        .expect("bench database");
+    (db, ampsync, conn)
 }
 
 /// Runs one scenario, settled first: its wall time, rows written, peak RSS and phases.
