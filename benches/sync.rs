@@ -23,8 +23,10 @@
 //! temporary disk use (its log's `temp_bytes`) for each, with each scenario's ratio to
 //! the COPY floor and to the full sync; then, from each run's debug log, where its time
 //! went: reading the response (download, parse, encode, hash; with MB/s of JSON), loading
-//! the index, comparing, writing. The machine is shared and noisy: compare ratios
-//! measured in one run, not absolute times across runs.
+//! the index, comparing, writing. The tables are printed again after each size, so a
+//! long run's first sizes are not lost if it stops; the last print holds them all. The
+//! machine is shared and noisy: compare ratios measured in one run, not absolute times
+//! across runs.
 //!
 //! Between scenarios it runs `CHECKPOINT` and `VACUUM (ANALYZE)` untimed, as the
 //! minutes between two scheduled runs would (autovacuum), so no scenario pays for the
