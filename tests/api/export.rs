@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::fixtures::{self, PROJECT_ID};
+use crate::fixtures::{self, assert_holds_no_secret, PROJECT_ID};
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 fn repo(path: &str) -> PathBuf {
@@ -1053,16 +1053,8 @@ async fn no_secret_of_the_input_appears_in_the_export() {
         out.contains("conn-00001") && out.contains("accessToken"),
         "real content: {out}"
     );
-    for secret in &secrets {
-        assert!(
-            !out.contains(secret.as_str()),
-            "the export holds secret {secret}"
-        );
-        assert!(
-            !logs.contains(secret.as_str()),
-            "the logs hold secret {secret}"
-        );
-    }
+    assert_holds_no_secret("the export", &out, &secrets);
+    assert_holds_no_secret("the logs", &logs, &secrets);
     for field in [
         "\"token\":",
         "\"apiKey\":",

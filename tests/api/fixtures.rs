@@ -131,6 +131,17 @@ pub fn installations(range: std::ops::Range<usize>) -> Value {
     Value::Array(range.map(installation).collect())
 }
 
+/// Fails the test when `text` (what `what` names: the database, the logs, ...) holds
+/// any of `secrets`.
+pub fn assert_holds_no_secret(what: &str, text: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "secret {secret} found in {what}"
+        );
+    }
+}
+
 /// Every string stored under a secret-named field anywhere in `value`.
 pub fn secrets_in(value: &Value) -> Vec<String> {
     let mut found = Vec::new();
