@@ -426,11 +426,7 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
 }
 
 async fn run_prune(pool: &PgPool, args: PruneArgs) -> Result<ExitCode> {
-    let too_long = || crate::config::ConfigError("--older-than is too long".into());
-    let older_than = chrono::Duration::from_std(args.older_than).map_err(|_| too_long())?;
-    let cutoff = chrono::Utc::now()
-        .checked_sub_signed(older_than)
-        .ok_or_else(too_long)?;
+    let cutoff = crate::prune::cutoff(Utc::now(), args.older_than)?;
     let req = crate::prune::PruneRequest {
         projects: args.projects,
         cutoff,

@@ -35,6 +35,11 @@
 //!
 //! A `PGSSLMODE` that sqlx cannot read would silently mean `prefer`; [`connect_options`]
 //! refuses it instead.
+//!
+//! Every session asks the server to notice a client that is gone ([`SESSION_SETTINGS`]):
+//! a run killed with `kill -9` mid-statement cannot end its session, and without these
+//! the server finishes the dead client's statement (which may wait on a lock for hours)
+//! before it rolls back and frees the project's lock.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -84,12 +89,54 @@ pub fn connect_options(database_url: &SecretString) -> Result<PgConnectOptions, 
     })
 }
 
+/// Settings each session asks for, so that the server ends the session of a client that
+/// died (`kill -9`, a lost host) within seconds, even mid-statement, and frees its locks
+/// (the project's lock is a session lock). Each is set only where the server knows it
+/// and nobody set it already (PGOPTIONS, the URL's `options`, a role or database
+/// default, the server's configuration): a value someone chose wins.
+///
+/// - `client_connection_check_interval` (PostgreSQL 14+): while a statement runs or waits
+///   for a lock, the server checks this often whether the client's socket is closed. A
+///   killed process's socket is closed by its kernel, so this catches `kill -9`.
+/// - `tcp_keepalives_*`: when the client's host is gone and no FIN ever came, keepalives
+///   find out after idle + interval × count (30 s + 10 s × 3 here) instead of the
+///   operating system's two hours. Ignored on a Unix socket.
+pub const SESSION_SETTINGS: [(&str, &str); 4] = [
+    ("client_connection_check_interval", "5s"),
+    ("tcp_keepalives_idle", "30s"),
+    ("tcp_keepalives_interval", "10s"),
+    ("tcp_keepalives_count", "3"),
+];
+
+/// Applies [`SESSION_SETTINGS`] to a new session. A setting the server refuses (a
+/// platform where `client_connection_check_interval` must stay 0) is skipped with a
+/// debug line: the session works as before, only without that bound.
+async fn ask_to_notice_a_dead_client(conn: &mut PgConnection) {
+    for (name, value) in SESSION_SETTINGS {
+        let set = sqlx::query_scalar::<_, bool>(include_str!("../sql/connect/setting.sql"))
+            .bind(name)
+            .bind(value)
+            .fetch_one(&mut *conn)
+            .await;
+        match set {
+            Ok(set) => tracing::trace!(setting = name, value, set, "session setting"),
+            Err(e) => tracing::debug!(setting = name, error = %e, "the server refused a session setting; skipped"),
+        }
+    }
+}
+
 /// A pool for the run's data and bookkeeping.
 pub async fn connect(database_url: &SecretString) -> Result<PgPool> {
     let options = connect_options(database_url)?.application_name("ampsync");
     PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                ask_to_notice_a_dead_client(conn).await;
+                Ok(())
+            })
+        })
         .connect_with(options.clone())
         .await
         .with_context(|| format!("could not connect to Postgres at {}", target(&options)))
@@ -98,7 +145,7 @@ pub async fn connect(database_url: &SecretString) -> Result<PgPool> {
 /// Applies the embedded migrations that have not run yet; returns how many ran.
 pub async fn migrate(database_url: &SecretString) -> Result<usize> {
     let options = connect_options(database_url)?.application_name("ampsync-migrate");
-    let connection = PgConnection::connect_with(&options)
+    let mut connection = PgConnection::connect_with(&options)
         .await
         .with_context(|| {
             format!(
@@ -106,6 +153,7 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
                 target(&options)
             )
         })?;
+    ask_to_notice_a_dead_client(&mut connection).await;
     let mut migrator = Migrator(connection);
     let report = migrations::runner()
         .set_migration_table_name(MIGRATION_TABLE)

@@ -52,6 +52,14 @@ pub enum ExportError {
         at: String,
         first: String,
     },
+    /// `--as-of` is before the cutoff of a `prune --history`: the versions that ended
+    /// before it are gone, so the export would be partial (exit 2).
+    #[error("the history of project {project} before {since} was pruned (ampsync prune --history), so an export as of {at} would miss what changed before then; export as of {since} or later")]
+    HistoryPruned {
+        project: String,
+        at: String,
+        since: String,
+    },
     /// A query failed (exit 1).
     #[error("reading the installations of project {project} (if this database was written by an older release, run `ampsync migrate` first)")]
     Read {
@@ -75,9 +83,9 @@ pub enum ExportError {
 impl ExportError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            ExportError::UnknownProject { .. } | ExportError::BeforeFirstSnapshot { .. } => {
-                crate::error::USAGE
-            }
+            ExportError::UnknownProject { .. }
+            | ExportError::BeforeFirstSnapshot { .. }
+            | ExportError::HistoryPruned { .. } => crate::error::USAGE,
             _ => crate::error::RUN_FAILED,
         }
     }
@@ -146,7 +154,8 @@ pub async fn export(
     })
 }
 
-/// Fails when the database has no snapshot of the project, or none as old as `as_of`.
+/// Fails when the database has no snapshot of the project, none as old as `as_of`, or
+/// no longer the whole history at `as_of`.
 async fn check_snapshots(
     pool: &PgPool,
     project_id: &str,
@@ -156,7 +165,7 @@ async fn check_snapshots(
         project: project_id.to_owned(),
         source,
     };
-    let (first, _newest): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+    let (first, history_since): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
         sqlx::query_as(include_str!("../sql/export/snapshots.sql"))
             .bind(project_id)
             .fetch_one(pool)
@@ -183,6 +192,13 @@ async fn check_snapshots(
             at: at.to_rfc3339(),
             first: first.to_rfc3339(),
         }),
+        Some(at) if history_since.is_some_and(|since| at < since) => {
+            Err(ExportError::HistoryPruned {
+                project: project_id.to_owned(),
+                at: at.to_rfc3339(),
+                since: history_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -194,9 +194,17 @@ fn lost_database(error: &anyhow::Error) -> bool {
         })
 }
 
-/// Releases the lock and closes the connection after the last run.
+/// Releases the project's lock and closes the connection after the last run. Only for a
+/// connection that holds the lock: unlocking one it never took makes the server warn
+/// (`you don't own a lock of type ExclusiveLock`), which sqlx logs. A dry run's
+/// connection, which took none, goes through [`close`].
 pub async fn release(mut conn: PgConnection, project_id: &str) {
     let _ = runs::unlock(&mut conn, project_id).await;
+    close(conn).await;
+}
+
+/// Closes a connection that holds no lock (a dry run's).
+pub async fn close(conn: PgConnection) {
     let _ = conn.close().await;
 }
 

@@ -1,15 +1,45 @@
 //! `ampsync prune`: retention for what only grows. It deletes a project's runs (and
 //! their rejected records) that started before a cutoff, keeping the runs later runs
 //! and `status` depend on, and with `--history` the history versions that ended before
-//! the cutoff. One transaction per project, under the project's lock, so a sync never
-//! sees half a prune; `--dry-run` does the same work and rolls it back.
+//! the cutoff, recording that cutoff (`project_retention.history_since`) so that `export`
+//! refuses times whose history is gone. One transaction per project, under the
+//! project's lock, so a sync never sees half a prune; `--dry-run` does the same work
+//! and rolls it back.
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sqlx::{Connection, PgPool};
 
 use crate::catalog::Table;
+use crate::config::ConfigError;
 use crate::lifecycle;
+
+/// How many project ids a message lists at most.
+const NAMED_PROJECTS: usize = 20;
+
+/// The cutoff of `--older-than`: `now` minus `older_than`. An age that reaches before
+/// the earliest time PostgreSQL stores (4714-11-24 BC, the start of the Julian day
+/// count) is a usage error: the server would fail the prune with "timestamp out of
+/// range".
+pub fn cutoff(now: DateTime<Utc>, older_than: Duration) -> Result<DateTime<Utc>, ConfigError> {
+    let too_long = || {
+        ConfigError(format!(
+            "--older-than {} reaches before the earliest time PostgreSQL stores (4714-11-24 BC); nothing older can exist, so pass a shorter age",
+            humantime::format_duration(older_than)
+        ))
+    };
+    let earliest = NaiveDate::from_ymd_opt(-4713, 11, 24)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(too_long)?;
+    chrono::Duration::from_std(older_than)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .filter(|cutoff| *cutoff >= earliest)
+        .ok_or_else(too_long)
+}
 
 /// What `ampsync prune` asks.
 pub struct PruneRequest {
@@ -56,14 +86,20 @@ impl Pruned {
     }
 }
 
-/// Prunes each project of `req` in a transaction of its own.
+/// Prunes each project of `req` in a transaction of its own. A project the run ledger
+/// does not know is a usage error (a mistyped id would otherwise print "pruned 0" and
+/// look like a prune), found before any project is pruned.
 pub async fn prune(pool: &PgPool, req: &PruneRequest) -> Result<Vec<Pruned>> {
+    let known: Vec<String> = sqlx::query_scalar(include_str!("../sql/prune/projects.sql"))
+        .fetch_all(pool)
+        .await
+        .context("listing the projects of the run ledger")?;
     let projects = if req.projects.is_empty() {
-        sqlx::query_scalar(include_str!("../sql/prune/projects.sql"))
-            .fetch_all(pool)
-            .await
-            .context("listing the projects of the run ledger")?
+        known
     } else {
+        if let Some(unknown) = req.projects.iter().find(|p| !known.contains(p)) {
+            return Err(unknown_project(unknown, &known).into());
+        }
         req.projects.clone()
     };
     let mut done = Vec::with_capacity(projects.len());
@@ -74,6 +110,22 @@ pub async fn prune(pool: &PgPool, req: &PruneRequest) -> Result<Vec<Pruned>> {
         done.push(pruned);
     }
     Ok(done)
+}
+
+/// `project X is not in the run ledger (it knows a, b); ...`, the ids scrubbed.
+fn unknown_project(project: &str, known: &[String]) -> ConfigError {
+    let knows = if known.is_empty() {
+        "it knows none".to_owned()
+    } else {
+        let mut named = known[..known.len().min(NAMED_PROJECTS)].join(", ");
+        if known.len() > NAMED_PROJECTS {
+            named.push_str(&format!(" and {} more", known.len() - NAMED_PROJECTS));
+        }
+        format!("it knows {named}")
+    };
+    ConfigError(crate::scrub::scrub_string(format!(
+        "project {project} is not in the run ledger ({knows}); pass --project with one of those ids, or none to prune them all"
+    )))
 }
 
 async fn prune_project(pool: &PgPool, req: &PruneRequest, project: &str) -> Result<Pruned> {
@@ -101,12 +153,42 @@ async fn prune_project(pool: &PgPool, req: &PruneRequest, project: &str) -> Resu
                 .with_context(|| format!("deleting old versions of {table}"))?;
             pruned.versions.push((table, n));
         }
+        // Export refuses times before the cutoff from now on: their history is partial.
+        if pruned.versions.iter().any(|(_, n)| *n > 0) {
+            sqlx::query(include_str!("../sql/prune/history_since.sql"))
+                .bind(project)
+                .bind(req.cutoff)
+                .execute(&mut *tx)
+                .await
+                .context("recording the cutoff of the history")?;
+        }
     }
     if req.dry_run {
         tx.rollback().await.context("rolling back the dry run")?;
+        // It took no lock, so it has none to release.
+        lifecycle::close(conn).await;
     } else {
         tx.commit().await.context("committing")?;
+        lifecycle::release(conn, project).await;
     }
-    lifecycle::release(conn, project).await;
     Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_age_past_the_earliest_time_postgres_stores_is_a_usage_error() {
+        let now = DateTime::parse_from_rfc3339("2026-12-03T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let year = Duration::from_secs(31_557_600);
+        let cutoff = cutoff(now, year * 6000).unwrap();
+        assert!(cutoff.to_rfc3339().starts_with("-3974"), "{cutoff}");
+        for age in [year * 7000, Duration::MAX] {
+            let error = super::cutoff(now, age).unwrap_err().to_string();
+            assert!(error.contains("4714-11-24 BC"), "{error}");
+        }
+    }
 }

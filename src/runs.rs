@@ -193,7 +193,12 @@ pub async fn succeed(
         .bind(rejected.rejected as i64)
         .bind(deletions_skipped)
         .bind(rejected.without_payload as i64)
-        .execute(tx)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(include_str!("../sql/runs/first_observed.sql"))
+        .bind(&run.project)
+        .bind(run.observed_at)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
