@@ -120,7 +120,9 @@ async fn ask_to_notice_a_dead_client(conn: &mut PgConnection) {
             .await;
         match set {
             Ok(set) => tracing::trace!(setting = name, value, set, "session setting"),
-            Err(e) => tracing::debug!(setting = name, error = %e, "the server refused a session setting; skipped"),
+            Err(e) => {
+                tracing::debug!(setting = name, error = %e, "the server refused a session setting; skipped")
+            }
         }
     }
 }

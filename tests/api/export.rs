@@ -864,6 +864,103 @@ async fn export_as_of_the_first_snapshot_equals_the_export_made_right_after_it()
 }
 
 #[tokio::test]
+async fn export_as_of_a_time_whose_run_was_pruned_reads_the_history_still_there() {
+    // Arrange: snapshots at T1 and T2, then a prune that deletes T1's run (it started
+    // long ago) but, without --history, none of its versions.
+    let a = read_json("samples/installations-2026-11-01.json");
+    let b = read_json("samples/installations-2026-11-08.json");
+    let project = project_of(&a);
+    let app = spawn_app().await;
+    import(&app, &a, &project, "2026-11-01T00:00:00Z").await;
+    import(&app, &b, &project, "2026-11-08T00:00:00Z").await;
+    let (before, _) = export(&app, &project, &["--as-of", "2026-11-01T00:00:00Z"]).await;
+    sqlx::query("UPDATE ampersand.sync_runs SET started_at = started_at - interval '200 days' WHERE observed_at = '2026-11-01'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let pruned = app
+        .ampsync(&["prune", "--older-than", "100d"])
+        .await
+        .success();
+    assert!(
+        pruned.stdout().contains("pruned 1 runs"),
+        "{}",
+        pruned.stdout()
+    );
+
+    // Act
+    let (after, _) = export(&app, &project, &["--as-of", "2026-11-01T00:00:00Z"]).await;
+    let early = app
+        .ampsync(&[
+            "export",
+            "--project",
+            &project,
+            "--as-of",
+            "2026-10-31T23:59:59Z",
+        ])
+        .await;
+
+    // Assert: T1 is still answered from history; before T1 nothing was ever known.
+    assert_eq!(after, before);
+    assert_eq!(early.code(), 2, "{}", early.stderr());
+    assert!(
+        early
+            .stderr()
+            .contains("its first was observed at 2026-11-01T00:00:00+00:00"),
+        "{}",
+        early.stderr()
+    );
+}
+
+#[tokio::test]
+async fn export_as_of_a_time_before_a_history_prune_is_refused_and_names_the_cutoff() {
+    // Arrange: A observed 30 days ago, B (which changes and deletes some of A) 20 days
+    // ago, then the versions that ended before 15 days ago pruned.
+    let a = read_json("samples/installations-2026-11-01.json");
+    let b = read_json("samples/installations-2026-11-08.json");
+    let project = project_of(&a);
+    let app = spawn_app().await;
+    let days_ago = |n: i64| (Utc::now() - chrono::Duration::days(n)).to_rfc3339();
+    import(&app, &a, &project, &days_ago(30)).await;
+    import(&app, &b, &project, &days_ago(20)).await;
+    let since = days_ago(12);
+    let (whole, _) = export(&app, &project, &["--as-of", &since]).await;
+    let pruned = app
+        .ampsync(&["prune", "--older-than", "15d", "--history"])
+        .await
+        .success();
+    assert!(
+        !pruned.stdout().contains("; 0 history versions"),
+        "{}",
+        pruned.stdout()
+    );
+    let cutoff: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT history_since FROM ampersand.project_retention WHERE project_id = $1",
+    )
+    .bind(&project)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+
+    // Act
+    let before_cutoff = app
+        .ampsync(&["export", "--project", &project, "--as-of", &days_ago(25)])
+        .await;
+    let (after_cutoff, _) = export(&app, &project, &["--as-of", &since]).await;
+
+    // Assert: refused (exit 2), naming the cutoff; after it, the history is whole.
+    assert_eq!(before_cutoff.code(), 2, "{}", before_cutoff.stderr());
+    let err = before_cutoff.stderr();
+    assert!(err.contains("was pruned"), "{err}");
+    assert!(
+        err.contains(&cutoff.to_rfc3339()),
+        "names the cutoff {cutoff}: {err}"
+    );
+    assert_eq!(before_cutoff.stdout(), "", "writes nothing");
+    assert_eq!(after_cutoff, whole);
+}
+
+#[tokio::test]
 async fn export_moves_a_projects_history_to_another_database() {
     // Arrange: two snapshots in one database.
     let a = read_json("samples/installations-2026-11-01.json");

@@ -266,6 +266,103 @@ async fn a_password_query_parameter_stays_out_of_even_trace_logs_of_a_run_that_s
 }
 
 // ---------------------------------------------------------------------------------------
+// Sessions that outlive their client
+
+/// The settings each session of ampsync had when it wrote `sync_runs`, as
+/// (application_name, backend pid, client_connection_check_interval,
+/// tcp_keepalives_idle, tcp_keepalives_interval, tcp_keepalives_count), seen from the
+/// session itself: a trigger the test adds records `current_setting` there.
+type SessionSettings = (String, i32, String, String, String, String);
+
+async fn record_session_settings(app: &TestApp) {
+    for statement in [
+        "CREATE TABLE public.seen_settings (application text, pid int, check_interval text,
+                                            idle text, every text, count text)",
+        "CREATE FUNCTION public.remember_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO public.seen_settings VALUES (
+                 current_setting('application_name'), pg_backend_pid(),
+                 current_setting('client_connection_check_interval'),
+                 current_setting('tcp_keepalives_idle'),
+                 current_setting('tcp_keepalives_interval'),
+                 current_setting('tcp_keepalives_count'));
+             RETURN NULL;
+         END $$",
+        "CREATE TRIGGER remember_settings AFTER INSERT OR UPDATE ON ampersand.sync_runs
+         FOR EACH ROW EXECUTE FUNCTION public.remember_settings()",
+    ] {
+        sqlx::query(statement).execute(&app.pool).await.unwrap();
+    }
+}
+
+async fn seen_settings(app: &TestApp) -> Vec<SessionSettings> {
+    let seen = sqlx::query_as("SELECT * FROM public.seen_settings")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("TRUNCATE public.seen_settings")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    seen
+}
+
+#[tokio::test]
+async fn every_session_asks_the_server_to_notice_a_dead_client_and_a_users_own_value_wins() {
+    // Arrange
+    let app = spawn_app().await;
+    app.ampsync(&["migrate"]).await.success();
+    record_session_settings(&app).await;
+    let sync = ["sync", "--project", PROJECT_ID];
+
+    // Act: a run as configured, then one whose PGOPTIONS chooses its own interval.
+    app.ampsync(&sync).await.success();
+    let ours = seen_settings(&app).await;
+    app.ampsync_env(
+        &sync,
+        &[("PGOPTIONS", "-c client_connection_check_interval=7s")],
+    )
+    .await
+    .success();
+    let users = seen_settings(&app).await;
+
+    // Assert: both sessions that wrote the run (the ledger's and the lock holder's that
+    // applies the snapshot) asked for a check every 5 s and for keepalives; the user's
+    // interval won over ours, and our keepalives still apply.
+    let sessions = |seen: &[SessionSettings]| {
+        let mut pids: Vec<i32> = seen.iter().map(|s| s.1).collect();
+        pids.sort();
+        pids.dedup();
+        pids.len()
+    };
+    assert_eq!(sessions(&ours), 2, "{ours:?}");
+    for (application, _, check, idle, every, count) in &ours {
+        assert_eq!(application, "ampsync");
+        assert_eq!(
+            (
+                check.as_str(),
+                idle.as_str(),
+                every.as_str(),
+                count.as_str()
+            ),
+            ("5s", "30", "10", "3")
+        );
+    }
+    assert_eq!(sessions(&users), 2, "{users:?}");
+    for (_, _, check, idle, every, count) in &users {
+        assert_eq!(
+            (
+                check.as_str(),
+                idle.as_str(),
+                every.as_str(),
+                count.as_str()
+            ),
+            ("7s", "30", "10", "3")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The migration history across the change of driver
 
 #[tokio::test]

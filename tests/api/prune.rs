@@ -225,3 +225,109 @@ async fn prune_refuses_a_zero_or_unreadable_age() {
         assert_eq!(run.code(), 2, "{age}: {}", run.stderr());
     }
 }
+
+/// The log lines of a run at level WARN or above.
+fn warnings(run: &Run) -> Vec<Value> {
+    run.log_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .collect()
+}
+
+#[tokio::test]
+async fn dry_runs_of_prune_and_sync_log_no_warning() {
+    // Arrange: a project with a run to prune.
+    let app = crate::helpers::spawn_app().await;
+    app.sync().await;
+
+    // Act
+    let prune = app
+        .ampsync(&["prune", "--older-than", "1s", "--history", "--dry-run"])
+        .await
+        .success();
+    let sync = app
+        .ampsync(&[
+            "sync",
+            "--project",
+            crate::fixtures::PROJECT_ID,
+            "--dry-run",
+        ])
+        .await
+        .success();
+
+    // Assert: a dry run takes no lock, so it releases none (the server would warn).
+    for run in [&prune, &sync] {
+        assert_eq!(warnings(run), Vec::<Value>::new(), "{}", run.stderr());
+        assert!(!run.stderr().contains("lock of type"), "{}", run.stderr());
+    }
+}
+
+#[tokio::test]
+async fn prune_refuses_an_age_that_reaches_before_the_earliest_time_postgres_stores() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_old_runs(dir.path()).await;
+    let before = ledger(&app).await;
+
+    // Act
+    let runs = [
+        app.ampsync(&["prune", "--older-than", "7000y"]).await,
+        app.ampsync(&["prune", "--older-than", "7000y", "--history", "--dry-run"])
+            .await,
+    ];
+
+    // Assert: a usage error that says why, and nothing pruned.
+    for run in &runs {
+        assert_eq!(run.code(), 2, "{}", run.stderr());
+        assert!(
+            run.stderr()
+                .contains("reaches before the earliest time PostgreSQL stores (4714-11-24 BC)"),
+            "{}",
+            run.stderr()
+        );
+        assert!(!run.stderr().contains("out of range"), "{}", run.stderr());
+    }
+    assert_eq!(ledger(&app).await, before);
+    // The oldest age that fits still prunes.
+    app.ampsync(&["prune", "--older-than", "6000y"])
+        .await
+        .success();
+}
+
+#[tokio::test]
+async fn prune_of_a_project_the_ledger_does_not_know_is_a_usage_error_naming_the_known_ones() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_old_runs(dir.path()).await;
+    let before = ledger(&app).await;
+    let typo = "proj-7c1e2a9\u{1b}[2J";
+
+    // Act: an unknown project alone, and beside a known one.
+    let alone = app
+        .ampsync(&["prune", "--older-than", "15d", "--project", typo])
+        .await;
+    let beside = app
+        .ampsync(&[
+            "prune",
+            "--older-than",
+            "15d",
+            "--project",
+            PROJECT,
+            "--project",
+            "acme",
+        ])
+        .await;
+
+    // Assert: exit 2, the known projects named, control characters scrubbed, and
+    // nothing pruned, not even the known project's runs.
+    for (run, named) in [(&alone, "proj-7c1e2a9"), (&beside, "project acme ")] {
+        assert_eq!(run.code(), 2, "{}", run.stderr());
+        let err = run.stderr();
+        assert!(err.contains(named), "{err}");
+        assert!(err.contains("is not in the run ledger"), "{err}");
+        assert!(err.contains(&format!("it knows {PROJECT}")), "{err}");
+        assert!(!err.contains('\u{1b}'), "scrubbed: {err:?}");
+        assert!(!run.stdout().contains("pruned"), "{}", run.stdout());
+    }
+    assert_eq!(ledger(&app).await, before);
+}

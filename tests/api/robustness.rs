@@ -682,6 +682,66 @@ async fn a_run_killed_mid_apply_leaves_nothing_half_written_and_the_next_run_mar
 }
 
 #[tokio::test]
+async fn a_run_killed_while_its_statement_waits_frees_the_projects_lock_before_the_statement_ends()
+{
+    // Arrange: a run whose apply waits on a lock the test holds for as long as it likes.
+    let app = app_with_pending_changes().await;
+    let blocker = block_installation_writes(&app).await;
+    let probe = app.probe();
+    let child = app.spawn(&sync_args(), &[]);
+    let p = probe.clone();
+    eventually("the run is mid-apply", move || {
+        let p = p.clone();
+        async move { waiting_on_lock(&p).await }
+    })
+    .await;
+
+    // Act: SIGKILL while the test still holds its lock, so the dead client's statement
+    // would wait for ever; then a rerun.
+    signal(&child, "KILL");
+    exited_within(child, FINISHES).await;
+    let p = probe.clone();
+    eventually(
+        "the server ends the killed run's session, its statement still waiting",
+        move || {
+            let p = p.clone();
+            async move { job_gone(&p).await }
+        },
+    )
+    .await;
+    let mut rerun = app.spawn(&sync_args(), &[]);
+    let deadline = tokio::time::Instant::now() + FINISHES;
+    while !waiting_on_lock(&probe).await {
+        if let Some(status) = rerun.try_wait().unwrap() {
+            let run = crate::helpers::Run(rerun.wait_with_output().await.unwrap());
+            panic!(
+                "the rerun ended ({status}) instead of taking the project's lock: {}",
+                run.stderr()
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for the rerun to reach the apply"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert: the rerun holds the project's lock while the blocker still holds its own;
+    // once let go, it applies and marks the killed run abandoned.
+    unblock(blocker).await;
+    let rerun = exited_within(rerun, FINISHES).await.success();
+    assert_eq!(
+        rerun
+            .logged("earlier runs of this project stopped without finishing; marked abandoned")
+            .len(),
+        1
+    );
+    let statuses: Vec<String> = app.runs().await.into_iter().map(|r| r.2).collect();
+    assert_eq!(statuses, ["succeeded", "abandoned", "succeeded"]);
+    assert_converged(&app).await;
+}
+
+#[tokio::test]
 async fn sigterm_or_sigint_during_fetch_rolls_back_records_the_run_failed_and_exits_promptly() {
     for sig in ["TERM", "INT"] {
         // Arrange: a run reading a changed installations response that is held open.

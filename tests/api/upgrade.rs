@@ -22,8 +22,8 @@ use crate::helpers::{spawn_app, TestApp};
 /// Every migration that has landed on main, with the BLAKE3 digest of its file. A
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
-/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's.
-const LANDED: [(&str, &str); 9] = [
+/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's, V10 issue 20's.
+const LANDED: [(&str, &str); 10] = [
     (
         "V1__tables.sql",
         "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
@@ -59,6 +59,10 @@ const LANDED: [(&str, &str); 9] = [
     (
         "V9__connected_not_installed.sql",
         "6f5534ad3819801cf99c3403a5cbd2b33454dd163b9f3c97e964ea7bf10e8c51",
+    ),
+    (
+        "V10__retention_bounds.sql",
+        "4cc07e687bc2391d19f4aec5fefff535919800f589c3b80bfca2e9819339628c",
     ),
 ];
 
@@ -356,4 +360,65 @@ async fn a_database_written_by_0_2_0_keeps_its_hashes_and_only_numbers_it_altere
     )
     .await;
     assert!(again.contains("no changes"), "{again}");
+}
+
+#[tokio::test]
+async fn a_database_pruned_before_the_upgrade_exports_as_of_times_its_history_still_holds() {
+    // Arrange: two snapshots, exported as of the first.
+    let app = spawn_app().await;
+    import(
+        &app,
+        "installations-2026-11-01.json",
+        "2026-11-01T00:00:00Z",
+        true,
+    )
+    .await;
+    import(
+        &app,
+        "installations-2026-11-08.json",
+        "2026-11-08T00:00:00Z",
+        true,
+    )
+    .await;
+    let as_of = [
+        "export",
+        "--project",
+        PROJECT,
+        "--as-of",
+        "2026-11-01T00:00:00Z",
+    ];
+    let before = app.ampsync(&as_of).await.success().stdout();
+    // The database as 0.3 left it: without project_retention (the migration that adds
+    // it had not run), and pruned as 0.3's prune did, every run but the latest
+    // succeeded one deleted, with the versions kept.
+    for statement in [
+        "DROP TABLE IF EXISTS ampersand.project_retention",
+        "DELETE FROM public.ampsync_schema_history WHERE name = 'retention_bounds'",
+        "DELETE FROM ampersand.rejected_records
+         WHERE sync_run_id <> (SELECT max(id) FROM ampersand.sync_runs WHERE status = 'succeeded')",
+        "DELETE FROM ampersand.sync_runs
+         WHERE id <> (SELECT max(id) FROM ampersand.sync_runs WHERE status = 'succeeded')",
+    ] {
+        sqlx::query(statement).execute(&app.pool).await.unwrap();
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.sync_runs").await,
+        1
+    );
+
+    // Act
+    app.ampsync(&["migrate"]).await.success();
+    let after = app.ampsync(&as_of).await;
+
+    // Assert: the first snapshot's time is answered from the history it left.
+    let after = after.success().stdout();
+    assert_eq!(after, before, "the same export as before the prune");
+    let first: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT first_observed_at FROM ampersand.project_retention WHERE project_id = $1",
+    )
+    .bind(PROJECT)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(first.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
 }
