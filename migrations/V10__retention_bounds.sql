@@ -12,7 +12,7 @@ COMMENT ON TABLE ampersand.project_retention IS
     'Per project, the span of time its history answers for, which prune would otherwise hide: when its first snapshot was observed, and since when its history is whole. Kept by ampsync (each applied snapshot; prune --history).';
 COMMENT ON COLUMN ampersand.project_retention.project_id IS 'Project id.';
 COMMENT ON COLUMN ampersand.project_retention.first_observed_at IS 'Observed time of the first snapshot applied to the project: nothing is known before it. Stays when prune deletes that snapshot''s run.';
-COMMENT ON COLUMN ampersand.project_retention.history_since IS 'Cutoff of the latest ampsync prune --history that deleted versions: as-of reads at or after it are whole, earlier ones miss what changed before it. Null when no history was pruned (or only by a release before 0.4, which recorded no cutoff).';
+COMMENT ON COLUMN ampersand.project_retention.history_since IS 'Cutoff of the latest ampsync prune --history that deleted versions: as-of reads at or after it are whole, earlier ones miss what changed before it. Null when no history was pruned, or only by ampsync 0.3, which recorded no cutoff.';
 
 -- A database pruned before this migration: its first snapshot's run may be gone, but
 -- its versions are not (prune keeps history unless --history), and the first snapshot

@@ -25,9 +25,10 @@ KEYS = {
     "installations": ["id"],
     "sync_runs": ["id"],
     "rejected_records": ["sync_run_id", "source", "position"],
+    "project_retention": ["project_id"],
 }
 for table in list(KEYS):
-    if table not in ("sync_runs", "rejected_records"):
+    if table not in ("sync_runs", "rejected_records", "project_retention"):
         KEYS[table + "_history"] = KEYS[table] + ["valid_from"]
 
 # References: (table, column) -> (table, column) it points at.

@@ -934,13 +934,6 @@ async fn export_as_of_a_time_before_a_history_prune_is_refused_and_names_the_cut
         "{}",
         pruned.stdout()
     );
-    let cutoff: DateTime<Utc> = sqlx::query_scalar(
-        "SELECT history_since FROM ampersand.project_retention WHERE project_id = $1",
-    )
-    .bind(&project)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
 
     // Act
     let before_cutoff = app
@@ -950,6 +943,13 @@ async fn export_as_of_a_time_before_a_history_prune_is_refused_and_names_the_cut
 
     // Assert: refused (exit 2), naming the cutoff; after it, the history is whole.
     assert_eq!(before_cutoff.code(), 2, "{}", before_cutoff.stderr());
+    let cutoff: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT history_since FROM ampersand.project_retention WHERE project_id = $1",
+    )
+    .bind(&project)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     let err = before_cutoff.stderr();
     assert!(err.contains("was pruned"), "{err}");
     assert!(

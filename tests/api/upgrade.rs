@@ -62,7 +62,7 @@ const LANDED: [(&str, &str); 10] = [
     ),
     (
         "V10__retention_bounds.sql",
-        "4cc07e687bc2391d19f4aec5fefff535919800f589c3b80bfca2e9819339628c",
+        "a42715441b43da853948c45c0cab7dd80ad4d082f24e05a5b0a1d30476530415",
     ),
 ];
 
