@@ -394,9 +394,13 @@ async fn run(cli: Cli) -> ExitCode {
 async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     let database_url = cli.database_url;
     crate::config::protect_database_password(&database_url);
-    // Validate the API settings before touching the database.
+    // Validate the API settings and the prune's age before touching the database.
     let api = match &cli.command {
         Command::Sync(args) => Some(api_client(&args.api)?),
+        _ => None,
+    };
+    let prune = match &cli.command {
+        Command::Prune(args) => Some(prune_request(args)?),
         _ => None,
     };
     // `export` only reads: it must not change the database it reads, and its user may
@@ -420,19 +424,23 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
         Command::Import(args) => run_import(&pool, args, shutdown).await,
         Command::Status(args) => run_status(&pool, &args).await,
-        Command::Prune(args) => run_prune(&pool, args).await,
+        Command::Prune(_) => run_prune(&pool, prune).await,
         Command::Export(args) => run_export(&pool, args, shutdown).await,
     }
 }
 
-async fn run_prune(pool: &PgPool, args: PruneArgs) -> Result<ExitCode> {
-    let cutoff = crate::prune::cutoff(Utc::now(), args.older_than)?;
-    let req = crate::prune::PruneRequest {
-        projects: args.projects,
-        cutoff,
+/// What `ampsync prune` asks, its cutoff computed (a usage error when out of range).
+fn prune_request(args: &PruneArgs) -> Result<crate::prune::PruneRequest, ConfigError> {
+    Ok(crate::prune::PruneRequest {
+        projects: args.projects.clone(),
+        cutoff: crate::prune::cutoff(Utc::now(), args.older_than)?,
         history: args.history,
         dry_run: args.dry_run,
-    };
+    })
+}
+
+async fn run_prune(pool: &PgPool, req: Option<crate::prune::PruneRequest>) -> Result<ExitCode> {
+    let req = req.ok_or_else(|| ConfigError("no prune request".into()))?;
     for pruned in crate::prune::prune(pool, &req).await? {
         println!("{}", pruned.summary(&req));
     }
