@@ -1,6 +1,7 @@
 //! Bookkeeping of runs: the `sync_runs` row of each run, its `rejected_records`, the
 //! per-project lock, and the observed time that orders a project's snapshots. Every
-//! read and write of those two tables is here.
+//! read and write of those two tables is here, and the first observed time each applied
+//! snapshot leaves in `project_retention` (which `prune` cannot delete, as it does runs).
 //!
 //! A run's row is written in autocommit as the run starts (status `running`), closed
 //! inside the apply transaction when it succeeds, and closed in autocommit when it fails.
@@ -174,7 +175,8 @@ pub struct RejectedCount {
     pub without_payload: u64,
 }
 
-/// Closes the run as succeeded, inside the transaction that applied it.
+/// Closes the run as succeeded, inside the transaction that applied it, and keeps its
+/// observed time as the project's first when it is the earliest.
 pub async fn succeed(
     tx: &mut PgConnection,
     run: &Run,
