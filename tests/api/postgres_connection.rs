@@ -268,28 +268,33 @@ async fn a_password_query_parameter_stays_out_of_even_trace_logs_of_a_run_that_s
 // ---------------------------------------------------------------------------------------
 // Sessions that outlive their client
 
-/// The settings each session of ampsync had when it wrote `sync_runs`, as
+/// The settings each session of ampsync had when it wrote `sync_runs` or ran DDL (the
+/// migration connection re-applies `sql/functions/` on every start), as
 /// (application_name, backend pid, client_connection_check_interval,
 /// tcp_keepalives_idle, tcp_keepalives_interval, tcp_keepalives_count), seen from the
-/// session itself: a trigger the test adds records `current_setting` there.
+/// session itself: triggers the test adds record `current_setting` there.
 type SessionSettings = (String, i32, String, String, String, String);
 
 async fn record_session_settings(app: &TestApp) {
     for statement in [
         "CREATE TABLE public.seen_settings (application text, pid int, check_interval text,
                                             idle text, every text, count text)",
-        "CREATE FUNCTION public.remember_settings() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
+        "CREATE FUNCTION public.save_settings() RETURNS void LANGUAGE sql AS $$
              INSERT INTO public.seen_settings VALUES (
                  current_setting('application_name'), pg_backend_pid(),
                  current_setting('client_connection_check_interval'),
                  current_setting('tcp_keepalives_idle'),
                  current_setting('tcp_keepalives_interval'),
-                 current_setting('tcp_keepalives_count'));
-             RETURN NULL;
-         END $$",
+                 current_setting('tcp_keepalives_count'))
+         $$",
+        "CREATE FUNCTION public.remember_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM public.save_settings(); RETURN NULL; END $$",
         "CREATE TRIGGER remember_settings AFTER INSERT OR UPDATE ON ampersand.sync_runs
          FOR EACH ROW EXECUTE FUNCTION public.remember_settings()",
+        "CREATE FUNCTION public.remember_ddl_settings() RETURNS event_trigger LANGUAGE plpgsql
+         AS $$ BEGIN PERFORM public.save_settings(); END $$",
+        "CREATE EVENT TRIGGER remember_ddl_settings ON ddl_command_end
+         EXECUTE FUNCTION public.remember_ddl_settings()",
     ] {
         sqlx::query(statement).execute(&app.pool).await.unwrap();
     }
@@ -326,18 +331,21 @@ async fn every_session_asks_the_server_to_notice_a_dead_client_and_a_users_own_v
     .success();
     let users = seen_settings(&app).await;
 
-    // Assert: both sessions that wrote the run (the ledger's and the lock holder's that
+    // Assert: every session (the migration's, the ledger's and the lock holder's that
     // applies the snapshot) asked for a check every 5 s and for keepalives; the user's
     // interval won over ours, and our keepalives still apply.
     let sessions = |seen: &[SessionSettings]| {
-        let mut pids: Vec<i32> = seen.iter().map(|s| s.1).collect();
-        pids.sort();
-        pids.dedup();
-        pids.len()
+        let mut sessions: Vec<(String, i32)> = seen.iter().map(|s| (s.0.clone(), s.1)).collect();
+        sessions.sort();
+        sessions.dedup();
+        sessions
+            .into_iter()
+            .map(|(application, _)| application)
+            .collect::<Vec<_>>()
     };
-    assert_eq!(sessions(&ours), 2, "{ours:?}");
-    for (application, _, check, idle, every, count) in &ours {
-        assert_eq!(application, "ampsync");
+    let expected = ["ampsync", "ampsync", "ampsync-migrate"];
+    assert_eq!(sessions(&ours), expected, "{ours:?}");
+    for (_, _, check, idle, every, count) in &ours {
         assert_eq!(
             (
                 check.as_str(),
@@ -348,7 +356,7 @@ async fn every_session_asks_the_server_to_notice_a_dead_client_and_a_users_own_v
             ("5s", "30", "10", "3")
         );
     }
-    assert_eq!(sessions(&users), 2, "{users:?}");
+    assert_eq!(sessions(&users), expected, "{users:?}");
     for (_, _, check, idle, every, count) in &users {
         assert_eq!(
             (
