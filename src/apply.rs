@@ -44,14 +44,21 @@ const COPY_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The mass-delete guard (PRODUCT.md, rules of a run, 3).
+    /// The mass-delete guard of installations (PRODUCT.md, rules of a run, 3).
     #[error("refusing to delete {would_delete} of the {live} live {table} of project {project}: more than half. If the source really lost them, run again with --allow-mass-delete")]
     MassDelete {
         project: String,
-        /// Installations, or connections (which a list may drop).
         table: Table,
         would_delete: u64,
         live: u64,
+    },
+
+    /// The mass-delete guard of the rows only the connections and provider-apps lists
+    /// show (see [`Unreached`]): every table it refuses, in one message.
+    #[error("refusing to delete {} of project {project}, which no live installation uses (only the connections and provider-apps lists show them): more than half of each. If the source really lost them, run again with --allow-mass-delete", Unreached::list(.tables))]
+    MassDeleteUnreached {
+        project: String,
+        tables: Vec<Unreached>,
     },
 
     #[error("{doing} for table {table}")]
@@ -256,30 +263,118 @@ pub async fn plan(
         plan.tables.values_mut().for_each(|c| c.deleted = 0);
     }
 
-    // The guard counts installations, and connections too: a connections list that
-    // suddenly comes back empty must not take every connection without an installation.
-    for table in [Table::Installations, Table::Connections] {
-        let would_delete = plan.tables.get(&table).map_or(0, |c| c.deleted);
-        if would_delete <= 10 || allow_mass_delete {
+    guard_installations(conn, snapshot, &plan, allow_mass_delete).await?;
+    guard_unreached(conn, snapshot, group_ref, &plan, allow_mass_delete).await?;
+    Ok(plan)
+}
+
+/// Deletions the guard lets through without counting: a handful is never "mass".
+const GUARD_MINIMUM: u64 = 10;
+
+/// Refuses a plan that deletes more than half of the project's live installations (and
+/// more than [`GUARD_MINIMUM`]): an empty or cut-short response looks exactly like that.
+async fn guard_installations(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    plan: &Plan,
+    allow_mass_delete: bool,
+) -> Result<(), ApplyError> {
+    let table = Table::Installations;
+    let would_delete = plan.tables.get(&table).map_or(0, |c| c.deleted);
+    if would_delete <= GUARD_MINIMUM || allow_mass_delete {
+        return Ok(());
+    }
+    let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_rows.sql"))
+        .bind(table.name())
+        .bind(&snapshot.project_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("counting live rows", table))?;
+    let live = live as u64;
+    if would_delete * 2 > live {
+        return Err(ApplyError::MassDelete {
+            project: snapshot.project_id.clone(),
+            table,
+            would_delete,
+            live,
+        });
+    }
+    Ok(())
+}
+
+/// What the guard found in one table a list can delete from: of its live rows that no
+/// live installation reaches, how many the run would delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreached {
+    pub table: Table,
+    pub would_delete: u64,
+    pub live: u64,
+}
+
+impl Unreached {
+    /// `24 of the 24 live connections and 36 of the 39 live provider_apps`.
+    fn list(tables: &[Unreached]) -> String {
+        let each: Vec<String> = tables
+            .iter()
+            .map(|u| format!("{} of the {} live {}", u.would_delete, u.live, u.table))
+            .collect();
+        match each.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+}
+
+/// The same rule as [`guard_installations`], for each table whose rows a list can
+/// delete (connections, groups, consumers, provider apps: `Spec::complete_with`), but
+/// counted among the rows only the lists show: those no live installation reaches
+/// (`sql/functions/reached_keys.sql`), as the tables stood before the run. Measured
+/// against every live row, a list answering `[]` would pass whenever installations use
+/// most connections; and the rows installations reach go only with their installations,
+/// which the installations' guard counts. A group sync measures against its group's
+/// rows, the only ones it may delete. Every table that trips is named.
+async fn guard_unreached(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    group_ref: Option<&str>,
+    plan: &Plan,
+    allow_mass_delete: bool,
+) -> Result<(), ApplyError> {
+    if allow_mass_delete {
+        return Ok(());
+    }
+    let mut refused = Vec::new();
+    for table in Table::ALL {
+        let deleted = plan.tables.get(&table).map_or(0, |c| c.deleted);
+        // Only deletions past the minimum can trip it, unreached or not.
+        if table.spec().complete_with.is_none() || deleted <= GUARD_MINIMUM {
             continue;
         }
-        let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_rows.sql"))
-            .bind(table.name())
-            .bind(&snapshot.project_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("counting live rows", table))?;
-        let live = live as u64;
-        if would_delete * 2 > live {
-            return Err(ApplyError::MassDelete {
-                project: snapshot.project_id.clone(),
+        let (live, would_delete): (i64, i64) =
+            sqlx::query_as(include_str!("../sql/apply/unreached_counts.sql"))
+                .bind(table.name())
+                .bind(&snapshot.project_id)
+                .bind(group_ref)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db("counting the rows only a list shows", table))?;
+        let (live, would_delete) = (live as u64, would_delete as u64);
+        if would_delete > GUARD_MINIMUM && would_delete * 2 > live {
+            refused.push(Unreached {
                 table,
                 would_delete,
                 live,
             });
         }
     }
-    Ok(plan)
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::MassDeleteUnreached {
+        project: snapshot.project_id.clone(),
+        tables: refused,
+    })
 }
 
 /// For each table whose list the snapshot lacks (see `catalog::List`), takes back the
