@@ -456,7 +456,7 @@ async fn a_connections_list_that_drops_most_connections_trips_the_mass_delete_gu
     assert!(
         refused
             .stderr()
-            .contains("refusing to delete 20 of the 35 live connections"),
+            .contains("refusing to delete 20 of the 20 live groups, 20 of the 20 live consumers and 20 of the 20 live connections"),
         "{}",
         refused.stderr()
     );
