@@ -312,7 +312,7 @@ pub struct Unreached {
 }
 
 impl Unreached {
-    /// `24 of the 24 live connections and 36 of the 39 live provider_apps`.
+    /// `24 of the 24 live connections and 36 of the 36 live provider_apps`.
     fn list(tables: &[Unreached]) -> String {
         let each: Vec<String> = tables
             .iter()
