@@ -26,7 +26,7 @@
 //!
 //! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +36,7 @@ use sqlx::PgConnection;
 use crate::normalize::Snapshot;
 use crate::rows::Table;
 use crate::runs;
+use crate::store::Origin;
 
 /// Plan rows fetched per round trip while staging.
 const PAGE_ROWS: i64 = 20_000;
@@ -150,7 +151,7 @@ fn bookkeeping(doing: &'static str) -> impl FnOnce(sqlx::Error) -> ApplyError {
 /// Compares `snapshot` with the tables. `group_ref` limits deletions to one group.
 pub async fn plan(
     conn: &mut PgConnection,
-    snapshot: &Snapshot,
+    snapshot: &mut Snapshot,
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Plan, ApplyError> {
@@ -194,28 +195,9 @@ pub async fn plan(
         "index loaded"
     );
 
-    let mut keys = BTreeMap::new();
-    for table in Table::ALL {
-        if snapshot.copies(table) == 0 && !snapshot.covers(table) {
-            continue;
-        }
-        let started = Instant::now();
-        let distinct: i64 = sqlx::query_scalar(include_str!("../sql/apply/plan_table.sql"))
-            .bind(table.name())
-            .bind(&snapshot.project_id)
-            .bind(group_ref)
-            .bind(snapshot.covers(table))
-            .bind(table.spec().delete_scope.sql_name())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("comparing the snapshot with what is stored", table))?;
-        tracing::debug!(
-            table = table.name(),
-            keys = distinct,
-            seconds = started.elapsed().as_secs_f64(),
-            "planned"
-        );
-        keys.insert(table, distinct as u64);
+    let mut keys = plan_tables(conn, snapshot, group_ref).await?;
+    if reject_held_elsewhere(conn, snapshot).await? {
+        keys = plan_tables(conn, snapshot, group_ref).await?;
     }
     log_snapshot(conn, snapshot, &keys).await?;
     let mut plan = Plan {
@@ -375,6 +357,99 @@ async fn guard_unreached(
         project: snapshot.project_id.clone(),
         tables: refused,
     })
+}
+
+/// Plans every table the snapshot has rows of or covers (see `ampersand.plan_table`);
+/// returns the distinct keys of each.
+async fn plan_tables(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    group_ref: Option<&str>,
+) -> Result<BTreeMap<Table, u64>, ApplyError> {
+    let mut keys = BTreeMap::new();
+    for table in Table::ALL {
+        if snapshot.copies(table) == 0 && !snapshot.covers(table) {
+            continue;
+        }
+        let started = Instant::now();
+        let distinct: i64 = sqlx::query_scalar(include_str!("../sql/apply/plan_table.sql"))
+            .bind(table.name())
+            .bind(&snapshot.project_id)
+            .bind(group_ref)
+            .bind(snapshot.covers(table))
+            .bind(table.spec().delete_scope.sql_name())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("comparing the snapshot with what is stored", table))?;
+        tracing::debug!(
+            table = table.name(),
+            keys = distinct,
+            seconds = started.elapsed().as_secs_f64(),
+            "planned"
+        );
+        keys.insert(table, distinct as u64);
+    }
+    Ok(keys)
+}
+
+/// Rejects the source records holding a row whose id another project's row already
+/// has: in a database shared by projects, the tables keyed by id alone (connections,
+/// provider apps, installations, configs, integrations) hold one row per id, so the
+/// row cannot be stored, and inserting it would fail every run on the primary key. A
+/// record is rejected whole (an installation embedding such a connection, too), with a
+/// reason naming the id and the project that holds it, and its copies leave the index;
+/// the other project's row is not touched. Returns whether any was, in which case the
+/// plan is empty and the tables must be planned again. A key planned as an insert is
+/// the only kind another project can hold, so the check costs a primary-key lookup
+/// per new row.
+async fn reject_held_elsewhere(
+    conn: &mut PgConnection,
+    snapshot: &mut Snapshot,
+) -> Result<bool, ApplyError> {
+    let mut rejected: BTreeMap<Origin, BTreeSet<String>> = BTreeMap::new();
+    for table in Table::ALL {
+        let by_id_alone = table != Table::Projects && table.key_columns() == ["id"];
+        if !by_id_alone || snapshot.copies(table) == 0 {
+            continue;
+        }
+        let held: Vec<(Option<i64>, String, String)> =
+            sqlx::query_as(include_str!("../sql/apply/held_elsewhere.sql"))
+                .bind(table.name())
+                .bind(&snapshot.project_id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db("looking up ids that other projects hold", table))?;
+        for (origin, id, other) in held {
+            // Every row of these tables comes from a record; `None` cannot happen.
+            let Some(origin) = origin else { continue };
+            rejected.entry(Origin(origin as u64)).or_default().insert(format!(
+                "its {table} row {id} belongs to project {other}: a database shared by projects holds one row per id, so it cannot be stored for project {}",
+                snapshot.project_id
+            ));
+        }
+    }
+    if rejected.is_empty() {
+        return Ok(false);
+    }
+    for (origin, reasons) in &rejected {
+        let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+        snapshot.reject_stored(*origin, &reasons.join("; "));
+    }
+    let origins: Vec<i64> = rejected.keys().map(|o| o.0 as i64).collect();
+    tracing::warn!(
+        records = origins.len(),
+        "records rejected: they hold ids that rows of other projects have"
+    );
+    sqlx::query(include_str!("../sql/apply/drop_records.sql"))
+        .bind(&origins)
+        .execute(&mut *conn)
+        .await
+        .map_err(bookkeeping("taking rejected records out of the snapshot"))?;
+    sqlx::query(include_str!("../sql/apply/clear_plan.sql"))
+        .execute(&mut *conn)
+        .await
+        .map_err(bookkeeping("emptying the plan to plan again"))?;
+    Ok(true)
 }
 
 /// For each table whose list the snapshot lacks (see `catalog::List`), takes back the

@@ -204,7 +204,7 @@ pub async fn release(mut conn: PgConnection, project_id: &str) {
 pub async fn apply_snapshot(
     conn: &mut PgConnection,
     run: &Run,
-    snapshot: &Snapshot,
+    snapshot: &mut Snapshot,
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Outcome> {

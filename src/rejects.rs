@@ -87,11 +87,24 @@ impl Rejects {
     /// Keeps a record aside. `reason` must be clean already; `payload` is scrubbed here
     /// if it is kept, and dropped otherwise.
     pub fn push(&mut self, source: &'static str, position: u64, reason: String, payload: Value) {
-        let key = (source, position);
-        let record = self.count;
+        if !self.push_line(source, position, reason) {
+            return;
+        }
+        self.keep_payload((source, position), self.count - 1, payload);
+    }
+
+    /// Keeps aside a record whose payload is gone: one found unstorable only once its
+    /// rows met the database (see `apply`). It never keeps a payload, and so takes no
+    /// place among the payloads the run keeps.
+    pub fn push_without_payload(&mut self, source: &'static str, position: u64, reason: String) {
+        self.push_line(source, position, reason);
+    }
+
+    /// Counts the record and writes its line; false when the files have failed.
+    fn push_line(&mut self, source: &'static str, position: u64, reason: String) -> bool {
         self.count += 1;
         if self.failure.is_some() {
-            return;
+            return false;
         }
         self.line.clear();
         self.line.extend_from_slice(source.as_bytes());
@@ -102,7 +115,7 @@ impl Rejects {
         self.line.push(b'\n');
         if let Err(e) = self.lines.append(&[&self.line]) {
             self.failure = Some(format!("writing rejected records to a temporary file: {e}"));
-            return;
+            return false;
         }
         if self.first.len() < LOGGED {
             self.first.push(Rejected {
@@ -111,6 +124,11 @@ impl Rejects {
                 reason,
             });
         }
+        true
+    }
+
+    /// Keeps `payload` of record number `record` (from 0) as a candidate, within the caps.
+    fn keep_payload(&mut self, key: Key, record: u64, payload: Value) {
         if self.stopped.is_some() {
             return;
         }

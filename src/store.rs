@@ -37,6 +37,39 @@ pub struct Store {
     pub failure: Option<String>,
     /// Hash of the index lines (without where the rows are), in order.
     pub digest: blake3::Hasher,
+    /// The source record the rows inserted now come from (see [`Origin`]); it goes into
+    /// the index after the digest, so it can name a record to reject, and changes no
+    /// digest.
+    pub origin: Option<Origin>,
+}
+
+/// A source record, as the index names it: which response ([`Origin::SOURCES`]) and
+/// its index in that response's array, packed into one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin(pub u64);
+
+impl Origin {
+    /// The responses records come from, as `rejected_records.source` names them.
+    pub const SOURCES: [&'static str; 4] = [
+        "integrations",
+        "installations",
+        "connections",
+        "provider_apps",
+    ];
+    const POSITION_BITS: u32 = 48;
+
+    /// The record at `position` of `source` (one of [`Origin::SOURCES`]).
+    pub fn new(source: &'static str, position: u64) -> Option<Origin> {
+        let code = Origin::SOURCES.iter().position(|s| *s == source)? as u64;
+        (position < 1 << Origin::POSITION_BITS)
+            .then_some(Origin(code << Origin::POSITION_BITS | position))
+    }
+
+    /// Its source and position.
+    pub fn record(self) -> Option<(&'static str, u64)> {
+        let source = Origin::SOURCES.get((self.0 >> Origin::POSITION_BITS) as usize)?;
+        Some((source, self.0 & ((1 << Origin::POSITION_BITS) - 1)))
+    }
 }
 
 impl Store {
@@ -52,6 +85,7 @@ impl Store {
             line: Vec::new(),
             failure: None,
             digest: blake3::Hasher::new(),
+            origin: None,
         }
     }
 
@@ -109,7 +143,8 @@ impl Store {
         }
         *self.copies.entry(table).or_default() += 1;
 
-        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, rank, pos, len
+        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, rank, pos, len,
+        // origin
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(table.name().as_bytes());
@@ -145,7 +180,11 @@ impl Store {
         let stored = (|| {
             use std::io::Write;
             let pos = self.number << PART_SHIFT | self.rows.len();
-            writeln!(line, "\t{pos}\t{}", self.encoder.line.len())?;
+            write!(line, "\t{pos}\t{}\t", self.encoder.line.len())?;
+            match self.origin {
+                Some(origin) => writeln!(line, "{}", origin.0)?,
+                None => writeln!(line, "\\N")?,
+            }
             self.rows.append(&[&self.encoder.line])?;
             self.index.append(&[line])
         })();

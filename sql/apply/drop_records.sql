@@ -1,0 +1,3 @@
+-- Takes the row copies of the rejected source records $1 (origins, src/store.rs) out of
+-- the snapshot's index, before the tables are planned again without them.
+DELETE FROM pg_temp.ampsync_snapshot WHERE origin = ANY ($1)
