@@ -412,16 +412,36 @@ async fn reject_held_elsewhere(
         if !by_id_alone || snapshot.copies(table) == 0 {
             continue;
         }
-        let held: Vec<(Option<i64>, String, String)> =
+        let held: Vec<(String, String)> =
             sqlx::query_as(include_str!("../sql/apply/held_elsewhere.sql"))
                 .bind(table.name())
                 .bind(&snapshot.project_id)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(db("looking up ids that other projects hold", table))?;
-        for (origin, id, other) in held {
+        if held.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = held.iter().map(|(id, _)| id.as_str()).collect();
+        let origins: Vec<(Option<i64>, String)> =
+            sqlx::query_as(include_str!("../sql/apply/origins.sql"))
+                .bind(table.name())
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db(
+                    "finding the records that hold ids of other projects",
+                    table,
+                ))?;
+        let holder: BTreeMap<&str, &str> = held
+            .iter()
+            .map(|(id, p)| (id.as_str(), p.as_str()))
+            .collect();
+        for (origin, id) in origins {
             // Every row of these tables comes from a record; `None` cannot happen.
-            let Some(origin) = origin else { continue };
+            let (Some(origin), Some(other)) = (origin, holder.get(id.as_str())) else {
+                continue;
+            };
             rejected.entry(Origin(origin as u64)).or_default().insert(format!(
                 "its {table} row {id} belongs to project {other}: a database shared by projects holds one row per id, so it cannot be stored for project {}",
                 snapshot.project_id
@@ -440,11 +460,16 @@ async fn reject_held_elsewhere(
         records = origins.len(),
         "records rejected: they hold ids that rows of other projects have"
     );
-    sqlx::query(include_str!("../sql/apply/drop_records.sql"))
+    let dropped: Vec<(String, i64)> = sqlx::query_as(include_str!("../sql/apply/drop_records.sql"))
         .bind(&origins)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(bookkeeping("taking rejected records out of the snapshot"))?;
+    for (name, copies) in dropped {
+        if let Some(table) = Table::named(&name) {
+            snapshot.forget_copies(table, copies as u64);
+        }
+    }
     sqlx::query(include_str!("../sql/apply/clear_plan.sql"))
         .execute(&mut *conn)
         .await

@@ -64,6 +64,8 @@ pub struct Snapshot {
     workers: Option<Workers>,
     /// Records rejected once their rows met the database (see [`Snapshot::reject_stored`]).
     late: Rejects,
+    /// Copies per table that left the index with those records.
+    dropped: std::collections::BTreeMap<Table, u64>,
 }
 
 impl Snapshot {
@@ -77,6 +79,7 @@ impl Snapshot {
             unavailable: Vec::new(),
             workers: None,
             late: Rejects::default(),
+            dropped: std::collections::BTreeMap::new(),
         }
     }
 
@@ -86,10 +89,18 @@ impl Snapshot {
 
     /// Row copies of `table` the snapshot holds (a key may have several).
     pub fn copies(&self, table: Table) -> u64 {
-        self.parts
+        let stored: u64 = self
+            .parts
             .iter()
             .map(|p| p.store.copies.get(&table).copied().unwrap_or(0))
-            .sum()
+            .sum();
+        stored.saturating_sub(self.dropped.get(&table).copied().unwrap_or(0))
+    }
+
+    /// Notes that `n` copies of `table` left the index with the records
+    /// [`Snapshot::reject_stored`] rejected.
+    pub fn forget_copies(&mut self, table: Table, n: u64) {
+        *self.dropped.entry(table).or_default() += n;
     }
 
     /// The index, in the COPY text format of `pg_temp.ampsync_snapshot`, in pieces.

@@ -380,6 +380,29 @@ mod tests {
     }
 
     #[test]
+    fn a_record_rejected_without_its_payload_is_counted_and_takes_no_payloads_place() {
+        let (mut read, mut late) = (Rejects::default(), Rejects::default());
+        read.push("connections", 1, "bad".into(), json!({"id": 1}));
+        read.push("connections", 5, "bad".into(), json!({"id": 5}));
+        late.push_without_payload("connections", 3, "held by another project".into());
+        let all = AllRejects::new([&read, &late]);
+
+        assert_eq!((all.count(), all.without_payload()), (3, 1));
+        let lines = copy_lines(&all);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "7\tconnections\t3\theld by another project\t\\N"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.ends_with('}')).count(),
+            2,
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn the_runs_first_records_keep_their_payloads_however_the_threads_split_them() {
         // Two threads, served batches in turn; together 2,500 records.
         let (mut a, mut b) = (Rejects::default(), Rejects::default());

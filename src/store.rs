@@ -256,3 +256,21 @@ impl Recent {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_gives_back_its_source_and_position_and_refuses_what_it_cannot_hold() {
+        for source in Origin::SOURCES {
+            for position in [0, 1, 4_711, (1 << 48) - 1] {
+                let origin = Origin::new(source, position).unwrap();
+                assert_eq!(origin.record(), Some((source, position)));
+            }
+        }
+        assert_eq!(Origin::new("projects", 0), None);
+        assert_eq!(Origin::new("installations", 1 << 48), None);
+        assert!(Origin::new("installations", 9) < Origin::new("connections", 0));
+    }
+}

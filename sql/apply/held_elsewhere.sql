@@ -2,9 +2,9 @@
 -- provider_apps, connections, configs, installations) whose id a row of another
 -- project than $2 already holds, live or deleted: in a database shared by projects
 -- such a row cannot be stored (the id is the primary key), and inserting it would fail
--- the run, every run. One row per copy: the source record it came from (its origin),
--- the id, and the project that holds it. Only keys planned as inserts can be another
--- project's, so only they are looked up, each through the primary key.
+-- the run, every run. Each id with the project that holds it. Only keys planned as
+-- inserts can be another project's, so only they are looked up, each through the
+-- primary key.
 WITH inserted AS (
     SELECT k1 FROM pg_temp.ampsync_plan WHERE tbl = $1 AND change = 'insert'
 ), held (id, project_id) AS (
@@ -23,8 +23,4 @@ WITH inserted AS (
     SELECT t.id, t.project_id FROM ampersand.installations AS t
     WHERE $1 = 'installations' AND t.id IN (SELECT k1 FROM inserted)
 )
-SELECT s.origin, h.id, h.project_id
-FROM held AS h
-JOIN pg_temp.ampsync_snapshot AS s ON s.tbl = $1 AND s.k1 = h.id
-WHERE h.project_id <> $2
-ORDER BY s.origin, h.id
+SELECT id, project_id FROM held WHERE project_id <> $2 ORDER BY id
