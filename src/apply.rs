@@ -5,7 +5,7 @@
 //!
 //! How (see `normalize` for how the snapshot keeps its rows in temporary files):
 //! 1. `plan` COPYs the snapshot's index (table, key, hashes, updateTime, where the row
-//!    is: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
+//!    is, and the source record it came from: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
 //!    statement per table (`ampersand.plan_table`, `sql/functions/plan_table.sql`) picks each key's winning copy and compares
 //!    it with the stored key and hashes, filling the temporary table `ampsync_plan`
 //!    with what to insert, restore, update, touch or delete. An unchanged snapshot
@@ -17,6 +17,11 @@
 //!    write the current rows and their history versions: plain inserts for new rows,
 //!    one `UPDATE … FROM` the stage for changed ones. Tables with nothing to write get
 //!    no statement at all.
+//!
+//! Within the plan, two checks: a record holding an id that another project's row has
+//! is rejected whole and the tables planned again without it (`reject_held_elsewhere`),
+//! and a plan deleting more than half of the live installations, or of the rows only
+//! the lists show, is refused (`guard_installations`, `guard_unreached`).
 //!
 //! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
 //! the one the project's last successful run recorded in `sync_runs.snapshot`: the same

@@ -34,7 +34,8 @@ type Key = (&'static str, u64);
 /// A rejected record as the log shows it.
 #[derive(Debug, Clone)]
 pub struct Rejected {
-    /// Which response it came from: `installations` or `integrations`.
+    /// Which response it came from: `installations`, `integrations`, `connections` or
+    /// `provider_apps`.
     pub source: &'static str,
     /// Its index in that response's array.
     pub position: u64,
