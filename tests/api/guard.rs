@@ -245,3 +245,45 @@ async fn an_import_whose_list_files_are_empty_is_refused_until_allowed() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_group_sync_is_measured_against_its_groups_list_only_connections() {
+    // Arrange: 12 lone connections in grp-1 and 30 in grp-2 (42 in the project).
+    let app = spawn_app().await;
+    let installations = app.api.state.lock().unwrap().installations.clone();
+    let mut connections = embedded_connections(&installations);
+    connections.extend((0..12).map(|n| lone_connection(n, "grp-1")));
+    connections.extend((12..42).map(|n| lone_connection(n, "grp-2")));
+    app.api.set_connections(Value::Array(connections));
+    app.sync().await;
+
+    // Act: grp-1's list comes back without its 12 (12 of the project's 42).
+    app.api
+        .set_connections(Value::Array(embedded_connections(&installations)));
+    let group = ["sync", "--project", PROJECT_ID, "--group-ref", "grp-1"];
+    let refused = app.ampsync(&group).await;
+    let allowed = app
+        .ampsync(&[&group[..], &["--allow-mass-delete"]].concat())
+        .await
+        .success();
+
+    // Assert: all of what only grp-1's list showed is "more than half".
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains(&format!(
+            "refusing to delete 12 of the 12 live connections of project {PROJECT_ID}"
+        )),
+        "{}",
+        refused.stderr()
+    );
+    assert!(
+        allowed.stdout().contains("connections +0 ~0 -12"),
+        "{}",
+        allowed.stdout()
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.connections WHERE id LIKE 'conn-lone-%' AND group_ref = 'grp-2' AND deleted_at IS NULL")
+            .await,
+        30
+    );
+}
