@@ -5,7 +5,7 @@
 //!
 //! How (see `normalize` for how the snapshot keeps its rows in temporary files):
 //! 1. `plan` COPYs the snapshot's index (table, key, hashes, updateTime, where the row
-//!    is: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
+//!    is, and the source record it came from: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
 //!    statement per table (`ampersand.plan_table`, `sql/functions/plan_table.sql`) picks each key's winning copy and compares
 //!    it with the stored key and hashes, filling the temporary table `ampsync_plan`
 //!    with what to insert, restore, update, touch or delete. An unchanged snapshot
@@ -18,6 +18,11 @@
 //!    one `UPDATE … FROM` the stage for changed ones. Tables with nothing to write get
 //!    no statement at all.
 //!
+//! Within the plan, two checks: a record holding an id that another project's row has
+//! is rejected whole and the tables planned again without it (`reject_held_elsewhere`),
+//! and a plan deleting more than half of the live installations, or of the rows only
+//! the lists show, is refused (`guard_installations`, `guard_unreached`).
+//!
 //! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
 //! the one the project's last successful run recorded in `sync_runs.snapshot`: the same
 //! digest, from a run that applied its snapshot whole, means nothing can have changed,
@@ -26,7 +31,7 @@
 //!
 //! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +41,7 @@ use sqlx::PgConnection;
 use crate::normalize::Snapshot;
 use crate::rows::Table;
 use crate::runs;
+use crate::store::Origin;
 
 /// Plan rows fetched per round trip while staging.
 const PAGE_ROWS: i64 = 20_000;
@@ -44,14 +50,21 @@ const COPY_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The mass-delete guard (PRODUCT.md, rules of a run, 3).
+    /// The mass-delete guard of installations (PRODUCT.md, rules of a run, 3).
     #[error("refusing to delete {would_delete} of the {live} live {table} of project {project}: more than half. If the source really lost them, run again with --allow-mass-delete")]
     MassDelete {
         project: String,
-        /// Installations, or connections (which a list may drop).
         table: Table,
         would_delete: u64,
         live: u64,
+    },
+
+    /// The mass-delete guard of the rows only the connections and provider-apps lists
+    /// show (see [`Unreached`]): every table it refuses, in one message.
+    #[error("refusing to delete {} of project {project}, which no live installation uses (only the connections and provider-apps lists show them): more than half of each. If the source really lost them, run again with --allow-mass-delete", Unreached::list(.tables))]
+    MassDeleteUnreached {
+        project: String,
+        tables: Vec<Unreached>,
     },
 
     #[error("{doing} for table {table}")]
@@ -143,7 +156,7 @@ fn bookkeeping(doing: &'static str) -> impl FnOnce(sqlx::Error) -> ApplyError {
 /// Compares `snapshot` with the tables. `group_ref` limits deletions to one group.
 pub async fn plan(
     conn: &mut PgConnection,
-    snapshot: &Snapshot,
+    snapshot: &mut Snapshot,
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Plan, ApplyError> {
@@ -187,28 +200,9 @@ pub async fn plan(
         "index loaded"
     );
 
-    let mut keys = BTreeMap::new();
-    for table in Table::ALL {
-        if snapshot.copies(table) == 0 && !snapshot.covers(table) {
-            continue;
-        }
-        let started = Instant::now();
-        let distinct: i64 = sqlx::query_scalar(include_str!("../sql/apply/plan_table.sql"))
-            .bind(table.name())
-            .bind(&snapshot.project_id)
-            .bind(group_ref)
-            .bind(snapshot.covers(table))
-            .bind(table.spec().delete_scope.sql_name())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("comparing the snapshot with what is stored", table))?;
-        tracing::debug!(
-            table = table.name(),
-            keys = distinct,
-            seconds = started.elapsed().as_secs_f64(),
-            "planned"
-        );
-        keys.insert(table, distinct as u64);
+    let mut keys = plan_tables(conn, snapshot, group_ref).await?;
+    if reject_held_elsewhere(conn, snapshot).await? {
+        keys = plan_tables(conn, snapshot, group_ref).await?;
     }
     log_snapshot(conn, snapshot, &keys).await?;
     let mut plan = Plan {
@@ -256,30 +250,236 @@ pub async fn plan(
         plan.tables.values_mut().for_each(|c| c.deleted = 0);
     }
 
-    // The guard counts installations, and connections too: a connections list that
-    // suddenly comes back empty must not take every connection without an installation.
-    for table in [Table::Installations, Table::Connections] {
-        let would_delete = plan.tables.get(&table).map_or(0, |c| c.deleted);
-        if would_delete <= 10 || allow_mass_delete {
+    guard_installations(conn, snapshot, &plan, allow_mass_delete).await?;
+    guard_unreached(conn, snapshot, group_ref, &plan, allow_mass_delete).await?;
+    Ok(plan)
+}
+
+/// Deletions the guard lets through without counting: a handful is never "mass".
+const GUARD_MINIMUM: u64 = 10;
+
+/// Refuses a plan that deletes more than half of the project's live installations (and
+/// more than [`GUARD_MINIMUM`]): an empty or cut-short response looks exactly like that.
+async fn guard_installations(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    plan: &Plan,
+    allow_mass_delete: bool,
+) -> Result<(), ApplyError> {
+    let table = Table::Installations;
+    let would_delete = plan.tables.get(&table).map_or(0, |c| c.deleted);
+    if would_delete <= GUARD_MINIMUM || allow_mass_delete {
+        return Ok(());
+    }
+    let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_rows.sql"))
+        .bind(table.name())
+        .bind(&snapshot.project_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("counting live rows", table))?;
+    let live = live as u64;
+    if would_delete * 2 > live {
+        return Err(ApplyError::MassDelete {
+            project: snapshot.project_id.clone(),
+            table,
+            would_delete,
+            live,
+        });
+    }
+    Ok(())
+}
+
+/// What the guard found in one table a list can delete from: of its live rows that no
+/// live installation reaches, how many the run would delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreached {
+    pub table: Table,
+    pub would_delete: u64,
+    pub live: u64,
+}
+
+impl Unreached {
+    /// `24 of the 24 live connections and 36 of the 36 live provider_apps`.
+    fn list(tables: &[Unreached]) -> String {
+        let each: Vec<String> = tables
+            .iter()
+            .map(|u| format!("{} of the {} live {}", u.would_delete, u.live, u.table))
+            .collect();
+        match each.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+}
+
+/// The same rule as [`guard_installations`], for each table whose rows a list can
+/// delete (connections, groups, consumers, provider apps: `Spec::complete_with`), but
+/// counted among the rows only the lists show: those no live installation reaches
+/// (`sql/functions/reached_keys.sql`), as the tables stood before the run. Measured
+/// against every live row, a list answering `[]` would pass whenever installations use
+/// most connections; and the rows installations reach go only with their installations,
+/// which the installations' guard counts. A group sync measures against its group's
+/// rows, the only ones it may delete. Every table that trips is named.
+async fn guard_unreached(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    group_ref: Option<&str>,
+    plan: &Plan,
+    allow_mass_delete: bool,
+) -> Result<(), ApplyError> {
+    if allow_mass_delete {
+        return Ok(());
+    }
+    let mut refused = Vec::new();
+    for table in Table::ALL {
+        let deleted = plan.tables.get(&table).map_or(0, |c| c.deleted);
+        // Only deletions past the minimum can trip it, unreached or not.
+        if table.spec().complete_with.is_none() || deleted <= GUARD_MINIMUM {
             continue;
         }
-        let live: i64 = sqlx::query_scalar(include_str!("../sql/apply/live_rows.sql"))
-            .bind(table.name())
-            .bind(&snapshot.project_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("counting live rows", table))?;
-        let live = live as u64;
-        if would_delete * 2 > live {
-            return Err(ApplyError::MassDelete {
-                project: snapshot.project_id.clone(),
+        let (live, would_delete): (i64, i64) =
+            sqlx::query_as(include_str!("../sql/apply/unreached_counts.sql"))
+                .bind(table.name())
+                .bind(&snapshot.project_id)
+                .bind(group_ref)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db("counting the rows only a list shows", table))?;
+        let (live, would_delete) = (live as u64, would_delete as u64);
+        if would_delete > GUARD_MINIMUM && would_delete * 2 > live {
+            refused.push(Unreached {
                 table,
                 would_delete,
                 live,
             });
         }
     }
-    Ok(plan)
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::MassDeleteUnreached {
+        project: snapshot.project_id.clone(),
+        tables: refused,
+    })
+}
+
+/// Plans every table the snapshot has rows of or covers (see `ampersand.plan_table`);
+/// returns the distinct keys of each.
+async fn plan_tables(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+    group_ref: Option<&str>,
+) -> Result<BTreeMap<Table, u64>, ApplyError> {
+    let mut keys = BTreeMap::new();
+    for table in Table::ALL {
+        if snapshot.copies(table) == 0 && !snapshot.covers(table) {
+            continue;
+        }
+        let started = Instant::now();
+        let distinct: i64 = sqlx::query_scalar(include_str!("../sql/apply/plan_table.sql"))
+            .bind(table.name())
+            .bind(&snapshot.project_id)
+            .bind(group_ref)
+            .bind(snapshot.covers(table))
+            .bind(table.spec().delete_scope.sql_name())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("comparing the snapshot with what is stored", table))?;
+        tracing::debug!(
+            table = table.name(),
+            keys = distinct,
+            seconds = started.elapsed().as_secs_f64(),
+            "planned"
+        );
+        keys.insert(table, distinct as u64);
+    }
+    Ok(keys)
+}
+
+/// Rejects the source records holding a row whose id another project's row already
+/// has: in a database shared by projects, the tables keyed by id alone (connections,
+/// provider apps, installations, configs, integrations) hold one row per id, so the
+/// row cannot be stored, and inserting it would fail every run on the primary key. A
+/// record is rejected whole (an installation embedding such a connection, too), with a
+/// reason naming the id and the project that holds it, and its copies leave the index;
+/// the other project's row is not touched. Returns whether any was, in which case the
+/// plan is empty and the tables must be planned again. A key planned as an insert is
+/// the only kind another project can hold, so the check costs a primary-key lookup
+/// per new row.
+async fn reject_held_elsewhere(
+    conn: &mut PgConnection,
+    snapshot: &mut Snapshot,
+) -> Result<bool, ApplyError> {
+    let mut rejected: BTreeMap<Origin, BTreeSet<String>> = BTreeMap::new();
+    for table in Table::ALL {
+        let by_id_alone = table != Table::Projects && table.key_columns() == ["id"];
+        if !by_id_alone || snapshot.copies(table) == 0 {
+            continue;
+        }
+        let held: Vec<(String, String)> =
+            sqlx::query_as(include_str!("../sql/apply/held_elsewhere.sql"))
+                .bind(table.name())
+                .bind(&snapshot.project_id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db("looking up ids that other projects hold", table))?;
+        if held.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = held.iter().map(|(id, _)| id.as_str()).collect();
+        let origins: Vec<(Option<i64>, String)> =
+            sqlx::query_as(include_str!("../sql/apply/origins.sql"))
+                .bind(table.name())
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db(
+                    "finding the records that hold ids of other projects",
+                    table,
+                ))?;
+        let holder: BTreeMap<&str, &str> = held
+            .iter()
+            .map(|(id, p)| (id.as_str(), p.as_str()))
+            .collect();
+        for (origin, id) in origins {
+            // Every row of these tables comes from a record; `None` cannot happen.
+            let (Some(origin), Some(other)) = (origin, holder.get(id.as_str())) else {
+                continue;
+            };
+            rejected.entry(Origin(origin as u64)).or_default().insert(format!(
+                "its {table} row {id} belongs to project {other}: a database shared by projects holds one row per id, so it cannot be stored for project {}",
+                snapshot.project_id
+            ));
+        }
+    }
+    if rejected.is_empty() {
+        return Ok(false);
+    }
+    for (origin, reasons) in &rejected {
+        let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+        snapshot.reject_stored(*origin, &reasons.join("; "));
+    }
+    let origins: Vec<i64> = rejected.keys().map(|o| o.0 as i64).collect();
+    tracing::warn!(
+        records = origins.len(),
+        "records rejected: they hold ids that rows of other projects have"
+    );
+    let dropped: Vec<(String, i64)> = sqlx::query_as(include_str!("../sql/apply/drop_records.sql"))
+        .bind(&origins)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(bookkeeping("taking rejected records out of the snapshot"))?;
+    for (name, copies) in dropped {
+        if let Some(table) = Table::named(&name) {
+            snapshot.forget_copies(table, copies as u64);
+        }
+    }
+    sqlx::query(include_str!("../sql/apply/clear_plan.sql"))
+        .execute(&mut *conn)
+        .await
+        .map_err(bookkeeping("emptying the plan to plan again"))?;
+    Ok(true)
 }
 
 /// For each table whose list the snapshot lacks (see `catalog::List`), takes back the

@@ -133,7 +133,8 @@ pub struct SyncArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Apply a snapshot that deletes more than half of a project's live installations.
+    /// Apply a snapshot that deletes more than half of a project's live installations,
+    /// or of the connections, groups, consumers or provider apps only the lists show.
     #[arg(long)]
     pub allow_mass_delete: bool,
 
@@ -234,7 +235,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub provider_apps_file: Vec<PathBuf>,
 
-    /// Apply a snapshot that deletes more than half of a project's live installations.
+    /// Apply a snapshot that deletes more than half of a project's live installations,
+    /// or of the connections, groups, consumers or provider apps only the lists show.
     #[arg(long)]
     pub allow_mass_delete: bool,
 

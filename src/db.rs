@@ -177,7 +177,7 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
 /// repeatable migrations, they are applied after the versioned ones on every `migrate`,
 /// with `CREATE OR REPLACE`: a release changes a function by editing its file, never by
 /// editing a landed migration.
-const FUNCTIONS: [(&str, &str); 12] = [
+const FUNCTIONS: [(&str, &str); 13] = [
     (
         "synced_table",
         include_str!("../sql/functions/synced_table.sql"),
@@ -198,6 +198,10 @@ const FUNCTIONS: [(&str, &str); 12] = [
     (
         "count_rows",
         include_str!("../sql/functions/count_rows.sql"),
+    ),
+    (
+        "reached_keys",
+        include_str!("../sql/functions/reached_keys.sql"),
     ),
     (
         "begin_plan",

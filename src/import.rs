@@ -175,9 +175,14 @@ async fn import_files(
                 }
                 let read_time = read_started.elapsed();
                 let apply_started = Instant::now();
-                let outcome =
-                    lifecycle::apply_snapshot(conn, &run, &snapshot, None, req.allow_mass_delete)
-                        .await?;
+                let outcome = lifecycle::apply_snapshot(
+                    conn,
+                    &run,
+                    &mut snapshot,
+                    None,
+                    req.allow_mass_delete,
+                )
+                .await?;
                 lifecycle::log_summary("import", &outcome, read_time, apply_started.elapsed());
                 Ok(outcome)
             },

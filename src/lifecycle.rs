@@ -212,7 +212,7 @@ pub async fn close(conn: PgConnection) {
 pub async fn apply_snapshot(
     conn: &mut PgConnection,
     run: &Run,
-    snapshot: &Snapshot,
+    snapshot: &mut Snapshot,
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Outcome> {

@@ -40,7 +40,7 @@ use crate::catalog::List;
 use crate::rejects::{AllRejects, OtherProjects, Rejects};
 use crate::rows::{Row, Table};
 use crate::spill::Spill;
-use crate::store::Store;
+use crate::store::{Origin, Store};
 
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
 /// so storing it would fail the whole run, every run.
@@ -62,6 +62,10 @@ pub struct Snapshot {
     /// installations stream, once it has ended.
     parts: Vec<Part>,
     workers: Option<Workers>,
+    /// Records rejected once their rows met the database (see [`Snapshot::reject_stored`]).
+    late: Rejects,
+    /// Copies per table that left the index with those records.
+    dropped: std::collections::BTreeMap<Table, u64>,
 }
 
 impl Snapshot {
@@ -74,6 +78,8 @@ impl Snapshot {
             listed: BTreeSet::new(),
             unavailable: Vec::new(),
             workers: None,
+            late: Rejects::default(),
+            dropped: std::collections::BTreeMap::new(),
         }
     }
 
@@ -83,10 +89,18 @@ impl Snapshot {
 
     /// Row copies of `table` the snapshot holds (a key may have several).
     pub fn copies(&self, table: Table) -> u64 {
-        self.parts
+        let stored: u64 = self
+            .parts
             .iter()
             .map(|p| p.store.copies.get(&table).copied().unwrap_or(0))
-            .sum()
+            .sum();
+        stored.saturating_sub(self.dropped.get(&table).copied().unwrap_or(0))
+    }
+
+    /// Notes that `n` copies of `table` left the index with the records
+    /// [`Snapshot::reject_stored`] rejected.
+    pub fn forget_copies(&mut self, table: Table, n: u64) {
+        *self.dropped.entry(table).or_default() += n;
     }
 
     /// The index, in the COPY text format of `pg_temp.ampsync_snapshot`, in pieces.
@@ -146,7 +160,8 @@ impl Snapshot {
         self.parts
             .iter()
             .map(|p| p.store.temp_bytes() + p.rejects.temp_bytes())
-            .sum()
+            .sum::<u64>()
+            + self.late.temp_bytes()
     }
 
     /// Whether every row and every rejected record was stored; if not, why.
@@ -154,7 +169,8 @@ impl Snapshot {
         let failure = self
             .parts
             .iter()
-            .find_map(|p| p.store.failure.as_ref().or(p.rejects.failure.as_ref()));
+            .find_map(|p| p.store.failure.as_ref().or(p.rejects.failure.as_ref()))
+            .or(self.late.failure.as_ref());
         match failure {
             None => Ok(()),
             Some(reason) => Err(reason.clone()),
@@ -163,12 +179,28 @@ impl Snapshot {
 
     /// How many source records were rejected: the exact count.
     pub fn rejected(&self) -> u64 {
-        self.parts.iter().map(|p| p.rejects.count()).sum()
+        self.parts.iter().map(|p| p.rejects.count()).sum::<u64>() + self.late.count()
     }
 
     /// The rejected records, with the payloads the run keeps chosen.
     pub fn rejects(&self) -> AllRejects<'_> {
-        AllRejects::new(self.parts.iter().map(|p| &p.rejects))
+        AllRejects::new(
+            self.parts
+                .iter()
+                .map(|p| &p.rejects)
+                .chain(std::iter::once(&self.late)),
+        )
+    }
+
+    /// Rejects the source record `origin`, whose rows were read but cannot be stored
+    /// (their key belongs to another project's row: see `apply`), for `reason`. Its
+    /// JSON is gone by then, so it is kept without a payload. The caller takes its rows
+    /// out of the plan.
+    pub fn reject_stored(&mut self, origin: Origin, reason: &str) {
+        if let Some((source, position)) = origin.record() {
+            let reason = crate::scrub::scrub_text(&crate::scrub::scrub_reason(reason));
+            self.late.push_without_payload(source, position, reason);
+        }
     }
 
     /// Elements of the installations response.
@@ -308,7 +340,10 @@ impl Part {
                     let reason = format!("belongs to project {other}, not {}", self.project_id);
                     self.reject(source, position, reason, value);
                 }
-                _ => add(self, object),
+                _ => {
+                    self.store.origin = Origin::new(source, position);
+                    add(self, object);
+                }
             },
             Err(e) => self.reject(source, position, e.to_string(), value),
         }
@@ -366,6 +401,7 @@ impl Part {
     }
 
     fn add_project(&mut self, project: model::Project) {
+        self.store.origin = None;
         self.insert(&bridge::project(project));
     }
 
@@ -376,7 +412,10 @@ impl Part {
                 continue;
             }
             match model::Integration::deserialize(&value) {
-                Ok(integration) => self.add_integration(integration),
+                Ok(integration) => {
+                    self.store.origin = Origin::new("integrations", position as u64);
+                    self.add_integration(integration);
+                }
                 Err(e) => self.reject("integrations", position as u64, e.to_string(), value),
             }
         }
@@ -405,7 +444,7 @@ impl Part {
                         .as_deref()
                         .is_none_or(|p| p == self.project_id) =>
                 {
-                    self.add_installation(inst);
+                    self.add_installation(position, inst);
                     return Ok(());
                 }
                 // Another project's, or not an installation: rejected below, from a Value.
@@ -436,13 +475,14 @@ impl Part {
                     let reason = format!("belongs to project {other}, not {}", self.project_id);
                     self.reject("installations", position, reason, value);
                 }
-                _ => self.add_installation(inst),
+                _ => self.add_installation(position, inst),
             },
             Err(e) => self.reject("installations", position, e.to_string(), value),
         }
     }
 
-    fn add_installation(&mut self, inst: model::Installation) {
+    fn add_installation(&mut self, position: u64, inst: model::Installation) {
+        self.store.origin = Origin::new("installations", position);
         let rows = bridge::installation(&self.project_id, inst);
         for group in &rows.groups {
             self.insert(group);

@@ -34,7 +34,8 @@ type Key = (&'static str, u64);
 /// A rejected record as the log shows it.
 #[derive(Debug, Clone)]
 pub struct Rejected {
-    /// Which response it came from: `installations` or `integrations`.
+    /// Which response it came from: `installations`, `integrations`, `connections` or
+    /// `provider_apps`.
     pub source: &'static str,
     /// Its index in that response's array.
     pub position: u64,
@@ -87,11 +88,24 @@ impl Rejects {
     /// Keeps a record aside. `reason` must be clean already; `payload` is scrubbed here
     /// if it is kept, and dropped otherwise.
     pub fn push(&mut self, source: &'static str, position: u64, reason: String, payload: Value) {
-        let key = (source, position);
-        let record = self.count;
+        if !self.push_line(source, position, reason) {
+            return;
+        }
+        self.keep_payload((source, position), self.count - 1, payload);
+    }
+
+    /// Keeps aside a record whose payload is gone: one found unstorable only once its
+    /// rows met the database (see `apply`). It never keeps a payload, and so takes no
+    /// place among the payloads the run keeps.
+    pub fn push_without_payload(&mut self, source: &'static str, position: u64, reason: String) {
+        self.push_line(source, position, reason);
+    }
+
+    /// Counts the record and writes its line; false when the files have failed.
+    fn push_line(&mut self, source: &'static str, position: u64, reason: String) -> bool {
         self.count += 1;
         if self.failure.is_some() {
-            return;
+            return false;
         }
         self.line.clear();
         self.line.extend_from_slice(source.as_bytes());
@@ -102,7 +116,7 @@ impl Rejects {
         self.line.push(b'\n');
         if let Err(e) = self.lines.append(&[&self.line]) {
             self.failure = Some(format!("writing rejected records to a temporary file: {e}"));
-            return;
+            return false;
         }
         if self.first.len() < LOGGED {
             self.first.push(Rejected {
@@ -111,6 +125,11 @@ impl Rejects {
                 reason,
             });
         }
+        true
+    }
+
+    /// Keeps `payload` of record number `record` (from 0) as a candidate, within the caps.
+    fn keep_payload(&mut self, key: Key, record: u64, payload: Value) {
         if self.stopped.is_some() {
             return;
         }
@@ -359,6 +378,29 @@ mod tests {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    #[test]
+    fn a_record_rejected_without_its_payload_is_counted_and_takes_no_payloads_place() {
+        let (mut read, mut late) = (Rejects::default(), Rejects::default());
+        read.push("connections", 1, "bad".into(), json!({"id": 1}));
+        read.push("connections", 5, "bad".into(), json!({"id": 5}));
+        late.push_without_payload("connections", 3, "held by another project".into());
+        let all = AllRejects::new([&read, &late]);
+
+        assert_eq!((all.count(), all.without_payload()), (3, 1));
+        let lines = copy_lines(&all);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "7\tconnections\t3\theld by another project\t\\N"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.ends_with('}')).count(),
+            2,
+            "{lines:?}"
+        );
     }
 
     #[test]

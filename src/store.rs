@@ -1,7 +1,7 @@
 //! Where a snapshot keeps its rows: each row copy encoded once (its hashes and its COPY
 //! text, see `rows::Encoder`) and appended to an anonymous temporary file, with one
-//! line in a second file, the index: table, key, hashes, `updateTime` and where the row
-//! is. `apply` loads the index (about 100 bytes a row) into a temporary table and reads
+//! line in a second file, the index: table, key, hashes, `updateTime`, where the row
+//! is, and the source record it came from ([`Origin`]). `apply` loads the index (about 100 bytes a row) into a temporary table and reads
 //! back only the rows it writes. A bounded cache of recent shared objects (`Recent`)
 //! keeps exact repeats (the same group in every installation of a customer) out of the
 //! files. Each thread reading installations has a store of its own; a row's position
@@ -37,6 +37,39 @@ pub struct Store {
     pub failure: Option<String>,
     /// Hash of the index lines (without where the rows are), in order.
     pub digest: blake3::Hasher,
+    /// The source record the rows inserted now come from (see [`Origin`]); it goes into
+    /// the index after the digest, so it can name a record to reject, and changes no
+    /// digest.
+    pub origin: Option<Origin>,
+}
+
+/// A source record, as the index names it: which response ([`Origin::SOURCES`]) and
+/// its index in that response's array, packed into one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin(pub u64);
+
+impl Origin {
+    /// The responses records come from, as `rejected_records.source` names them.
+    pub const SOURCES: [&'static str; 4] = [
+        "integrations",
+        "installations",
+        "connections",
+        "provider_apps",
+    ];
+    const POSITION_BITS: u32 = 48;
+
+    /// The record at `position` of `source` (one of [`Origin::SOURCES`]).
+    pub fn new(source: &'static str, position: u64) -> Option<Origin> {
+        let code = Origin::SOURCES.iter().position(|s| *s == source)? as u64;
+        (position < 1 << Origin::POSITION_BITS)
+            .then_some(Origin(code << Origin::POSITION_BITS | position))
+    }
+
+    /// Its source and position.
+    pub fn record(self) -> Option<(&'static str, u64)> {
+        let source = Origin::SOURCES.get((self.0 >> Origin::POSITION_BITS) as usize)?;
+        Some((source, self.0 & ((1 << Origin::POSITION_BITS) - 1)))
+    }
 }
 
 impl Store {
@@ -52,6 +85,7 @@ impl Store {
             line: Vec::new(),
             failure: None,
             digest: blake3::Hasher::new(),
+            origin: None,
         }
     }
 
@@ -109,7 +143,8 @@ impl Store {
         }
         *self.copies.entry(table).or_default() += 1;
 
-        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, rank, pos, len
+        // table, k1, k2, content_hash, row_hash, legacy_content_hash, update_ns, rank, pos, len,
+        // origin
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(table.name().as_bytes());
@@ -145,7 +180,11 @@ impl Store {
         let stored = (|| {
             use std::io::Write;
             let pos = self.number << PART_SHIFT | self.rows.len();
-            writeln!(line, "\t{pos}\t{}", self.encoder.line.len())?;
+            write!(line, "\t{pos}\t{}\t", self.encoder.line.len())?;
+            match self.origin {
+                Some(origin) => writeln!(line, "{}", origin.0)?,
+                None => writeln!(line, "\\N")?,
+            }
             self.rows.append(&[&self.encoder.line])?;
             self.index.append(&[line])
         })();
@@ -215,5 +254,23 @@ impl Recent {
         }
         self.current.insert(lookup, row_hash);
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_gives_back_its_source_and_position_and_refuses_what_it_cannot_hold() {
+        for source in Origin::SOURCES {
+            for position in [0, 1, 4_711, (1 << 48) - 1] {
+                let origin = Origin::new(source, position).unwrap();
+                assert_eq!(origin.record(), Some((source, position)));
+            }
+        }
+        assert_eq!(Origin::new("projects", 0), None);
+        assert_eq!(Origin::new("installations", 1 << 48), None);
+        assert!(Origin::new("installations", 9) < Origin::new("connections", 0));
     }
 }

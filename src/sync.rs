@@ -123,7 +123,7 @@ async fn sync_fetched_project(
 
     if req.dry_run {
         let fetch_started = Instant::now();
-        let snapshot = shutdown.interruptible(fetch).await??;
+        let mut snapshot = shutdown.interruptible(fetch).await??;
         if snapshot.unreadable() {
             apply::log_rejected(&snapshot);
             return Err(lifecycle::unreadable(&snapshot, None));
@@ -133,7 +133,7 @@ async fn sync_fetched_project(
         let plan = shutdown
             .interruptible(apply::plan(
                 &mut conn,
-                &snapshot,
+                &mut snapshot,
                 req.group_ref,
                 req.allow_mass_delete,
             ))
@@ -170,13 +170,13 @@ async fn sync_fetched_project(
         shutdown,
         async |conn: &mut PgConnection| {
             let fetch_started = Instant::now();
-            let snapshot = fetch.await?;
+            let mut snapshot = fetch.await?;
             let fetch_time = fetch_started.elapsed();
             let apply_started = Instant::now();
             let outcome = lifecycle::apply_snapshot(
                 conn,
                 &run,
-                &snapshot,
+                &mut snapshot,
                 req.group_ref,
                 req.allow_mass_delete,
             )

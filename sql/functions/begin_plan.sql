@@ -38,7 +38,10 @@ BEGIN
         update_ns    bigint,
         rank         text,
         pos          bigint NOT NULL,
-        len          integer NOT NULL
+        len          integer NOT NULL,
+        -- The source record the copy came from (src/store.rs, Origin), so that a record
+        -- whose rows cannot be stored can be rejected whole.
+        origin       bigint
     ) PARTITION BY LIST (tbl);
     FOREACH t IN ARRAY p_tables LOOP
         PERFORM ampersand.synced_table(t);

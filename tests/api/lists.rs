@@ -456,7 +456,7 @@ async fn a_connections_list_that_drops_most_connections_trips_the_mass_delete_gu
     assert!(
         refused
             .stderr()
-            .contains("refusing to delete 20 of the 35 live connections"),
+            .contains("refusing to delete 20 of the 20 live groups, 20 of the 20 live consumers and 20 of the 20 live connections"),
         "{}",
         refused.stderr()
     );
@@ -465,4 +465,133 @@ async fn a_connections_list_that_drops_most_connections_trips_the_mass_delete_gu
         "{}",
         allowed.stdout()
     );
+}
+
+/// Project B of a database that project A (the fixture project) shares: the fixture's
+/// installations `range` with every id and project id made B's own.
+fn project_b_installations(range: std::ops::Range<usize>) -> Value {
+    let text = installations(range)
+        .to_string()
+        .replace(PROJECT_ID, PROJECT_B)
+        .replace("\"inst-", "\"instb-")
+        .replace("\"cfg-", "\"cfgb-")
+        .replace("\"conn-", "\"connb-")
+        .replace("\"papp-", "\"pappb-");
+    serde_json::from_str(&text).unwrap()
+}
+
+const PROJECT_B: &str = "proj-b7d40e11";
+
+#[tokio::test]
+async fn a_record_reusing_another_projects_id_in_a_shared_database_is_rejected_every_run_not_failed(
+) {
+    // Arrange: project A synced; project B, in the same database, whose API lists a
+    // connection without a projectId that has A's id conn-00001, a provider app without
+    // one that has A's id papp-hubspot, and an installation embedding A's conn-00002.
+    let app = spawn_app().await;
+    app.sync().await;
+    let a_rows = "SELECT string_agg(concat_ws(' ', id, project_id, row_hash, deleted_at), ',' ORDER BY id)
+                  FROM (SELECT id, project_id, row_hash, deleted_at FROM ampersand.connections
+                        UNION ALL SELECT id, project_id, row_hash, deleted_at FROM ampersand.provider_apps
+                        UNION ALL SELECT id, project_id, row_hash, deleted_at FROM ampersand.installations) AS r
+                  WHERE project_id = $1";
+    let a_stored = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(a_rows)
+                .bind(PROJECT_ID)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let a_before = a_stored(&app).await;
+    let mut project = crate::fixtures::project();
+    project["id"] = json!(PROJECT_B);
+    project["name"] = json!("b-prod");
+    let mut b_installations = project_b_installations(0..5);
+    let hostile = &mut b_installations[4];
+    hostile["connection"]["id"] = json!("conn-00002");
+    hostile["connection"]
+        .as_object_mut()
+        .unwrap()
+        .remove("projectId");
+    let b = crate::helpers::FakeApi::start(project, json!([]), b_installations.clone()).await;
+    let mut reused = installations(2..3)[0]["connection"].clone();
+    reused.as_object_mut().unwrap().remove("projectId");
+    reused["providerApp"]["id"] = json!("pappb-salesforce");
+    let mut connections = embedded_connections(&b_installations);
+    connections.push(reused);
+    b.set_connections(Value::Array(connections));
+    let mut app_reused = provider_app("hubspot");
+    app_reused.as_object_mut().unwrap().remove("projectId");
+    b.set_provider_apps(json!([app_reused]));
+
+    for attempt in 0..2 {
+        // Act
+        let run = app
+            .ampsync_env(
+                &["sync", "--project", PROJECT_B],
+                &[("AMPERSAND_API_URL", b.url.as_str())],
+            )
+            .await;
+
+        // Assert: B's run succeeds; the three records are rejected, each naming the id
+        // and project A; the rest of B is stored; deletions are skipped.
+        assert_eq!(run.code(), 0, "attempt {attempt}: {}", run.stderr());
+        let rejected: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT r.source, r.position, r.reason FROM ampersand.rejected_records AS r
+             WHERE r.sync_run_id = (SELECT max(id) FROM ampersand.sync_runs WHERE project = $1)
+             ORDER BY 1, 2",
+        )
+        .bind(PROJECT_B)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let named = |source: &str, position: i64, id: &str| {
+            rejected.iter().any(|(s, p, reason)| {
+                s == source
+                    && *p == position
+                    && reason.contains(id)
+                    && reason.contains(PROJECT_ID)
+                    && reason.contains(PROJECT_B)
+            })
+        };
+        assert!(named("installations", 4, "conn-00002"), "{rejected:?}");
+        assert!(named("connections", 2, "conn-00002"), "{rejected:?}");
+        assert!(named("connections", 3, "conn-00001"), "{rejected:?}");
+        assert!(named("provider_apps", 0, "papp-hubspot"), "{rejected:?}");
+        assert_eq!(rejected.len(), 4, "{rejected:?}");
+        assert!(
+            run.stdout().contains("4 records rejected"),
+            "{}",
+            run.stdout()
+        );
+        let b_installations = app
+            .count("SELECT count(*) FROM ampersand.installations WHERE project_id = 'proj-b7d40e11' AND deleted_at IS NULL")
+            .await;
+        assert_eq!(b_installations, 4);
+        assert_eq!(
+            app.count(
+                "SELECT count(*) FROM ampersand.connections WHERE project_id = 'proj-b7d40e11'"
+            )
+            .await,
+            2
+        );
+        assert_eq!(a_stored(&app).await, a_before, "A's rows are untouched");
+        let status: String = sqlx::query_scalar(
+            "SELECT status FROM ampersand.sync_runs WHERE project = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(PROJECT_B)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(status, "succeeded");
+    }
+
+    // Act: A syncs on as before.
+    app.sync().await;
+
+    // Assert
+    assert_eq!(a_stored(&app).await, a_before);
 }

@@ -7,6 +7,7 @@ mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and
 mod export; // ampsync export: import then export gives the input back, less secrets; --as-of; flat memory
 mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
 mod fixtures; // realistic installation payloads, with secrets
+mod guard; // the mass-delete guard of what only the lists show: empty or cut-short lists, import
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
 mod hostile_api; // redirects, bombs, huge Retry-After, echoed secrets, control characters, proxies, key files
 mod import; // backfills from archived responses
