@@ -17,13 +17,11 @@
 
 use std::collections::BTreeMap;
 
+use ampsync::failpoints::EXIT;
 use serde_json::{json, Value};
 
 use crate::fixtures::{embedded_connections, installations, lone_connection, PROJECT_ID};
 use crate::helpers::{spawn_app, Run, TestApp, TABLES};
-
-/// The exit code of a failpoint's hard exit (`ampsync::failpoints::EXIT`).
-const CRASH_EXIT: i32 = 99;
 
 /// The tables to which the second snapshot writes rows other than deletions.
 const STAGED_TABLES: usize = 5;
@@ -189,6 +187,14 @@ async fn statuses(app: &TestApp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `(observed time, status)` pairs as [`statuses`] gives them.
+fn runs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(at, status)| (at.to_string(), status.to_string()))
+        .collect()
+}
+
 /// The whole matrix cell: a clean database that got both snapshots; one whose second
 /// run stopped at `point`, then ran again.
 async fn crash_and_rerun(point: &str, stop: Stop) {
@@ -231,7 +237,7 @@ async fn crash_and_rerun(point: &str, stop: Stop) {
                 "{point}: {stderr}"
             );
         }
-        Stop::Exit => assert_eq!(run.code(), CRASH_EXIT, "{point}: {}", run.stderr()),
+        Stop::Exit => assert_eq!(run.code(), EXIT, "{point}: {}", run.stderr()),
     }
     // Nothing of it is visible before its commit, and all of it after.
     let after_crash = tables(&crashed).await;
@@ -243,14 +249,14 @@ async fn crash_and_rerun(point: &str, stop: Stop) {
         );
         assert_eq!(
             statuses(&crashed).await,
-            [(FIRST_AT, "succeeded"), (SECOND_AT, "succeeded")].map(|(a, s)| (a.into(), s.into())),
+            runs(&[(FIRST_AT, "succeeded"), (SECOND_AT, "succeeded")]),
             "{point}: the run's mark is committed with its data"
         );
     } else {
         assert_eq!(after_crash, before, "{point}: partly visible");
         assert_eq!(
             statuses(&crashed).await,
-            [(FIRST_AT, "succeeded"), (SECOND_AT, "running")].map(|(a, s)| (a.into(), s.into())),
+            runs(&[(FIRST_AT, "succeeded"), (SECOND_AT, "running")]),
             "{point}: the crashed run had no chance to record anything"
         );
     }
@@ -277,13 +283,9 @@ async fn crash_and_rerun(point: &str, stop: Stop) {
             (SECOND_AT, "succeeded"),
         ]
     };
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, s)| (a.to_string(), s.to_string()))
-        .collect();
     assert_eq!(
         statuses(&crashed).await,
-        expected,
+        runs(expected),
         "{point}: no run left running"
     );
     let rejected: i64 = crashed
@@ -406,7 +408,7 @@ async fn a_sync_that_exits_right_after_its_commit_is_recorded_succeeded_and_the_
     let crash = app
         .ampsync_env(&sync, &[("FAILPOINTS", "after-commit=return")])
         .await;
-    assert_eq!(crash.code(), CRASH_EXIT, "{}", crash.stderr());
+    assert_eq!(crash.code(), EXIT, "{}", crash.stderr());
     let applied = tables(&app).await;
 
     // Act 2: the same snapshot again.
