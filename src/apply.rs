@@ -636,6 +636,7 @@ pub async fn execute(
         let started = Instant::now();
         if c.staged() > 0 {
             stage(tx, snapshot, table).await?;
+            fail::fail_point!("after-staging", |code| crate::failpoints::exit(code));
             tracing::debug!(
                 table = table.name(),
                 seconds = started.elapsed().as_secs_f64(),
@@ -724,6 +725,7 @@ async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Resu
                 .map_err(db("staging rows", table))?;
             data.clear();
         }
+        fail::fail_point!("mid-copy", |code| crate::failpoints::exit(code));
         copy.finish().await.map_err(db("staging rows", table))?;
         if (page.len() as i64) < PAGE_ROWS {
             break;

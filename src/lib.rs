@@ -17,6 +17,8 @@ pub mod copy_text;
 pub mod db;
 pub mod error;
 pub mod export;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod import;
 pub mod json_number;
 pub mod lifecycle;

@@ -216,6 +216,7 @@ pub async fn apply_snapshot(
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Outcome> {
+    fail::fail_point!("after-fetch", |code| crate::failpoints::exit(code));
     let _progress = Progress::start("applying", Unit::None, None);
     let mut tx = conn
         .begin()
@@ -242,7 +243,9 @@ pub async fn apply_snapshot(
     runs::record_unavailable(&mut tx, run, &snapshot.unavailable)
         .await
         .context("recording the lists the API would not give")?;
+    fail::fail_point!("before-commit", |code| crate::failpoints::exit(code));
     tx.commit().await.context("committing the snapshot")?;
+    fail::fail_point!("after-commit", |code| crate::failpoints::exit(code));
     Ok(Outcome {
         project_id: snapshot.project_id.clone(),
         run_id: Some(run.id),

@@ -2,6 +2,8 @@
 //! its own fake Ampersand API, and drives the real `ampsync` binary.
 
 mod cli; // configuration, exit codes, migrations, TLS
+#[cfg(feature = "failpoints")]
+mod crash; // the crash matrix: a run stopped at each failpoint, by panic and by exit, then run again
 mod dbt; // the dbt project declares every table and view with its comments as descriptions
 mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and hold their promises
 mod export; // ampsync export: import then export gives the input back, less secrets; --as-of; flat memory
