@@ -304,13 +304,27 @@ pub struct Problem {
 
 /// Reads an RFC 3339 time, with or without fractions; a time without an offset is
 /// taken as UTC. Null reads as absent.
+///
+/// A time outside the years 1 to 9999 (in UTC) is an error, so its record is rejected:
+/// PostgreSQL has no year 0 (`0000-01-01T00:00:00Z` fails the COPY, and with it every
+/// run), and RFC 3339 writes no year past 9999. Every year between is within what
+/// `timestamptz` holds (4713 BC to 294276 AD).
 fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    use chrono::Datelike;
     let Some(text) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    parse_timestamp(&text).map(Some).ok_or_else(|| {
+    let at = parse_timestamp(&text).ok_or_else(|| {
         serde::de::Error::custom(format!("`{}` is not an RFC 3339 time", truncate(&text)))
-    })
+    })?;
+    if !(1..=9999).contains(&at.year()) {
+        return Err(serde::de::Error::custom(format!(
+            "the time {} is in the year {} (UTC), outside the years 1 to 9999 that ampsync stores: PostgreSQL has no year 0 and RFC 3339 no year past 9999",
+            truncate(&text),
+            at.year()
+        )));
+    }
+    Ok(Some(at))
 }
 
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
