@@ -354,3 +354,53 @@ async fn text_with_control_characters_is_printed_escaped_in_logs_reports_and_sta
         );
     }
 }
+
+#[tokio::test]
+async fn an_export_of_a_row_0_3_1_stored_with_a_huge_number_fails_at_once_naming_the_row() {
+    // Arrange: an imported project, one config of which holds `1e131071`, as 0.3.1 stored
+    // it (131,072 digits when printed; a record of them ran the export out of memory).
+    let app = spawn_app_with(json!([])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("installations.json");
+    std::fs::write(&file, installations(0..4).to_string()).unwrap();
+    app.ampsync(&[
+        "import",
+        &file.display().to_string(),
+        "--project",
+        PROJECT_ID,
+        "--observed-at",
+        "2026-11-01T00:00:00Z",
+    ])
+    .await
+    .success();
+    sqlx::query(
+        r#"UPDATE ampersand.configs SET content = content || '{"big": [1, 1e131071]}'
+           WHERE id = 'cfg-00002'"#,
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let output = dir.path().join("export.json");
+    std::fs::write(&output, "earlier export").unwrap();
+
+    // Act
+    let run = app
+        .ampsync(&[
+            "export",
+            "--project",
+            PROJECT_ID,
+            "--output",
+            &output.display().to_string(),
+        ])
+        .await;
+
+    // Assert: a failure that names the installation, and the earlier file left as it was.
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("installation inst-00002 of project")
+            && run.stderr().contains("1,000 digits or more"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "earlier export");
+}
