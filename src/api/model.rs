@@ -393,6 +393,26 @@ mod tests {
     }
 
     #[test]
+    fn times_outside_the_years_1_to_9999_in_utc_are_errors() {
+        let read = |time: &str| {
+            serde_json::from_value::<Group>(json!({"groupRef": "g", "createTime": time}))
+                .map(|g| g.create_time)
+                .map_err(|e| e.to_string())
+        };
+        for time in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-01-01T00:00:00"] {
+            assert!(read(time).is_ok(), "{time}");
+        }
+        for (time, year) in [
+            ("0000-01-01T00:00:00Z", "year 0 "),
+            ("0001-01-01T00:30:00+01:00", "year 0 "),
+            ("9999-12-31T23:00:00-05:00", "year 10000 "),
+        ] {
+            let error = read(time).unwrap_err();
+            assert!(error.contains(year), "{time}: {error}");
+        }
+    }
+
+    #[test]
     fn provider_app_scopes_are_read_as_strings_or_arrays_of_strings() {
         let nested: ProviderApp = serde_json::from_value(json!({
             "id": "p", "scopes": [["oauth", "offline"], "crm.read"]
