@@ -399,7 +399,11 @@ mod tests {
                 .map(|g| g.create_time)
                 .map_err(|e| e.to_string())
         };
-        for time in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-01-01T00:00:00"] {
+        for time in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-01-01T00:00:00",
+        ] {
             assert!(read(time).is_ok(), "{time}");
         }
         for (time, year) in [
