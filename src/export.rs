@@ -59,10 +59,10 @@ pub enum ExportError {
         #[source]
         source: sqlx::Error,
     },
-    /// An installation holds a number PostgreSQL would print in 1,000 characters or more,
+    /// An installation holds a number PostgreSQL would print in more than 1,000 characters,
     /// which releases up to 0.3.1 stored (exit 1); a file named by `--output` is left as
     /// it was. Printed, one such record can take gigabytes (`1e131071` is 131,072 digits).
-    #[error("installation {installation} of project {project} holds a number of 1,000 digits or more, which ampsync 0.3.1 and earlier stored and which would print as up to 131,072 characters; the export stops here instead of running out of memory (the number is in that installation's jsonb columns, or in its config's, connection's or their objects')")]
+    #[error("installation {installation} of project {project} holds a number of more than 1,000 digits, which ampsync 0.3.1 and earlier stored and which would print as up to 131,072 characters; the export stops here rather than run out of memory (the number is in a jsonb column of that installation or of an object it embeds)")]
     UnprintableNumber {
         project: String,
         installation: String,

@@ -19,7 +19,7 @@
 -- without a version (PRODUCT.md), and "now" means the tables' values.
 --
 -- Each row is (id, JSON text), the text null when the object holds a number PostgreSQL
--- prints in 1,000 characters or more (magnitude at least 1e1000, or non-zero and below
+-- prints in more than 1,000 characters (magnitude at least 1e1000, or non-zero and below
 -- 1e-1000): releases up to 0.3.1 stored such numbers, and one record of `1e131071`s
 -- prints as gigabytes, failing the export with "out of memory" after a long wait.
 -- ampsync now rejects them at ingest (src/storable.rs); the export names the row instead.

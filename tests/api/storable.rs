@@ -398,7 +398,7 @@ async fn an_export_of_a_row_0_3_1_stored_with_a_huge_number_fails_at_once_naming
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert!(
         run.stderr().contains("installation inst-00002 of project")
-            && run.stderr().contains("1,000 digits or more"),
+            && run.stderr().contains("more than 1,000 digits"),
         "{}",
         run.stderr()
     );
