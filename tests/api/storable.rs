@@ -251,6 +251,7 @@ async fn the_round_trip_gives_back_tabs_newlines_and_other_control_characters_as
         connection["status"] = json!(format!("status {CONTROLS}"));
         connection["consumer"]["consumerName"] = json!(format!("consumer {CONTROLS}"));
         connection["providerApp"]["externalRef"] = json!(format!("ref {CONTROLS}"));
+        connection["providerApp"]["scopes"] = json!([["api", format!("scope {CONTROLS}")]]);
         record["config"]["content"]["note"] = json!(format!("note {CONTROLS}"));
     }
     let dir = tempfile::tempdir().unwrap();
@@ -288,6 +289,10 @@ async fn the_round_trip_gives_back_tabs_newlines_and_other_control_characters_as
     assert_eq!(
         connection["providerApp"]["externalRef"],
         format!("ref {CONTROLS}")
+    );
+    assert_eq!(
+        connection["providerApp"]["scopes"],
+        json!(["api", format!("scope {CONTROLS}")])
     );
     assert_eq!(
         first["config"]["content"]["note"],
