@@ -4,9 +4,10 @@
 //!
 //! Secrets are dropped here, so nothing after it can leak them: tokens and API keys
 //! become `has_*` flags, every free-form value passes through [`scrubbed`], and every text
-//! bound for a typed column through [`crate::scrub::scrub_string`] (secret-shaped words
-//! redacted, control characters replaced). Unknown fields are kept in `extra`, those of
-//! nested objects without a table of their own under the object's name.
+//! bound for a typed column through [`crate::scrub::redact_string`] (secret-shaped words
+//! redacted; control characters kept as sent, to be escaped where text is printed).
+//! Unknown fields are kept in `extra`, those of nested objects without a table of their
+//! own under the object's name.
 //!
 //! Adding a column: the migration, the API model's field, and here the row's field and
 //! its line in the object's function (see `catalog` for how it hashes).
@@ -472,16 +473,16 @@ fn nest_extra(extra: &mut Extra, field: &str, nested: Extra) {
     }
 }
 
-/// Text from the API as a typed column may hold it: no secret, no control character
-/// (see [`crate::scrub::scrub_string`]). Keys too: an id that is a secret is stored as
-/// `[redacted]`, not as itself.
+/// Text from the API as a typed column may hold it: no secret (see
+/// [`crate::scrub::redact_string`]), every other character as sent. Keys too: an id that
+/// is a secret is stored as `[redacted]`, not as itself.
 trait Clean {
     fn clean(self) -> Self;
 }
 
 impl Clean for String {
     fn clean(self) -> Self {
-        crate::scrub::scrub_string(self)
+        crate::scrub::redact_string(self)
     }
 }
 
@@ -625,13 +626,14 @@ mod tests {
     }
 
     #[test]
-    fn typed_text_that_holds_a_secret_or_a_control_character_is_cleaned() {
+    fn typed_text_loses_its_secrets_but_keeps_its_control_characters() {
         let mut value = installation_json();
-        value["connection"]["group"]["groupName"] = json!("Acme\u{1b}[2K Bearer sk-ant-api03-x");
+        value["connection"]["group"]["groupName"] =
+            json!("Acme\t\r\n\u{1b}[2K Bearer sk-ant-api03-x");
         let rows = rows(value);
         assert_eq!(
             rows.groups[0].group_name.as_deref(),
-            Some("Acme\u{fffd}[2K Bearer [redacted]")
+            Some("Acme\t\r\n\u{1b}[2K Bearer [redacted]")
         );
     }
 }

@@ -67,6 +67,14 @@ pub enum ExportError {
         #[source]
         source: sqlx::Error,
     },
+    /// An installation holds a number PostgreSQL would print in more than 1,000 characters,
+    /// which releases up to 0.3.1 stored (exit 1); a file named by `--output` is left as
+    /// it was. Printed, one such record can take gigabytes (`1e131071` is 131,072 digits).
+    #[error("installation {installation} of project {project} holds a number of more than 1,000 digits, which ampsync 0.3.1 and earlier stored and which would print as up to 131,072 characters; the export stops here rather than run out of memory (the number is in a jsonb column of that installation or of an object it embeds)")]
+    UnprintableNumber {
+        project: String,
+        installation: String,
+    },
     /// The output could not be written (exit 1); a file named by `--output` is left as it was.
     #[error("writing the export of project {project} to {target}")]
     Write {
@@ -223,10 +231,12 @@ async fn write_array(
         .execute(&mut *tx)
         .await
         .map_err(read)?;
-    let mut rows = sqlx::query_scalar::<_, String>(include_str!("../sql/export/installations.sql"))
-        .bind(project_id)
-        .bind(as_of)
-        .fetch(&mut *tx);
+    let mut rows = sqlx::query_as::<_, (String, Option<String>)>(include_str!(
+        "../sql/export/installations.sql"
+    ))
+    .bind(project_id)
+    .bind(as_of)
+    .fetch(&mut *tx);
     let write_error = |source| ExportError::Write {
         project: project_id.to_owned(),
         target: "the output".to_owned(),
@@ -234,7 +244,13 @@ async fn write_array(
     };
     let mut written = 0u64;
     out.write_all(b"[").map_err(write_error)?;
-    while let Some(row) = rows.try_next().await.map_err(read)? {
+    while let Some((id, row)) = rows.try_next().await.map_err(read)? {
+        let Some(row) = row else {
+            return Err(ExportError::UnprintableNumber {
+                project: crate::scrub::scrub_string(project_id.to_owned()),
+                installation: crate::scrub::scrub_string(id),
+            });
+        };
         let separator: &[u8] = if written == 0 { b"\n" } else { b",\n" };
         out.write_all(separator).map_err(write_error)?;
         out.write_all(row.as_bytes()).map_err(write_error)?;

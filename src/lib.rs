@@ -34,6 +34,7 @@ pub mod scrub;
 pub mod shutdown;
 pub mod spill;
 pub mod status;
+pub mod storable;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

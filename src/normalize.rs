@@ -24,13 +24,14 @@
 //! objects.
 //!
 //! Installation elements are read straight from their JSON text into the API types;
-//! only an element that cannot be read that way (or holds `\u0000`) goes through a
-//! `serde_json::Value`, to be checked and kept as a rejected record.
+//! only an element that cannot be read that way, or that a quick pass over its text
+//! finds PostgreSQL could not store (`\u0000`, a lone surrogate, a number too long: see
+//! `storable`), goes through a `serde_json::Value`, to be checked and kept as a
+//! rejected record whose reason names the record's id and the field.
 
 use std::collections::BTreeSet;
 use std::sync::mpsc;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::model;
@@ -40,11 +41,49 @@ use crate::catalog::List;
 use crate::rejects::{AllRejects, OtherProjects, Rejects};
 use crate::rows::{Row, Table};
 use crate::spill::Spill;
+use crate::storable::LONE_SURROGATE;
 use crate::store::{Origin, Store};
 
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
 /// so storing it would fail the whole run, every run.
 const NUL: &str = "holds a NUL character (\\u0000), which PostgreSQL cannot store";
+
+/// Why PostgreSQL could not store `value`, if it could not: a NUL, or a number too long
+/// (see `storable`). Either is replaced in `value`, which can then be kept as a payload.
+fn unstorable(value: &mut Value) -> Option<String> {
+    let nul = crate::scrub::replace_nul(value);
+    let long = crate::storable::replace_long_numbers(value);
+    if nul {
+        Some(NUL.into())
+    } else {
+        long
+    }
+}
+
+/// Reads a `T` from `value`; an error names the field it is about.
+fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        if e.path().iter().next().is_none() {
+            e.inner().to_string()
+        } else {
+            format!("field `{}`: {}", e.path(), e.inner())
+        }
+    })
+}
+
+/// `json` as a `Value`, and whether it held a lone surrogate, written as U+FFFD in the
+/// value (serde_json cannot read one into a string).
+fn parse_value(
+    json: &[u8],
+    scan: crate::storable::Scan,
+) -> Result<(Value, bool), serde_json::Error> {
+    if scan.lone_surrogate {
+        let readable = crate::storable::replace_lone_surrogates(json);
+        Ok((serde_json::from_slice(&readable)?, true))
+    } else {
+        Ok((serde_json::from_slice(json)?, false))
+    }
+}
 
 /// Rows of one project snapshot, kept in temporary files as they are made (see the
 /// module docs): memory stays flat however large the project.
@@ -329,12 +368,13 @@ impl Part {
         project_of: impl Fn(&T) -> Option<&str>,
         add: fn(&mut Part, T),
     ) -> Result<(), serde_json::Error> {
-        let mut value: Value = serde_json::from_slice(json)?;
-        if crate::scrub::replace_nul(&mut value) {
-            self.reject(source, position, NUL.into(), value);
+        let (mut value, lone_surrogate) = parse_value(json, crate::storable::scan(json))?;
+        let problem = unstorable(&mut value);
+        if let Some(reason) = lone_surrogate.then(|| LONE_SURROGATE.into()).or(problem) {
+            self.reject(source, position, reason, value);
             return Ok(());
         }
-        match T::deserialize(&value) {
+        match read::<T>(&value) {
             Ok(object) => match project_of(&object) {
                 Some(other) if other != self.project_id => {
                     let reason = format!("belongs to project {other}, not {}", self.project_id);
@@ -345,7 +385,7 @@ impl Part {
                     add(self, object);
                 }
             },
-            Err(e) => self.reject(source, position, e.to_string(), value),
+            Err(reason) => self.reject(source, position, reason, value),
         }
         Ok(())
     }
@@ -407,16 +447,16 @@ impl Part {
 
     fn add_integrations(&mut self, integrations: Vec<Value>) {
         for (position, mut value) in integrations.into_iter().enumerate() {
-            if crate::scrub::replace_nul(&mut value) {
-                self.reject("integrations", position as u64, NUL.into(), value);
+            if let Some(reason) = unstorable(&mut value) {
+                self.reject("integrations", position as u64, reason, value);
                 continue;
             }
-            match model::Integration::deserialize(&value) {
+            match read::<model::Integration>(&value) {
                 Ok(integration) => {
                     self.store.origin = Origin::new("integrations", position as u64);
                     self.add_integration(integration);
                 }
-                Err(e) => self.reject("integrations", position as u64, e.to_string(), value),
+                Err(reason) => self.reject("integrations", position as u64, reason, value),
             }
         }
     }
@@ -431,7 +471,8 @@ impl Part {
         json: &[u8],
     ) -> Result<(), serde_json::Error> {
         self.installations += 1;
-        if memchr::memmem::find(json, b"\\u0000").is_none() {
+        let scan = crate::storable::scan(json);
+        if scan.clean() && memchr::memmem::find(json, b"\\u0000").is_none() {
             // Checked as UTF-8 once, in one pass, rather than string by string.
             let parsed = match std::str::from_utf8(json) {
                 Ok(text) => serde_json::from_str::<model::Installation>(text),
@@ -453,23 +494,25 @@ impl Part {
                 Err(e) => return Err(e),
             }
         }
-        self.add_installation_value(position, serde_json::from_slice(json)?);
+        let (value, lone_surrogate) = parse_value(json, scan)?;
+        self.add_installation_value(position, value, lone_surrogate);
         Ok(())
     }
 
-    /// As [`Snapshot::add_installation_json`], from a parsed element.
-    fn add_installation_value(&mut self, position: u64, mut value: Value) {
+    /// As [`Snapshot::add_installation_json`], from a parsed element (in which a lone
+    /// surrogate was replaced, if `lone_surrogate`).
+    fn add_installation_value(&mut self, position: u64, mut value: Value, lone_surrogate: bool) {
         // Counted whether or not the rest can be read: a response of another project's
         // installations that also fail to parse is still another project's.
         let other = value.get("projectId").and_then(Value::as_str);
         if let Some(id) = other.filter(|id| *id != self.project_id) {
             self.others.add(id);
         }
-        if crate::scrub::replace_nul(&mut value) {
-            return self.reject("installations", position, NUL.into(), value);
+        let problem = unstorable(&mut value);
+        if let Some(reason) = lone_surrogate.then(|| LONE_SURROGATE.into()).or(problem) {
+            return self.reject("installations", position, reason, value);
         }
-        let parsed = model::Installation::deserialize(&value);
-        match parsed {
+        match read::<model::Installation>(&value) {
             Ok(inst) => match inst.project_id.as_deref() {
                 Some(other) if other != self.project_id => {
                     let reason = format!("belongs to project {other}, not {}", self.project_id);
@@ -477,7 +520,7 @@ impl Part {
                 }
                 _ => self.add_installation(position, inst),
             },
-            Err(e) => self.reject("installations", position, e.to_string(), value),
+            Err(reason) => self.reject("installations", position, reason, value),
         }
     }
 
@@ -503,9 +546,28 @@ impl Part {
         }
     }
 
+    /// Keeps a record aside; its reason is cleaned and names the record's `id`, if it has
+    /// one (the position alone is lost once the API's order changes).
     fn reject(&mut self, source: &'static str, position: u64, reason: String, payload: Value) {
         let reason = crate::scrub::scrub_text(&crate::scrub::scrub_reason(&reason));
+        let id = match payload.get("id") {
+            Some(Value::String(id)) => Some(crate::scrub::scrub_text(&shortened(id))),
+            Some(Value::Number(id)) => Some(shortened(id.as_str())),
+            _ => None,
+        };
+        let reason = match id {
+            Some(id) => format!("id {id}: {reason}"),
+            None => reason,
+        };
         self.rejects.push(source, position, reason, payload);
+    }
+}
+
+/// At most 64 characters of `text`, for a reason: an id could be megabytes of anything.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

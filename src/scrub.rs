@@ -1,15 +1,20 @@
 //! The one secret filter. Every free-form JSON value that is stored (`extra`, config
 //! `content`, `provider_metadata`, rejected payloads) passes through [`scrub`] first;
-//! every text that is stored in a typed column, recorded as a reason or an error, or
-//! logged passes through [`scrub_text`] (or [`scrub_string`], its allocation-free form
-//! for the common clean case).
+//! every text that is stored in a typed column passes through [`redact_string`]; every
+//! text that is printed (recorded as a reason or an error, logged, shown by `status`)
+//! passes through [`scrub_text`] (or [`scrub_string`], its allocation-free form for the
+//! common clean case).
 //!
 //! A field is dropped when its name says it holds a secret (token, secret, password,
 //! API key, credential, authorization, private key); a string is replaced when its value
 //! looks like one (a bearer or basic credential, a JWT, a PEM private key), whatever its
 //! field is named. In a text, each such word is replaced, and so is the word after
-//! `Bearer`; control characters become U+FFFD (tab, newline and carriage return a
-//! space), so text from the API cannot forge log lines or drive a terminal.
+//! `Bearer`.
+//!
+//! Control characters are kept in what is stored, as the API sent them (`export` gives
+//! back what was imported), and escaped where text is printed: [`scrub_text`] writes a
+//! newline as `\n`, ESC as `\u{1b}` (see [`escape_controls`]), so text from the API
+//! cannot forge log lines or drive a terminal.
 //!
 //! The secrets the process itself holds (the API key, the database password) are
 //! registered with [`protect`] as they are read; any text or stored string that contains
@@ -91,11 +96,12 @@ fn holds_protected(text: &str, protected: &[SecretString]) -> bool {
     })
 }
 
-/// Redacts the secret-looking words of a text (an error message, a name the API sent),
-/// every occurrence of a secret the process holds, and its control characters.
+/// Redacts the secret-looking words of a text to be printed (an error message, a name
+/// the API sent), every occurrence of a secret the process holds, and escapes its
+/// control characters.
 pub fn scrub_text(text: &str) -> String {
     if suspicious(text) {
-        scrub_suspicious(text)
+        scrub_suspicious(text, Controls::Escape)
     } else {
         text.to_owned()
     }
@@ -104,10 +110,49 @@ pub fn scrub_text(text: &str) -> String {
 /// As [`scrub_text`], for a string the caller owns: a clean one is returned as it is.
 pub fn scrub_string(text: String) -> String {
     if suspicious(&text) {
-        scrub_suspicious(&text)
+        scrub_suspicious(&text, Controls::Escape)
     } else {
         text
     }
+}
+
+/// As [`scrub_string`], for text that is stored rather than printed: its secrets are
+/// redacted, its control characters kept as they are.
+pub fn redact_string(text: String) -> String {
+    if suspicious(&text) {
+        scrub_suspicious(&text, Controls::Keep)
+    } else {
+        text
+    }
+}
+
+/// What [`scrub_suspicious`] does with control characters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Controls {
+    /// Written as escapes: the text is printed.
+    Escape,
+    /// Left as they are: the text is stored.
+    Keep,
+}
+
+/// `text` with each control character written as an escape: `\t`, `\n`, `\r`, or
+/// `\u{…}` with its code point in hex (ESC is `\u{1b}`, CSI `\u{9b}`), so that it can
+/// neither start a line nor reach a terminal as a control sequence.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Returns `value` with its secrets removed, at any depth (see [`scrub`]).
@@ -116,20 +161,22 @@ pub fn scrubbed(mut value: Value) -> Value {
     value
 }
 
-/// The work of [`scrub_text`] on a text [`suspicious`] has flagged.
-fn scrub_suspicious(text: &str) -> String {
-    let text: String = text
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => ' ',
-            c if c.is_control() => '\u{fffd}',
-            c => c,
-        })
-        .collect();
-    if looks_like_secret(&text) {
+/// The work of [`scrub_text`] and [`redact_string`] on a text [`suspicious`] has flagged.
+fn scrub_suspicious(text: &str, controls: Controls) -> String {
+    let text = redact(text);
+    match controls {
+        // Escaped after redacting: an escape's letter (`\t`) would join the next word.
+        Controls::Escape => escape_controls(&text).into_owned(),
+        Controls::Keep => text,
+    }
+}
+
+/// `text` with its secrets redacted (see [`scrub_text`]).
+fn redact(text: &str) -> String {
+    if looks_like_secret(text) {
         return REDACTED.to_owned();
     }
-    let mut text = redact_words(&text);
+    let mut text = redact_words(text);
     with_protected(|protected| {
         for secret in protected {
             if text.contains(secret.expose_secret()) {
@@ -442,11 +489,28 @@ mod tests {
 
     #[test]
     fn control_characters_cannot_forge_lines_or_drive_a_terminal() {
+        let printed = scrub_text("boom\nOK project synced\r\u{1b}[2K\u{7}\u{9b}done");
         assert_eq!(
-            scrub_text("boom\nOK project synced\r\u{1b}[2K\u{7}\u{9b}done"),
-            "boom OK project synced \u{fffd}[2K\u{fffd}\u{fffd}done"
+            printed,
+            "boom\\nOK project synced\\r\\u{1b}[2K\\u{7}\\u{9b}done"
         );
-        assert_eq!(scrub_string("tab\there".into()), "tab here");
+        assert!(!printed.chars().any(char::is_control));
+        assert_eq!(scrub_string("tab\there".into()), "tab\\there");
+        assert_eq!(
+            scrub_text("Bearer\tabc.def\nnext"),
+            "Bearer\\t[redacted]\\nnext"
+        );
+    }
+
+    #[test]
+    fn stored_text_keeps_its_control_characters_and_loses_its_secrets() {
+        let sent = "Acme\tEU\r\nline two \u{1b}[2K\u{7} Bearer sk-ant-api03-x";
+        assert_eq!(
+            redact_string(sent.into()),
+            "Acme\tEU\r\nline two \u{1b}[2K\u{7} Bearer [redacted]"
+        );
+        assert_eq!(redact_string("tab\there".into()), "tab\there");
+        assert_eq!(redact_string("Bearer abc".into()), REDACTED);
     }
 
     #[test]

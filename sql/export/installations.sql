@@ -17,6 +17,12 @@
 --     the token or a time was there.
 -- The current connection row is read, not its open history version: token times move
 -- without a version (PRODUCT.md), and "now" means the tables' values.
+--
+-- Each row is (id, JSON text), the text null when the object holds a number PostgreSQL
+-- prints in more than 1,000 characters (magnitude at least 1e1000, or non-zero and below
+-- 1e-1000): releases up to 0.3.1 stored such numbers, and one record of `1e131071`s
+-- prints as gigabytes, failing the export with "out of memory" after a long wait.
+-- ampsync now rejects them at ingest (src/storable.rs); the export names the row instead.
 WITH inst AS (
     SELECT id, project_id, integration_id, health_status, last_operation_status,
            connection_id, config_id, group_ref, create_time, created_by, update_time, extra
@@ -112,36 +118,9 @@ cfg AS (
         WHERE $2::timestamptz IS NOT NULL AND project_id = $1
     ) AS f
 )
-SELECT (i.extra
-        || jsonb_strip_nulls(jsonb_build_object(
-               'id', i.id,
-               'projectId', i.project_id,
-               'integrationId', i.integration_id,
-               'healthStatus', i.health_status,
-               'lastOperationStatus', i.last_operation_status,
-               'createTime', to_char(i.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'createdBy', i.created_by,
-               'updateTime', to_char(i.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
-        || CASE WHEN ig.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', ig.obj) END
-        || CASE WHEN c.id IS NULL THEN '{}' ELSE jsonb_build_object('connection',
-               (c.extra - 'oauth2AuthorizationCode')
-               || jsonb_strip_nulls(jsonb_build_object(
-                      'id', c.id,
-                      'projectId', c.project_id,
-                      'provider', c.provider,
-                      'providerWorkspaceRef', c.provider_workspace_ref,
-                      'providerConsumerRef', c.provider_consumer_ref,
-                      'createTime', to_char(c.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                      'updateTime', to_char(c.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                      'authScheme', c.auth_scheme,
-                      'status', c.status))
-               || CASE WHEN pa.obj IS NULL THEN '{}' ELSE jsonb_build_object('providerApp', pa.obj) END
-               || CASE WHEN cg.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', cg.obj) END
-               || CASE WHEN cu.obj IS NULL THEN '{}' ELSE jsonb_build_object('consumer', cu.obj) END
-               || CASE WHEN oauth.obj IS NULL THEN '{}' ELSE jsonb_build_object('oauth2AuthorizationCode', oauth.obj) END
-               || CASE WHEN c.provider_metadata IS NULL THEN '{}' ELSE jsonb_build_object('providerMetadata', c.provider_metadata) END
-               || CASE WHEN c.catalog_vars IS NULL THEN '{}' ELSE jsonb_build_object('catalogVars', c.catalog_vars) END) END
-        || CASE WHEN f.obj IS NULL THEN '{}' ELSE jsonb_build_object('config', f.obj) END)::text
+SELECT i.id, CASE WHEN jsonb_path_exists(obj.obj,
+           '$.** ? (@.type() == "number" && (@ >= 1e1000 || @ <= -1e1000 || (@ != 0 && @ > -1e-1000 && @ < 1e-1000)))')
+       THEN NULL ELSE obj.obj::text END
 FROM inst AS i
 LEFT JOIN conn AS c ON c.id = i.connection_id
 LEFT JOIN grp AS ig ON ig.group_ref = i.group_ref
@@ -172,4 +151,36 @@ CROSS JOIN LATERAL (
                'scopes', to_jsonb(c.oauth_scopes))),
         '{}') AS obj
 ) AS oauth
+-- The installation's object, checked and written above.
+CROSS JOIN LATERAL (SELECT (i.extra
+        || jsonb_strip_nulls(jsonb_build_object(
+               'id', i.id,
+               'projectId', i.project_id,
+               'integrationId', i.integration_id,
+               'healthStatus', i.health_status,
+               'lastOperationStatus', i.last_operation_status,
+               'createTime', to_char(i.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'createdBy', i.created_by,
+               'updateTime', to_char(i.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+        || CASE WHEN ig.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', ig.obj) END
+        || CASE WHEN c.id IS NULL THEN '{}' ELSE jsonb_build_object('connection',
+               (c.extra - 'oauth2AuthorizationCode')
+               || jsonb_strip_nulls(jsonb_build_object(
+                      'id', c.id,
+                      'projectId', c.project_id,
+                      'provider', c.provider,
+                      'providerWorkspaceRef', c.provider_workspace_ref,
+                      'providerConsumerRef', c.provider_consumer_ref,
+                      'createTime', to_char(c.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                      'updateTime', to_char(c.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                      'authScheme', c.auth_scheme,
+                      'status', c.status))
+               || CASE WHEN pa.obj IS NULL THEN '{}' ELSE jsonb_build_object('providerApp', pa.obj) END
+               || CASE WHEN cg.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', cg.obj) END
+               || CASE WHEN cu.obj IS NULL THEN '{}' ELSE jsonb_build_object('consumer', cu.obj) END
+               || CASE WHEN oauth.obj IS NULL THEN '{}' ELSE jsonb_build_object('oauth2AuthorizationCode', oauth.obj) END
+               || CASE WHEN c.provider_metadata IS NULL THEN '{}' ELSE jsonb_build_object('providerMetadata', c.provider_metadata) END
+               || CASE WHEN c.catalog_vars IS NULL THEN '{}' ELSE jsonb_build_object('catalogVars', c.catalog_vars) END) END
+        || CASE WHEN f.obj IS NULL THEN '{}' ELSE jsonb_build_object('config', f.obj) END) AS obj
+) AS obj
 ORDER BY i.id COLLATE "C"

@@ -304,13 +304,27 @@ pub struct Problem {
 
 /// Reads an RFC 3339 time, with or without fractions; a time without an offset is
 /// taken as UTC. Null reads as absent.
+///
+/// A time outside the years 1 to 9999 (in UTC) is an error, so its record is rejected:
+/// PostgreSQL has no year 0 (`0000-01-01T00:00:00Z` fails the COPY, and with it every
+/// run), and RFC 3339 writes no year past 9999. Every year between is within what
+/// `timestamptz` holds (4713 BC to 294276 AD).
 fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    use chrono::Datelike;
     let Some(text) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    parse_timestamp(&text).map(Some).ok_or_else(|| {
+    let at = parse_timestamp(&text).ok_or_else(|| {
         serde::de::Error::custom(format!("`{}` is not an RFC 3339 time", truncate(&text)))
-    })
+    })?;
+    if !(1..=9999).contains(&at.year()) {
+        return Err(serde::de::Error::custom(format!(
+            "the time {} is in the year {} (UTC), outside the years 1 to 9999 that ampsync stores: PostgreSQL has no year 0 and RFC 3339 no year past 9999",
+            truncate(&text),
+            at.year()
+        )));
+    }
+    Ok(Some(at))
 }
 
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
@@ -376,6 +390,30 @@ mod tests {
         let micros = parse_timestamp("2024-04-22T18:55:28.456076Z").unwrap();
         assert_eq!(micros.timestamp_subsec_micros(), 456_076);
         assert!(parse_timestamp("yesterday").is_none());
+    }
+
+    #[test]
+    fn times_outside_the_years_1_to_9999_in_utc_are_errors() {
+        let read = |time: &str| {
+            serde_json::from_value::<Group>(json!({"groupRef": "g", "createTime": time}))
+                .map(|g| g.create_time)
+                .map_err(|e| e.to_string())
+        };
+        for time in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-01-01T00:00:00",
+        ] {
+            assert!(read(time).is_ok(), "{time}");
+        }
+        for (time, year) in [
+            ("0000-01-01T00:00:00Z", "year 0 "),
+            ("0001-01-01T00:30:00+01:00", "year 0 "),
+            ("9999-12-31T23:00:00-05:00", "year 10000 "),
+        ] {
+            let error = read(time).unwrap_err();
+            assert!(error.contains(year), "{time}: {error}");
+        }
     }
 
     #[test]

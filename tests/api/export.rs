@@ -173,7 +173,8 @@ const OAUTH: &[(&str, Field)] = &[
 ];
 
 /// An object as the tables give it back: modeled fields by their kind (a null one is a
-/// NULL column, left out), the others (`extra`) scrubbed of secrets, as sent.
+/// NULL column, left out; text loses its secrets, control characters kept), the others
+/// (`extra`) scrubbed of secrets, as sent.
 fn object(project: &str, value: Value, spec: &[(&str, Field)]) -> Map<String, Value> {
     let Value::Object(map) = value else {
         panic!("not an object: {value}")
@@ -188,7 +189,7 @@ fn object(project: &str, value: Value, spec: &[(&str, Field)]) -> Map<String, Va
         let kept = match (field, v) {
             (ProjectId, Value::Null) => None,
             (_, Value::Null) | (Secret, _) => None,
-            (Text | ProjectId, Value::String(s)) => Some(json!(ampsync::scrub::scrub_string(s))),
+            (Text | ProjectId, Value::String(s)) => Some(json!(ampsync::scrub::redact_string(s))),
             (Time, Value::String(s)) => Some(json!(instant(&s))),
             (Free, v) => Some(ampsync::scrub::scrubbed(v)),
             (Scopes, Value::Array(items)) => Some(Value::Array(
@@ -198,7 +199,11 @@ fn object(project: &str, value: Value, spec: &[(&str, Field)]) -> Map<String, Va
                         Value::Array(inner) => inner,
                         one => vec![one],
                     })
-                    .map(|s| json!(ampsync::scrub::scrub_string(s.as_str().unwrap().to_owned())))
+                    .map(|s| {
+                        json!(ampsync::scrub::redact_string(
+                            s.as_str().unwrap().to_owned()
+                        ))
+                    })
                     .collect(),
             )),
             (Object(read), v) => read(project, v),

@@ -277,7 +277,7 @@ async fn rejection_reasons_never_carry_a_secret_into_the_table_or_the_log() {
             .unwrap();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(
-        reasons[0].starts_with("belongs to project proj-[redacted]"),
+        reasons[0].starts_with("id inst-00000: belongs to project proj-[redacted]"),
         "{reasons:?}"
     );
     let dump = app.dump().await;

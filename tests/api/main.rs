@@ -22,6 +22,7 @@ mod robustness; // bad records, colliding and dying runs, lost connections, TLS,
 mod secrets; // no secret reaches a table, a history row or a log line
 mod sql_files; // BI queries on the sample data, comments on every column, the read-only role
 mod status; // ampsync status: runs table, row counts, --max-age, --json
+mod storable; // records Postgres cannot store are rejected by id and field; text is stored as sent, printed escaped
 mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
 mod unchanged; // a snapshot identical to the last one is recognised at once, and only then
 mod upgrade; // landed migrations are frozen; a 0.1.0 database upgrades without false history

@@ -278,7 +278,7 @@ async fn a_file_where_a_few_installations_belong_to_another_project_imports_the_
         17
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM ampersand.rejected_records WHERE reason LIKE 'belongs to project proj-other%'")
+        app.count("SELECT count(*) FROM ampersand.rejected_records WHERE reason LIKE 'id inst-%: belongs to project proj-other%'")
             .await,
         3
     );
