@@ -64,14 +64,8 @@ pub const TOKENS: &[(&str, &str)] = &[
         "OpenAI keys (`sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-`)",
         r"\bsk-[A-Za-z0-9_-]{20,}",
     ),
-    (
-        "Anthropic keys (`sk-ant-`)",
-        r"\bsk-ant-[A-Za-z0-9_-]{8,}",
-    ),
-    (
-        "npm tokens (`npm_`)",
-        r"\bnpm_[A-Za-z0-9]{30,}",
-    ),
+    ("Anthropic keys (`sk-ant-`)", r"\bsk-ant-[A-Za-z0-9_-]{8,}"),
+    ("npm tokens (`npm_`)", r"\bnpm_[A-Za-z0-9]{30,}"),
     (
         "PyPI upload tokens (`pypi-`)",
         r"\bpypi-Ag[A-Za-z0-9_-]{50,}",
@@ -120,10 +114,7 @@ pub const TOKENS: &[(&str, &str)] = &[
         "DigitalOcean tokens (`dop_v1_`, `doo_v1_`, `dor_v1_`)",
         r"\bdo[opr]_v1_[a-f0-9]{64}",
     ),
-    (
-        "Hugging Face tokens (`hf_`)",
-        r"\bhf_[A-Za-z]{34}\b",
-    ),
+    ("Hugging Face tokens (`hf_`)", r"\bhf_[A-Za-z]{34}\b"),
     (
         "Vault tokens (`hvs.`, `hvb.`), Doppler tokens (`dp.pt.`)",
         r"\b(?:hv[sb]\.[A-Za-z0-9_-]{90,}|dp\.pt\.[A-Za-z0-9]{40,})",
