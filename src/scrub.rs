@@ -61,6 +61,16 @@ fn with_protected<T>(f: impl FnOnce(&[SecretString]) -> T) -> T {
     }
 }
 
+/// Whether the filter would redact anything in `text`, its control characters aside:
+/// for a text that is kept as it is unless it holds a secret (a metric's label).
+pub fn holds_secret(text: &str) -> bool {
+    let spaced: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    scrub_text(&spaced) != spaced
+}
+
 /// Removes secrets from `value`, at any depth.
 pub fn scrub(value: &mut Value) {
     with_protected(|protected| scrub_value(value, protected));
