@@ -309,12 +309,12 @@ async fn when_a_connection_fails_no_password_of_the_pgpass_file_reaches_stderr()
         assert_eq!(run.code(), 1, "{command}: {all}");
         assert!(all.contains("no_such_database_7c1e"), "{command}: {all}");
         assert!(
-            all.contains("a line of the pgpass file has fewer than five fields"),
-            "{command}: the bad line is reported, by number: {all}"
-        );
-        assert!(
             !all.contains(PGPASS_PASSWORD) && !all.contains(PGPASS_TYPO),
             "{command}: {all}"
+        );
+        assert!(
+            all.contains("a line of the pgpass file has fewer than five fields"),
+            "{command}: the bad line is reported, by number: {all}"
         );
     }
 }
