@@ -695,6 +695,10 @@ mod tests {
             "login failed: password=hunter2-Qx7 for svc",
             "login failed: password=[redacted] for svc",
         ),
+        (
+            "DATABASE_URL postgres://u:***@db/x?password=*** is not valid",
+            "DATABASE_URL postgres://u:***@db/x?password=*** is not valid",
+        ),
     ];
 
     const PEM: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACDm7Q0g2zB8W0l7hX2vT9k4cR6pN1sY3jF5dE8aL0uHcQAAAJgq7m0sKu5t\n-----END OPENSSH PRIVATE KEY-----";

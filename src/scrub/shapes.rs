@@ -216,8 +216,12 @@ pub fn redact(text: &str) -> Cow<'_, str> {
                 .map(|m| (m.start(), m.end())),
         );
     }
-    // A redaction left by an earlier pass stays as it is.
-    spans.retain(|&(start, end)| &text[start..end] != REDACTED);
+    // A redaction left by an earlier pass stays as it is, and so does a value masked
+    // already (`postgres://u:***@host`, as messages show a URL).
+    spans.retain(|&(start, end)| {
+        let found = &text[start..end];
+        found != REDACTED && !found.bytes().all(|b| b == b'*')
+    });
     if spans.is_empty() {
         return Cow::Borrowed(text);
     }
