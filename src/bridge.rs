@@ -381,14 +381,12 @@ pub fn connection(project_id: &str, conn: model::Connection) -> ConnectionRows {
         Some(oauth) => {
             // Nested after scrubbing the connection's own fields: the name
             // `oauth2AuthorizationCode` says "authorization", which the scrub drops whole,
-            // while its unknown fields are scrubbed like any others. (Unknown fields of
-            // the token objects are not kept: `accessToken` and `refreshToken` are
-            // secret names.)
-            nest_extra(
-                &mut extra,
-                "oauth2AuthorizationCode",
-                scrubbed_map(oauth.extra),
-            );
+            // while its unknown fields are scrubbed as a grant's (its `code` is the
+            // authorization code). (Unknown fields of the token objects are not kept:
+            // `accessToken` and `refreshToken` are secret names.)
+            let mut grant = oauth.extra;
+            crate::scrub::scrub_oauth_grant(&mut grant);
+            nest_extra(&mut extra, "oauth2AuthorizationCode", grant);
             (oauth.access_token, oauth.refresh_token, oauth.scopes)
         }
         None => (None, None, None),

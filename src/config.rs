@@ -145,12 +145,43 @@ fn warn_if_world_readable(path: &Path, file: &std::fs::File) {
 fn warn_if_world_readable(_: &Path, _: &std::fs::File) {}
 
 /// Registers every form of the database password with the secret scrub (see
-/// [`database_passwords`]), so no message, log line or stored value can carry it even if a
+/// [`database_passwords`]), and the password a pgpass file gives the connection (see
+/// [`pgpass_passwords`]), so no message, log line or stored value can carry it even if a
 /// library quotes the URL or the server echoes it.
 pub fn protect_database_password(database_url: &SecretString) {
-    for password in database_passwords(database_url) {
+    for password in database_passwords(database_url)
+        .into_iter()
+        .chain(pgpass_passwords(database_url))
+    {
         crate::scrub::protect(&password);
     }
+}
+
+/// The password that sqlx takes from a pgpass file for the connection `DATABASE_URL`
+/// makes (see [`crate::pgpass`]), in every form as [`database_passwords`] gives them.
+/// None when the URL or `PGPASSWORD` gives a password: sqlx reads no pgpass file then.
+pub fn pgpass_passwords(database_url: &SecretString) -> Vec<SecretString> {
+    use secrecy::ExposeSecret;
+    use std::str::FromStr;
+    let text = database_url.expose_secret();
+    let given_by_url = Url::parse(text).is_ok_and(|url| {
+        url.password().is_some() || url.query_pairs().any(|(name, _)| name == "password")
+    });
+    if given_by_url || std::env::var_os("PGPASSWORD").is_some() {
+        return Vec::new();
+    }
+    // The host, port, user and database as sqlx resolves them (the `PG*` environment
+    // included); a URL it cannot read fails later, with its own message.
+    let Ok(options) = sqlx::postgres::PgConnectOptions::from_str(text) else {
+        return Vec::new();
+    };
+    let found = crate::pgpass::passwords(
+        options.get_host(),
+        options.get_port(),
+        options.get_username(),
+        options.get_database(),
+    );
+    every_form(found)
 }
 
 /// Every form in which the password for Postgres can be given, and so quoted: the URL's
@@ -178,6 +209,12 @@ pub fn database_passwords(database_url: &SecretString) -> Vec<SecretString> {
     if let Some(password) = std::env::var_os("PGPASSWORD") {
         written.push(password.to_string_lossy().into_owned());
     }
+    every_form(written)
+}
+
+/// Each password of `written` as written, decoded, and decoded then percent-encoded again
+/// (as sqlx writes a URL back); empty ones left out.
+fn every_form(written: Vec<String>) -> Vec<SecretString> {
     let mut forms: Vec<String> = Vec::new();
     for text in written {
         let decoded = percent_decode(&text);

@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod normalize;
 pub mod output;
+pub mod pgpass;
 pub mod progress;
 pub mod prune;
 pub mod rejects;

@@ -128,7 +128,7 @@ impl Exposition {
         if !labels.is_empty() {
             let pairs: Vec<String> = labels
                 .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(label_value(v))))
                 .collect();
             let _ = write!(self.text, "{{{}}}", pairs.join(","));
         }
@@ -136,8 +136,20 @@ impl Exposition {
     }
 }
 
+/// A label value as the ledger holds it, so that ids differing only in a control
+/// character (`e\nf`, `e f`) stay two series; `[redacted]` when it holds a secret.
+/// (Scrubbing it as printed text is would make such ids one.)
+fn label_value(text: &str) -> &str {
+    if crate::scrub::holds_secret(text) {
+        crate::scrub::REDACTED
+    } else {
+        text
+    }
+}
+
 /// A label value or help text as the exposition formats need it: backslash, double
-/// quote and newline escaped.
+/// quote and newline escaped, which is all the OpenMetrics and Prometheus text formats
+/// escape. Other control characters are valid there as they are, and kept.
 fn escape(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -151,5 +163,15 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_a_control_character_are_distinct_labels() {
+        let labels: Vec<String> = ["e\nf", "e f", "e\tf", "e\\nf"]
+            .iter()
+            .map(|id| escape(label_value(id)))
+            .collect();
+        assert_eq!(labels, ["e\\nf", "e f", "e\tf", "e\\\\nf"]);
+        assert_eq!(label_value("proj Bearer abc"), crate::scrub::REDACTED);
     }
 }

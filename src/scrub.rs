@@ -19,7 +19,15 @@
 //! The secrets the process itself holds (the API key, the database password) are
 //! registered with [`protect`] as they are read; any text or stored string that contains
 //! one is redacted too, so an API that echoes the key back cannot make us store or log it.
+//!
+//! Secrets that show by their shape alone, wherever they stand in a string or a text,
+//! are replaced where they stand (see [`shapes`]): tokens with a published prefix
+//! (`ghp_`, `xoxb-`, `sk_live_`, `AKIA`, ...), PEM private keys, a URL's userinfo
+//! password and query parameters named for a secret (`?access_token=`, `&sig=`).
 
+mod shapes;
+
+use std::borrow::Cow;
 use std::sync::RwLock;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -58,6 +66,16 @@ fn with_protected<T>(f: impl FnOnce(&[SecretString]) -> T) -> T {
     }
 }
 
+/// Whether the filter would redact anything in `text`, its control characters aside:
+/// for a text that is kept as it is unless it holds a secret (a metric's label).
+pub fn holds_secret(text: &str) -> bool {
+    let spaced: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    scrub_text(&spaced) != spaced
+}
+
 /// Removes secrets from `value`, at any depth.
 pub fn scrub(value: &mut Value) {
     with_protected(|protected| scrub_value(value, protected));
@@ -68,12 +86,33 @@ pub fn scrub_map(map: &mut Map<String, Value>) {
     with_protected(|protected| scrub_fields(map, protected));
 }
 
+/// Removes secrets from the fields of an OAuth grant (`oauth2AuthorizationCode`), as
+/// [`scrub_map`] does, and its `code` and `codeVerifier` too: there they are the
+/// authorization code and its PKCE verifier, which buy tokens, although the names do
+/// not say so anywhere else.
+pub fn scrub_oauth_grant(map: &mut Map<String, Value>) {
+    map.retain(|name, _| {
+        let folded: String = name
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        !matches!(folded.as_str(), "code" | "codeverifier")
+    });
+    scrub_map(map);
+}
+
 fn scrub_value(value: &mut Value, protected: &[SecretString]) {
     match value {
         Value::Object(map) => scrub_fields(map, protected),
         Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, protected)),
         Value::String(text) if looks_like_secret(text) || holds_protected(text, protected) => {
             *text = REDACTED.to_owned()
+        }
+        Value::String(text) => {
+            if let Cow::Owned(clean) = shapes::redact(text) {
+                *text = clean;
+            }
         }
         _ => {}
     }
@@ -187,10 +226,13 @@ fn redact(text: &str) -> String {
     text
 }
 
-/// Replaces each word of `text` that is a credential: a JWT, or the word after `Bearer`
-/// (or after `Basic`, when it is base64 of `user:password`). Words are runs of the
-/// characters tokens are made of, so `consumer:eyJ…` and `(token eyJ…)` are found too.
+/// Replaces each shape of a secret in `text` (see [`shapes`]), then each word that is a
+/// credential: a JWT, or the word after `Bearer` (or after `Basic`, when it is base64 of
+/// `user:password`). Words are runs of the characters tokens are made of, so
+/// `consumer:eyJ…` and `(token eyJ…)` are found too.
 fn redact_words(text: &str) -> String {
+    let text = shapes::redact(text);
+    let text = text.as_ref();
     let is_token_char = |c: char| c.is_alphanumeric() || "-_.=+/~".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut scheme: Option<&str> = None;
@@ -249,6 +291,7 @@ fn suspicious(text: &str) -> bool {
         || scheme
         || memchr::memmem::find(bytes, b"eyJ").is_some()
         || memchr::memmem::find(bytes, b"PRIVATE KEY").is_some()
+        || shapes::may_hold(text)
         || with_protected(|protected| holds_protected(text, protected))
 }
 
@@ -321,19 +364,47 @@ pub fn scrub_reason(message: &str) -> String {
     out
 }
 
-/// True for a field name that says it holds a secret: `accessToken`, `client_secret`,
-/// `X-Api-Key`, `password`, `privateKey`, ...
+/// The words that make a field name a secret's wherever they stand in it, the name
+/// folded to lowercase letters and digits: `accessToken`, `client_secret`, `X-Api-Key`,
+/// `dbPwd`, `sshPassphrase`, `signingKey`.
+const SECRET_WORDS: [&str; 18] = [
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "passcode",
+    "apikey",
+    "credential",
+    "authorization",
+    // A key of these kinds is secret material. A plain `key` is not (a sort key, a
+    // record's key), and neither is a public one.
+    "privatekey",
+    "signingkey",
+    "hmackey",
+    "encryptionkey",
+    "masterkey",
+    "sharedkey",
+    "sessionkey",
+    "accesskey",
+];
+
+/// Which ASCII bytes start a word of [`SECRET_WORDS`].
+const SECRET_WORD_STARTS: [bool; 128] = {
+    let mut starts = [false; 128];
+    let mut i = 0;
+    while i < SECRET_WORDS.len() {
+        starts[SECRET_WORDS[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    starts
+};
+
+/// True for a field name that says it holds a secret: one holding a word of
+/// [`SECRET_WORDS`] (`accessToken`, `client_secret`, `X-Api-Key`, `password`, `pwd`,
+/// `privateKey`, `hmacKey`, ...).
 pub fn is_secret_name(name: &str) -> bool {
-    const WORDS: [&str; 8] = [
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "apikey",
-        "credential",
-        "authorization",
-        "privatekey",
-    ];
     // This runs for every field name of every stored object: fold ASCII names on the
     // stack (the same result as below, without allocating).
     if name.is_ascii() && name.len() <= 64 {
@@ -344,10 +415,10 @@ pub fn is_secret_name(name: &str) -> bool {
             n += 1;
         }
         let folded = &buf[..n];
-        // Every word starts with one of these letters; most positions start none.
+        // Most positions start no word.
         return (0..n).any(|i| {
-            matches!(folded[i], b't' | b's' | b'p' | b'a' | b'c')
-                && WORDS
+            SECRET_WORD_STARTS[usize::from(folded[i])]
+                && SECRET_WORDS
                     .iter()
                     .any(|word| folded[i..].starts_with(word.as_bytes()))
         });
@@ -357,7 +428,7 @@ pub fn is_secret_name(name: &str) -> bool {
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect();
-    WORDS.iter().any(|word| folded.contains(word))
+    SECRET_WORDS.iter().any(|word| folded.contains(word))
 }
 
 /// True for a string that is a secret whatever field holds it: `Bearer <token>`,
@@ -521,18 +592,7 @@ mod tests {
                 .filter(|c| c.is_alphanumeric())
                 .flat_map(char::to_lowercase)
                 .collect();
-            [
-                "token",
-                "secret",
-                "password",
-                "passwd",
-                "apikey",
-                "credential",
-                "authorization",
-                "privatekey",
-            ]
-            .iter()
-            .any(|w| folded.contains(w))
+            SECRET_WORDS.iter().any(|w| folded.contains(w))
         };
         for name in [
             "accessToken",
@@ -593,6 +653,252 @@ mod tests {
         assert_eq!(
             scrub_text(&format!("Invalid API key {key} for short")),
             "Invalid API key [redacted] for short"
+        );
+    }
+
+    /// One real-looking secret of each token shape (made up, in the published formats).
+    const SHAPED_TOKENS: &[&str] = &[
+        "ghp_5URYX45jqRO25g3uK5kbAAegiuE8LCAnmuO6",
+        "gho_RvvBfOHZ1FzfnKpcmgfmqSWstSqkNh5brTo2",
+        "ghs_1oKpdaZPNtriSPvMUC6j7OrJ1Bkkz7T3hSiX",
+        "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",
+        "glpat-fCFalm0Otz82g61snxNt",
+        "xoxb-2104065467119-7308189502449-29gacnVnN8zSMfL2xYsCdZPi",
+        "xoxp-968664071975-334756390521-5017382402558-407de7cc992f8b4e7f4ba43816bc69f5",
+        "xoxa-2-85iir4bKQ6e4XkvrpXQufjqqgiteFc",
+        "xoxr-2-85iir4bKQ6e4XkvrpXQufjqqgiteFc",
+        "xoxs-1234567890-1234567890-1234567890-4f9b28c6eda9c0bf",
+        "sk_live_51GcEEzT3GVQgP5i0TtGJA79kDCR5XHE",
+        "rk_live_511jlmmshmCzDe2X2XtOIhZnU503nUt3",
+        "sk_test_4enGsB2EgxHpVZlJKx0sjavZyj",
+        "whsec_sG634UiGelM0GHch3r4AK6fImM15RCCA",
+        "AKIA4QWERTY2ZXCVB7NM",
+        "AIzafwwm-MuFJDpm53QEvh5ldKdGTHNZiUbhwuD",
+        "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",
+        "ya29.LQn5ytpeTxzxCLapgC2WJRqOgbl8wsASqsLmvM7AkptdtTNUcHd5aOK86Ngd",
+        "sk-proj-ekcN1J6Jk2jdYcHbiaOn-3nQdbpeD5FSVipiFG57-ff7kxuBFzEKfqS6O4-aT3BlbkFJMpUzKswhDGwebnyn86IDh3FKQNFS_2iAAB-7Pt6Zids8Bg9Gan7fCpcrjCXd",
+        "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",
+        "sk-ant-api03-jtfrDpdBlQEf_DrYn6GAgOYj2421pCFOmcyafRv1RgDtHM8KnPjD6CKbBWpAl4Z91ArlrY9h6FlXPikVqBffFqdnqH83GAA",
+        "npm_kX3XDXl6i54cmh6HwD9Eu0U2duv1Wy5g4Z7b",
+        "pypi-AgEIcHlwaS5vcmc4xi4qzO3yuSfsMSHiEX-gbc9UDYk8OA4mZlnx2YsMrKLUw3VRJBEQoaK_rR8BVMCQL4ktH",
+        "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",
+        "SKfe8973358278e9972819295e8d22bf72",
+        "key-4f9b28c6eda9c0bf5b0eefeefab913a0",
+        "pat-na1-2fb4e544-30f8-9894-46fa-52fdd7d018cb",
+        "00D5g000004SnAB!gk5wm4GNPzfaBRlf.QtdF681dkM6YkNBRD6mNSKXH16UhQil_YOwV2MI37Yzhe0hJhvoDsc4odq",
+        "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",
+        "ATATT3xFfGF0oEMBAY-912gw7pgyEAYEv=uFZkBKaCoN-tRx3rfdR_Uw_j2VaoiHnKyBLgdCuCK0F=2Q0rxN",
+        "lin_api_8QqJitB80hC2ZUTkyFWDoqVhqW7XT49PWlr94Da3",
+        "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",
+        "secret_EGoIBE3hEIOeKdonn3Tn49061XcMJygFqJmyEBgwy8l",
+        "figd_a1OSJFWP1DgSvhOmcQp6cO-I6UO3KI6BKpox947G",
+        "patiMbHuPaPXheNtx.da963f475ded92960755f29f22a02446ecf7ffe530ed7eff3544f6e18f773b3f",
+        "PMAK-a30540d4490052948032875d-0ce74205d468b312b4b9958764f4da12cb",
+        "HRKU-AAJQvyrhrIKFx8KL0ykTYagqsKw7zPnn1oW46j2z7Pp1hz3qYJYfLHjT-Gp0",
+        "dop_v1_95df15cf0200d2a47c0b3eedf879d780bad5e2f073a09025a5c0653550e4d4a1",
+        "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",
+        "hvs.-jCJdNu7aJlRGLa-yuNoOhSukLCyfPf6hgHG4sddOp3C3IBsy5hSKfOtSrnBdTgpo0M87-CgDMhcIwUgIyyHj9wDISPCG4J",
+        "dp.pt.tGTaSQ25gWLcttoYIlmmhBpZT9nRy1R1hkXi82ykey5",
+        "dapi9c69b5fe88f4c6c4751373d086390733",
+        "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",
+        "glsa_OSbbLul0UHKPkHEFvWWul4hO0r2TW0Kv_fe905482",
+        "pul-e064108f42f3b11b82f627ee125c6500bac1630a",
+        "sk.eyJ1IjoiYWNtZSIsImEiOiJjbGsxMjM0NTYifQ.2w82tj0LGGjISQduasa2qG",
+        "sq0atp-4Qb8Ecj8epPaCB9IWqZ5bP",
+        "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",
+        "AGE-SECRET-KEY-17F5R3ZRPUCNYR4VJLF74MRNES8GLEM6JLYJ7LC0NKJ8PE6WJM0JFNKT5XS",
+    ];
+
+    /// Secrets inside a URL or a connection string: (as sent, as kept).
+    const SHAPED_URLS: &[(&str, &str)] = &[
+        (
+            "https://hooks.slack.com/services/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",
+            "https://hooks.slack.com/services/[redacted]",
+        ),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/RdclfK3lZZ9YWLJ76rkfiWEvLyZvVzniYVRminy10mbr53bydg6wLDYwg_DO7v42ZaF9",
+            "https://discord.com/api/webhooks/[redacted]",
+        ),
+        (
+            "https://acme.webhook.office.com/webhookb2/1a32f1de-36c1-7c0a-1857-474a1c0f107a@4ce7c3d3-a9e2-446a-7c9a-70eeda77a1ba/IncomingWebhook/a771ead36362b1a44c0cf11ece81788c/4ce7c3d3-a9e2-446a-7c9a-70eeda77a1ba",
+            "https://acme.webhook.office.com/webhookb2/[redacted]",
+        ),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=+A2vgcfhbXpiJ3i4yzDHBpzgckdUrjt8byLcHxbjOoGLBOwioCGHEbWj+XXF7KCoX0x315rn6UHp5iZNrswzGP==;EndpointSuffix=core.windows.net",
+            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=[redacted];EndpointSuffix=core.windows.net",
+        ),
+        (
+            "https://svc:Wq7-Lk2!Jh5Gf8@api.example.com/v1/objects",
+            "https://svc:[redacted]@api.example.com/v1/objects",
+        ),
+        (
+            "postgres://app:Pg-Pa55w0rd-9Zp3@db.internal:5432/crm",
+            "postgres://app:[redacted]@db.internal:5432/crm",
+        ),
+        (
+            "https://api.example.com/cb?access_token=ya-9Zp3Wq7Lk2Jh5&state=ok",
+            "https://api.example.com/cb?access_token=[redacted]&state=ok",
+        ),
+        (
+            "https://x.example.com/a?page=2&api_key=Qx7vL9mP3n&token=t0k-88&sort=name",
+            "https://x.example.com/a?page=2&api_key=[redacted]&token=[redacted]&sort=name",
+        ),
+        (
+            "https://store.blob.core.windows.net/c/f.csv?sv=2024-01-01&sig=Zk3%2Bq9Lw%3D&se=2026",
+            "https://store.blob.core.windows.net/c/f.csv?sv=2024-01-01&sig=[redacted]&se=2026",
+        ),
+        (
+            "https://s3.example.com/f?X-Amz-Credential=AK%2F1&X-Amz-Signature=4f9b28c6eda9",
+            "https://s3.example.com/f?X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]",
+        ),
+        (
+            "https://maps.example.com/v1?key=Zq81-xL4&client_secret=cs-77Hq2&password=hunter2-Qx7&pwd=Pw-Qx7vL9",
+            "https://maps.example.com/v1?key=[redacted]&client_secret=[redacted]&password=[redacted]&pwd=[redacted]",
+        ),
+        (
+            "login failed: password=hunter2-Qx7 for svc",
+            "login failed: password=[redacted] for svc",
+        ),
+        (
+            "DATABASE_URL postgres://u:***@db/x?password=*** is not valid",
+            "DATABASE_URL postgres://u:***@db/x?password=*** is not valid",
+        ),
+    ];
+
+    const PEM: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACDm7Q0g2zB8W0l7hX2vT9k4cR6pN1sY3jF5dE8aL0uHcQAAAJgq7m0sKu5t\n-----END OPENSSH PRIVATE KEY-----";
+
+    #[test]
+    fn every_published_token_shape_is_redacted_where_it_stands() {
+        for token in SHAPED_TOKENS {
+            let mut value = json!({"note": format!("use {token} here"), "list": [token]});
+            scrub(&mut value);
+            assert_eq!(
+                value,
+                json!({"note": "use [redacted] here", "list": [REDACTED]}),
+                "{token}"
+            );
+            assert_eq!(
+                scrub_text(&format!("upstream said ({token}), retry")),
+                "upstream said ([redacted]), retry",
+                "{token}"
+            );
+            assert_eq!(scrub_string(token.to_string()), REDACTED, "{token}");
+        }
+    }
+
+    #[test]
+    fn urls_keep_their_host_and_lose_their_userinfo_password_and_secret_parameters() {
+        for (sent, kept) in SHAPED_URLS {
+            let mut value = json!({"webhook": sent});
+            scrub(&mut value);
+            assert_eq!(value, json!({"webhook": kept}), "{sent}");
+            assert_eq!(scrub_text(sent), *kept, "{sent}");
+            assert_eq!(
+                scrub_text(kept),
+                *kept,
+                "scrubbing twice changes nothing more"
+            );
+        }
+    }
+
+    #[test]
+    fn pem_private_keys_are_redacted_whole_wherever_they_stand() {
+        let mut value =
+            json!({"sshKey": {"pem": PEM}, "note": format!("key:{PEM}"), "cut": &PEM[..80]});
+        scrub(&mut value);
+        assert_eq!(
+            value,
+            json!({"sshKey": {"pem": REDACTED}, "note": REDACTED, "cut": REDACTED})
+        );
+        assert!(!scrub_text(&format!("loaded {PEM} ok")).contains("b3BlbnNzaC1rZXkt"));
+    }
+
+    #[test]
+    fn every_documented_shape_has_a_sample_and_the_readme_lists_it() {
+        assert!(shapes::all_compile(), "every shape compiles");
+        let readme = include_str!("../README.md");
+        let samples: Vec<&str> = SHAPED_TOKENS
+            .iter()
+            .copied()
+            .chain(SHAPED_URLS.iter().map(|(sent, _)| *sent))
+            .chain([PEM])
+            .collect();
+        for (name, pattern) in shapes::TOKENS {
+            let re = regex::Regex::new(pattern).unwrap();
+            assert!(
+                samples.iter().any(|s| re.is_match(s)),
+                "no sample of {name}"
+            );
+            assert!(readme.contains(name), "the README does not list {name}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_that_resembles_a_shape_is_kept() {
+        for text in [
+            "sk-learn",
+            "task-12345678901234567890123456",
+            "SKU-4410 desk-top",
+            "key-value store",
+            "AKIA",
+            "ghp_short",
+            "xoxo-hugs",
+            "Skip SKETCHY key",
+            "https://example.com/path?page=2&sort=name#top",
+            "ssh://git@github.com/acme/repo.git",
+            "mailto:ops@example.com",
+            "a=b, rows=5, monkey=3, primary_key=id",
+            "2 + 2 = 4",
+            "dGVzdA==",
+        ] {
+            assert_eq!(scrub_text(text), text);
+            let mut value = json!({"note": text});
+            scrub(&mut value);
+            assert_eq!(value, json!({"note": text}));
+        }
+    }
+
+    #[test]
+    fn fields_named_for_passwords_passphrases_and_secret_keys_are_dropped() {
+        for name in [
+            "pwd",
+            "dbPwd",
+            "passphrase",
+            "sshPassphrase",
+            "signingKey",
+            "hmacKey",
+            "HMAC_KEY",
+            "encryptionKey",
+            "webhookSigningKey",
+            "sessionKey",
+            "passcode",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "key",
+            "sortKey",
+            "objectKey",
+            "publicKey",
+            "keyId",
+            "monkey",
+            "passenger",
+            "cwd",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_oauth_grant_loses_its_authorization_code_and_verifier() {
+        let mut grant = json!({"code": "4/0AY0e-g7Qx", "codeVerifier": "v-9Zp3", "state": "s1", "redirectUri": "https://app.example.com/cb", "idToken": "x"});
+        let Value::Object(map) = &mut grant else {
+            unreachable!()
+        };
+        scrub_oauth_grant(map);
+        assert_eq!(
+            grant,
+            json!({"state": "s1", "redirectUri": "https://app.example.com/cb"})
         );
     }
 }

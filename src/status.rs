@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
-use crate::scrub::scrub_string;
+use crate::scrub::{scrub_string, scrub_text};
 
 #[derive(Debug, Serialize, FromRow)]
 pub struct RunRow {
@@ -36,6 +36,8 @@ pub struct RunRow {
 
 #[derive(Debug, Serialize, FromRow)]
 pub struct Freshness {
+    /// As the ledger holds it: each output escapes it its own way (see [`Status`]).
+    #[serde(serialize_with = "scrubbed")]
     pub project: String,
     pub last_status: String,
     pub last_success: Option<DateTime<Utc>>,
@@ -52,6 +54,8 @@ pub struct Freshness {
 /// How many runs of a project the ledger holds with one outcome.
 #[derive(Debug, Serialize, FromRow)]
 pub struct RunsByStatus {
+    /// As the ledger holds it (see [`Status`]).
+    #[serde(serialize_with = "scrubbed")]
     pub project: String,
     pub status: String,
     pub runs: i64,
@@ -64,6 +68,11 @@ pub struct RowCount {
     pub deleted: i64,
 }
 
+/// What `status` knows. The latest runs are scrubbed as they are read, for the table and
+/// JSON; the project ids of [`Freshness`] and [`RunsByStatus`] are kept as the ledger
+/// holds them, since they name series: two ids that only scrubbing would make equal
+/// (`e\nf` and `e f`) must stay two. The table and JSON scrub them where they print
+/// them, and the OpenMetrics exposition escapes them as its format says.
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub runs: Vec<RunRow>,
@@ -101,23 +110,17 @@ pub async fn status(
             *text = text.take().map(scrub_string);
         }
     }
-    let mut projects: Vec<Freshness> = sqlx::query_as(include_str!("../sql/status/freshness.sql"))
+    let projects: Vec<Freshness> = sqlx::query_as(include_str!("../sql/status/freshness.sql"))
         .bind(project)
         .fetch_all(pool)
         .await
         .context("reading sync_runs")?;
-    for p in &mut projects {
-        p.project = scrub_string(std::mem::take(&mut p.project));
-    }
-    let mut runs_by_status: Vec<RunsByStatus> =
+    let runs_by_status: Vec<RunsByStatus> =
         sqlx::query_as(include_str!("../sql/status/runs_by_status.sql"))
             .bind(project)
             .fetch_all(pool)
             .await
             .context("reading sync_runs")?;
-    for r in &mut runs_by_status {
-        r.project = scrub_string(std::mem::take(&mut r.project));
-    }
     let mut rows = Vec::new();
     for table in crate::catalog::Table::ALL {
         let (live, deleted): (i64, i64) =
@@ -138,25 +141,22 @@ pub async fn status(
         problems.push(format!(
             "no runs recorded{}",
             project
-                .map(|p| format!(" for project {p}"))
+                .map(|p| format!(" for project {}", scrub_text(p)))
                 .unwrap_or_default()
         ));
     }
     for p in &projects {
+        let name = scrub_text(&p.project);
         if p.last_status == "failed" || p.last_status == "abandoned" {
-            problems.push(format!(
-                "project {}: the latest run {}",
-                p.project, p.last_status
-            ));
+            problems.push(format!("project {name}: the latest run {}", p.last_status));
         }
         match (p.last_success, max_age) {
-            (None, _) => problems.push(format!("project {}: no successful run", p.project)),
+            (None, _) => problems.push(format!("project {name}: no successful run")),
             (Some(at), Some(max_age)) => {
                 let age = (Utc::now() - at).to_std().unwrap_or_default();
                 if age > max_age {
                     problems.push(format!(
-                        "project {}: the last successful run finished {} ago, more than {}",
-                        p.project,
+                        "project {name}: the last successful run finished {} ago, more than {}",
                         humantime::format_duration(Duration::from_secs(age.as_secs())),
                         humantime::format_duration(max_age)
                     ));
@@ -246,7 +246,10 @@ impl Status {
             };
             out.push_str(&format!(
                 "{:<20} {:<11} {:<20} {}\n",
-                p.project, p.last_status, when, age
+                scrub_text(&p.project),
+                p.last_status,
+                when,
+                age
             ));
         }
         out.push_str(&format!(
@@ -269,4 +272,9 @@ impl Status {
         }
         out
     }
+}
+
+/// A text as the table and JSON show it: scrubbed (see [`crate::scrub::scrub_text`]).
+fn scrubbed<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&scrub_text(text))
 }

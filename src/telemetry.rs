@@ -23,8 +23,13 @@ pub fn init(format: Option<LogFormat>, verbosity: i8) -> LogFormat {
         1 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("ampsync={default},warn")));
+    // sqlx's warning about a pgpass line it cannot read quotes the line, password and
+    // all, whatever the level asked for; `pgpass` gives the same warning without it.
+    if let Ok(quiet) = "sqlx_postgres::options::pgpass=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let format = format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Text
     } else {

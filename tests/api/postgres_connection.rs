@@ -265,6 +265,94 @@ async fn a_password_query_parameter_stays_out_of_even_trace_logs_of_a_run_that_s
     }
 }
 
+/// The password a pgpass file gives the test server's connections.
+const PGPASS_PASSWORD: &str = "Pgpass-S3cret-7Qx2Lm9Vw";
+/// The last field of a pgpass line with too few fields, which sqlx would quote.
+const PGPASS_TYPO: &str = "Pgpass-Typo-4Rt8Kd3Wq";
+
+/// A pgpass file (mode 0600, as sqlx and libpq require) for the test server: first a line
+/// with its database and user fields left out, then one that matches every database.
+fn pgpass_file(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let server = crate::helpers::server();
+    let path = dir.join("pgpass");
+    std::fs::write(
+        &path,
+        format!("# ampsync tests\n{server}:{PGPASS_TYPO}\n{server}:*:postgres:{PGPASS_PASSWORD}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn when_a_connection_fails_no_password_of_the_pgpass_file_reaches_stderr() {
+    // Arrange: a database that does not exist, on a server the pgpass file has lines for.
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = pgpass_file(dir.path());
+    let url = format!(
+        "postgres://postgres@{}/no_such_database_7c1e",
+        crate::helpers::server()
+    );
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("PGPASSFILE", pgpass.as_str()),
+    ];
+
+    for command in ["status", "migrate"] {
+        // Act
+        let run = app.ampsync_env(&[command, "-vv"], &env).await;
+
+        // Assert
+        let all = run.stderr() + &run.stdout();
+        assert_eq!(run.code(), 1, "{command}: {all}");
+        assert!(all.contains("no_such_database_7c1e"), "{command}: {all}");
+        assert!(
+            !all.contains(PGPASS_PASSWORD) && !all.contains(PGPASS_TYPO),
+            "{command}: {all}"
+        );
+        assert!(
+            all.contains("a line of the pgpass file has fewer than five fields"),
+            "{command}: the bad line is reported, by number: {all}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_password_sqlx_takes_from_pgpass_is_redacted_where_the_api_echoes_it() {
+    // Arrange: the API sends the password back in a name and in a config.
+    let mut installations = crate::fixtures::installations(0..2);
+    installations[0]["group"]["groupName"] = serde_json::json!(format!("Acme {PGPASS_PASSWORD}"));
+    installations[1]["config"]["content"]["note"] =
+        serde_json::json!(format!("db login {PGPASS_PASSWORD}"));
+    let app = crate::helpers::spawn_app_with(installations).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = pgpass_file(dir.path());
+
+    // Act
+    let sync = app
+        .ampsync_env(
+            &["sync", "--project", PROJECT_ID, "-vv"],
+            &[("PGPASSFILE", pgpass.as_str())],
+        )
+        .await
+        .success();
+
+    // Assert
+    let dump = app.dump().await;
+    assert!(
+        dump.contains("Acme [redacted]"),
+        "the name is kept, without the password"
+    );
+    assert!(!dump.contains(PGPASS_PASSWORD));
+    let logs = sync.stderr() + &sync.stdout();
+    assert!(
+        !logs.contains(PGPASS_PASSWORD) && !logs.contains(PGPASS_TYPO),
+        "{logs}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Sessions that outlive their client
 

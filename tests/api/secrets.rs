@@ -84,3 +84,156 @@ async fn the_api_key_and_database_password_never_appear_in_errors() {
     assert!(!all.contains("S3cr3t-Db-Pa55w0rd"), "{all}");
     assert!(!all.contains(API_KEY), "{all}");
 }
+
+/// One real-looking secret of each shape the scrub knows by its look alone (made up, in
+/// the formats their issuers publish).
+const SHAPED: &[&str] = &[
+    "ghp_5URYX45jqRO25g3uK5kbAAegiuE8LCAnmuO6",
+    "gho_RvvBfOHZ1FzfnKpcmgfmqSWstSqkNh5brTo2",
+    "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",
+    "xoxb-2104065467119-7308189502449-29gacnVnN8zSMfL2xYsCdZPi",
+    "xoxp-968664071975-334756390521-5017382402558-407de7cc992f8b4e7f4ba43816bc69f5",
+    "T0123ABCD/B0456EFGH/aB3dE6gH9jK2mN5pQ8sT1vW4",
+    "sk_live_51GcEEzT3GVQgP5i0TtGJA79kDCR5XHE",
+    "rk_live_511jlmmshmCzDe2X2XtOIhZnU503nUt3",
+    "sk_test_4enGsB2EgxHpVZlJKx0sjavZyj",
+    "AKIA4QWERTY2ZXCVB7NM",
+    "AIzafwwm-MuFJDpm53QEvh5ldKdGTHNZiUbhwuD",
+    "glpat-fCFalm0Otz82g61snxNt",
+    "npm_kX3XDXl6i54cmh6HwD9Eu0U2duv1Wy5g4Z7b",
+    "pypi-AgEIcHlwaS5vcmc4xi4qzO3yuSfsMSHiEX-gbc9UDYk8OA4mZlnx2YsMrKLUw3VRJBEQoaK_rR8BVMCQL4ktH",
+    "sk-proj-ekcN1J6Jk2jdYcHbiaOn-3nQdbpeD5FSVipiFG57-ff7kxuBFzEKfqS6O4-aT3BlbkFJMpUzKswhDGwebnyn86IDh3FKQ",
+    "sk-ant-api03-jtfrDpdBlQEf_DrYn6GAgOYj2421pCFOmcyafRv1RgDtHM8KnPjD6CKbBWpAl4Z91ArlrY9h6FlXPikVqBffFqdnqH83GAA",
+    "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",
+    "SKfe8973358278e9972819295e8d22bf72",
+    "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",
+    "pat-na1-2fb4e544-30f8-9894-46fa-52fdd7d018cb",
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+    "Wq7-Lk2!Jh5Gf8-userinfo",
+    "ya-9Zp3Wq7Lk2Jh5-query",
+];
+
+/// How each secret of [`SHAPED`] is written where the payload holds it.
+fn as_sent(secret: &str) -> String {
+    match secret {
+        s if s.starts_with("T0123") => format!("https://hooks.slack.com/services/{s}"),
+        s if s.starts_with("b3Bl") => format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{s}\nQyNTUxOQAAACDm7Q0g2zB8W0l7hX2vT9k4cR6pN1sY3jF5dE8aL0uHcQ\n-----END OPENSSH PRIVATE KEY-----\n"
+        ),
+        s if s.ends_with("-userinfo") => format!("https://svc:{s}@crm.example.com/v1"),
+        s if s.ends_with("-query") => {
+            format!("https://crm.example.com/cb?state=ok&access_token={s}&scope=api")
+        }
+        s => s.to_owned(),
+    }
+}
+
+/// Installations holding every shape of [`SHAPED`], one per installation, in free-form
+/// config content, in `extra` and in typed columns, plus secrets under names that say so
+/// only to one who knows them (`pwd`, `passphrase`, `signingKey`, `hmacKey`, an OAuth
+/// grant's `code`). Returns them with every secret they hold.
+fn payload_with_shapes() -> (serde_json::Value, Vec<String>) {
+    let mut payload = installations(0..SHAPED.len());
+    let list = payload.as_array_mut().unwrap();
+    for (i, secret) in SHAPED.iter().enumerate() {
+        let sent = as_sent(secret);
+        let inst = &mut list[i];
+        match i % 5 {
+            0 => {
+                inst["config"]["content"]["write"] =
+                    json!({"note": format!("rotate {sent} monthly")})
+            }
+            1 => {
+                inst["config"]["content"]["read"]["objects"]["account"]["destination"] = json!(sent)
+            }
+            2 => inst["healthStatus"] = json!(sent),
+            3 => inst["vendorNotes"] = json!({"deep": [sent]}),
+            _ => inst["config"]["createdBy"] = json!(format!("builder:{sent}")),
+        }
+        let c = i / 2;
+        inst["connection"]["oauth2AuthorizationCode"]["code"] =
+            json!(format!("4/0AeaYSHBq{c:05}Zx7Lq2Wm9Vt4Rk8Np3Hs6Jd1Fg5"));
+    }
+    list[0]["config"]["content"]["write"]["db"] = json!({
+        "pwd": "Pwd-9Zp3Wq7Lk2Jh5Gf8",
+        "passphrase": "correct horse battery staple 7Qx",
+        "signingKey": "sgk-4f9b28c6eda9c0bf5b0e",
+        "hmacKey": "hmk-eb215eee25661e78030b",
+    });
+    let mut secrets: Vec<String> = SHAPED.iter().map(|s| s.to_string()).collect();
+    secrets.extend(
+        [
+            "Pwd-9Zp3Wq7Lk2Jh5Gf8",
+            "correct horse battery staple 7Qx",
+            "sgk-4f9b28c6eda9c0bf5b0e",
+            "hmk-eb215eee25661e78030b",
+            "Zx7Lq2Wm9Vt4Rk8Np3Hs6Jd1Fg5",
+        ]
+        .map(String::from),
+    );
+    (payload, secrets)
+}
+
+#[tokio::test]
+async fn secrets_known_by_their_shape_are_neither_stored_by_a_sync_nor_exported() {
+    // Arrange
+    let (payload, secrets) = payload_with_shapes();
+    let app = spawn_app_with(payload).await;
+
+    // Act
+    let sync = app
+        .ampsync(&["sync", "--project", PROJECT_ID, "-vv"])
+        .await
+        .success();
+    let export = app
+        .ampsync(&["export", "--project", PROJECT_ID])
+        .await
+        .success();
+
+    // Assert: no secret; every record kept, and what surrounds a secret too.
+    let dump = app.dump().await;
+    assert_holds_no_secret("the database", &dump, &secrets);
+    assert_holds_no_secret("the export", &export.stdout(), &secrets);
+    assert_holds_no_secret("the logs", &(sync.stderr() + &export.stderr()), &secrets);
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations")
+            .await,
+        SHAPED.len() as i64
+    );
+    assert!(
+        dump.contains("rotate [redacted] monthly")
+            && dump.contains("https://svc:[redacted]@crm.example.com/v1")
+            && dump.contains("access_token=[redacted]&scope=api"),
+        "the text around each secret is kept"
+    );
+}
+
+#[tokio::test]
+async fn secrets_known_by_their_shape_are_neither_stored_by_an_import_nor_exported() {
+    // Arrange
+    let (payload, secrets) = payload_with_shapes();
+    let app = spawn_app_with(json!([])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("installations.json");
+    std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();
+
+    // Act
+    let import = app
+        .ampsync(&["import", file.to_str().unwrap(), "--project", PROJECT_ID])
+        .await
+        .success();
+    let export = app
+        .ampsync(&["export", "--project", PROJECT_ID])
+        .await
+        .success();
+
+    // Assert
+    let out = export.stdout();
+    assert_holds_no_secret("the database", &app.dump().await, &secrets);
+    assert_holds_no_secret("the export", &out, &secrets);
+    assert_holds_no_secret("the logs", &(import.stderr() + &export.stderr()), &secrets);
+    assert!(
+        out.contains("inst-00000") && out.contains("builder:[redacted]"),
+        "real content: {out}"
+    );
+}

@@ -338,3 +338,42 @@ async fn status_openmetrics_parses_with_the_reference_parsers_and_holds_what_sta
     };
     assert_eq!(names(&written), names(&samples));
 }
+
+#[tokio::test]
+async fn project_ids_that_differ_only_in_a_control_character_stay_distinct_series_that_parse() {
+    // Arrange: a run of each project; the ids differ in a newline or a space, and one
+    // holds a quote, a backslash and a tab.
+    let app = spawn_app().await;
+    let ids = ["e\nf", "e f", "q\"u\\o\tte"];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("installations.json");
+    std::fs::write(&file, "[]").unwrap();
+    for id in ids {
+        app.ampsync(&["import", file.to_str().unwrap(), "--project", id])
+            .await
+            .success();
+    }
+
+    // Act
+    let run = app.ampsync(&["status", "--format", "openmetrics"]).await;
+
+    // Assert: the reference parsers read it, with one series per project, as named.
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let samples = parse_metrics(&run.stdout());
+    let mut projects: Vec<String> = samples
+        .iter()
+        .filter(|(name, _, _)| name == "ampsync_last_run_rejected_records")
+        .map(|(_, labels, _)| labels["project"].as_str().unwrap().to_owned())
+        .collect();
+    projects.sort();
+    let mut expected: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    expected.sort();
+    assert_eq!(projects, expected, "{}", run.stdout());
+    let statuses = samples
+        .iter()
+        .filter(|(name, labels, value)| {
+            name == "ampsync_last_run_status" && labels["status"] == "succeeded" && *value == 1.0
+        })
+        .count();
+    assert_eq!(statuses, 3);
+}
