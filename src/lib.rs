@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod input;
 pub mod json_number;
 pub mod lifecycle;
 pub mod metrics;
