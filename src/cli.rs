@@ -419,7 +419,7 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         Command::Migrate => Ok(ExitCode::SUCCESS),
         Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
         Command::Import(args) => run_import(&pool, args, shutdown).await,
-        Command::Status(args) => run_status(&pool, &args).await,
+        Command::Status(args) => run_status(&pool, &args, shutdown).await,
         Command::Prune(args) => run_prune(&pool, args).await,
         Command::Export(args) => run_export(&pool, args, shutdown).await,
     }
@@ -522,7 +522,7 @@ async fn run_export(pool: &PgPool, args: ExportArgs, shutdown: Shutdown) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_status(pool: &PgPool, args: &StatusArgs) -> Result<ExitCode> {
+async fn run_status(pool: &PgPool, args: &StatusArgs, mut shutdown: Shutdown) -> Result<ExitCode> {
     let status =
         crate::status::status(pool, args.project.as_deref(), args.max_age, args.limit).await?;
     let format = if args.json {
@@ -536,7 +536,7 @@ async fn run_status(pool: &PgPool, args: &StatusArgs) -> Result<ExitCode> {
         StatusFormat::Openmetrics => crate::metrics::openmetrics(&status),
     };
     match &args.output {
-        Some(path) => crate::output::write_atomically(path, text.as_bytes())?,
+        Some(path) => crate::output::write(path, text.into_bytes(), &mut shutdown).await?,
         None => print!("{text}"),
     }
     // Metrics report problems as values: a collector or a push must get them anyway.
