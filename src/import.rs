@@ -208,7 +208,11 @@ fn wrong_project(path: &Path, snapshot: &Snapshot, others: &OtherProjects) -> Co
 fn check_inputs(req: &ImportRequest) -> Result<(), ConfigError> {
     let use_of = |flag, path, reads| input::Use { flag, path, reads };
     let mut inputs: Vec<input::Use> = req.files.iter().map(|f| use_of("", f, 1)).collect();
-    inputs.extend(req.project_file.iter().map(|f| use_of("--project-file", f, 1)));
+    inputs.extend(
+        req.project_file
+            .iter()
+            .map(|f| use_of("--project-file", f, 1)),
+    );
     inputs.extend(
         req.integrations_file
             .iter()
@@ -302,9 +306,10 @@ async fn read_list(
 ) -> Result<ListSink> {
     let sink = ListSink::new(list, project_id);
     let shown = path.display().to_string();
-    let result =
-        input::read_with(path, move |reader| read_array_blocking(reader, sink, max_element))
-            .await?;
+    let result = input::read_with(path, move |reader| {
+        read_array_blocking(reader, sink, max_element)
+    })
+    .await?;
     match result {
         Ok((sink, count)) => {
             tracing::info!(file = %shown, list = list.name(), elements = count, "read");
