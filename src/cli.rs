@@ -198,6 +198,7 @@ pub struct ElementLimit {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Saved `List installations` responses (JSON arrays); `-` reads standard input.
+    /// Pipes and FIFOs work too (`<(zcat day1.json.gz)`); a leading UTF-8 BOM is skipped.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 
@@ -256,7 +257,9 @@ pub struct ExportArgs {
     #[arg(long, value_parser = parse_time)]
     pub as_of: Option<DateTime<Utc>>,
 
-    /// Write the JSON to this file (replaced only once complete) instead of standard output.
+    /// Write the JSON to this file (replaced only once complete; a new file gets 0666
+    /// less the umask) instead of standard output. A device, FIFO or symlink is written
+    /// to, never replaced.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }
@@ -279,7 +282,9 @@ pub struct StatusArgs {
     pub format: StatusFormat,
 
     /// Write to this file instead of stdout, atomically (a temporary file beside it,
-    /// renamed over it), as the textfile collector needs.
+    /// renamed over it), as the textfile collector needs. A new file gets 0666 less the
+    /// umask (0644 under umask 022: node_exporter can read it); a replaced file keeps its
+    /// mode. A device, FIFO or symlink is written to, never replaced.
     #[arg(long)]
     pub output: Option<std::path::PathBuf>,
 

@@ -76,10 +76,12 @@ pub fn check_inputs<'a>(inputs: impl IntoIterator<Item = Use<'a>>) -> Result<(),
         } else {
             // `metadata` follows symlinks (`/dev/fd/63` of `<(...)`) and never blocks.
             match std::fs::metadata(input.path) {
-                Ok(meta) if meta.is_dir() => return Err(ConfigError(format!(
+                Ok(meta) if meta.is_dir() => {
+                    return Err(ConfigError(format!(
                     "{} is a directory; give a file (a saved response), or - for standard input",
                     input.named()
-                ))),
+                )))
+                }
                 Ok(meta) => meta.is_file() || is_char_device(&meta),
                 Err(e) => return Err(ConfigError(format!("{}: {e}", input.named()))),
             }

@@ -556,7 +556,10 @@ async fn sigterm_stops_an_export_into_a_fifo_whose_reader_stopped_reading() {
         ],
         &[],
     );
-    opened_rx.recv().unwrap();
+    // A bound on the wait, not on the time: a FIFO replaced by a file is never opened.
+    opened_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the export opens the FIFO");
     wait_until_blocked(&child, "pipe_write").await;
 
     // Act
