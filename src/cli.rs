@@ -145,7 +145,7 @@ pub struct SyncArgs {
     pub api: ApiArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Base URL of the Ampersand API (plain http only for loopback hosts).
     #[arg(
@@ -187,7 +187,7 @@ pub struct ApiArgs {
 }
 
 /// The cap on one installation, for `sync` and `import` alike.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ElementLimit {
     /// The largest single installation accepted, as JSON text (the installations
     /// response itself is streamed and has no cap); a larger one fails the run.
@@ -396,12 +396,12 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
+async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
     let database_url = cli.database_url;
     crate::config::protect_database_password(&database_url);
     // Validate the API settings before touching the database.
     let api = match &cli.command {
-        Command::Sync(args) => Some(api_client(&args.api)?),
+        Command::Sync(args) => Some(api_client(&args.api, &mut shutdown).await?),
         _ => None,
     };
     // `export` only reads: it must not change the database it reads, and its user may
@@ -448,8 +448,20 @@ async fn run_prune(pool: &PgPool, args: PruneArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn api_client(args: &ApiArgs) -> Result<ApiClient> {
-    let settings = RawApi {
+/// The API client. The settings are read on the blocking pool, interruptibly: the key
+/// file may be a FIFO (`AMPERSAND_API_KEY_FILE=<(pass show ampersand)`), whose open
+/// waits for a writer.
+async fn api_client(args: &ApiArgs, shutdown: &mut Shutdown) -> Result<ApiClient> {
+    let args = args.clone();
+    let settings = shutdown
+        .interruptible(tokio::task::spawn_blocking(move || api_settings(&args)))
+        .await?
+        .context("reading the API settings")??;
+    ApiClient::new(settings).context("setting up the HTTP client")
+}
+
+fn api_settings(args: &ApiArgs) -> Result<crate::api::ApiSettings, ConfigError> {
+    RawApi {
         api_url: &args.api_url,
         connect_timeout: args.connect_timeout,
         stall_timeout: args.stall_timeout,
@@ -462,8 +474,7 @@ fn api_client(args: &ApiArgs) -> Result<ApiClient> {
             element: args.element.max_element_size.as_u64(),
         },
     }
-    .validate()?;
-    ApiClient::new(settings).context("setting up the HTTP client")
+    .validate()
 }
 
 async fn run_sync(

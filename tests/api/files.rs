@@ -577,3 +577,43 @@ async fn sigterm_stops_an_export_into_a_fifo_whose_reader_stopped_reading() {
     );
     assert!(is_fifo(&fifo));
 }
+
+#[tokio::test]
+async fn sigterm_stops_a_sync_whose_key_file_is_a_fifo_without_a_writer() {
+    // Arrange: `AMPERSAND_API_KEY_FILE=<(pass show ampersand)` whose writer never writes.
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("api-key");
+    mkfifo(&fifo);
+    let child = app.spawn(
+        &["sync", "--project", PROJECT_ID],
+        &[
+            ("AMPERSAND_API_KEY", ""),
+            ("AMPERSAND_API_KEY_FILE", fifo.to_str().unwrap()),
+        ],
+    );
+    wait_until_blocked(&child, "wait_for_partner").await;
+
+    // Act
+    signal(&child, "TERM");
+    let stopped = exited_within(child, EXITS).await;
+
+    // Assert: stopped before touching anything; a FIFO with a writer works.
+    assert_eq!(stopped.code(), 1, "{}", stopped.stderr());
+    assert!(
+        stopped.stderr().contains("interrupted by SIGTERM"),
+        "{}",
+        stopped.stderr()
+    );
+    let writer = feed(fifo.clone(), crate::helpers::API_KEY.as_bytes().to_vec());
+    app.ampsync_env(
+        &["sync", "--project", PROJECT_ID],
+        &[
+            ("AMPERSAND_API_KEY", ""),
+            ("AMPERSAND_API_KEY_FILE", fifo.to_str().unwrap()),
+        ],
+    )
+    .await
+    .success();
+    writer.join().unwrap();
+}
