@@ -146,7 +146,7 @@ pub struct SyncArgs {
     pub api: ApiArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Base URL of the Ampersand API (plain http only for loopback hosts).
     #[arg(
@@ -188,7 +188,7 @@ pub struct ApiArgs {
 }
 
 /// The cap on one installation, for `sync` and `import` alike.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ElementLimit {
     /// The largest single installation accepted, as JSON text (the installations
     /// response itself is streamed and has no cap); a larger one fails the run.
@@ -199,6 +199,7 @@ pub struct ElementLimit {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Saved `List installations` responses (JSON arrays); `-` reads standard input.
+    /// Pipes and FIFOs work too (`<(zcat day1.json.gz)`); a leading UTF-8 BOM is skipped.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 
@@ -258,7 +259,9 @@ pub struct ExportArgs {
     #[arg(long, value_parser = parse_time)]
     pub as_of: Option<DateTime<Utc>>,
 
-    /// Write the JSON to this file (replaced only once complete) instead of standard output.
+    /// Write the JSON to this file (replaced only once complete; a new file gets 0666
+    /// less the umask) instead of standard output. A device, FIFO or symlink is written
+    /// to, never replaced.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }
@@ -281,7 +284,9 @@ pub struct StatusArgs {
     pub format: StatusFormat,
 
     /// Write to this file instead of stdout, atomically (a temporary file beside it,
-    /// renamed over it), as the textfile collector needs.
+    /// renamed over it), as the textfile collector needs. A new file gets 0666 less the
+    /// umask (0644 under umask 022: node_exporter can read it); a replaced file keeps its
+    /// mode. A device, FIFO or symlink is written to, never replaced.
     #[arg(long)]
     pub output: Option<std::path::PathBuf>,
 
@@ -393,12 +398,12 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
+async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
     let database_url = cli.database_url;
     crate::config::protect_database_password(&database_url);
     // Validate the API settings and the prune's age before touching the database.
     let api = match &cli.command {
-        Command::Sync(args) => Some(api_client(&args.api)?),
+        Command::Sync(args) => Some(api_client(&args.api, &mut shutdown).await?),
         _ => None,
     };
     let prune = match &cli.command {
@@ -425,7 +430,7 @@ async fn execute(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         Command::Migrate => Ok(ExitCode::SUCCESS),
         Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
         Command::Import(args) => run_import(&pool, args, shutdown).await,
-        Command::Status(args) => run_status(&pool, &args).await,
+        Command::Status(args) => run_status(&pool, &args, shutdown).await,
         Command::Prune(_) => run_prune(&pool, prune).await,
         Command::Export(args) => run_export(&pool, args, shutdown).await,
     }
@@ -449,8 +454,20 @@ async fn run_prune(pool: &PgPool, req: Option<crate::prune::PruneRequest>) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
-fn api_client(args: &ApiArgs) -> Result<ApiClient> {
-    let settings = RawApi {
+/// The API client. The settings are read on the blocking pool, interruptibly: the key
+/// file may be a FIFO (`AMPERSAND_API_KEY_FILE=<(pass show ampersand)`), whose open
+/// waits for a writer.
+async fn api_client(args: &ApiArgs, shutdown: &mut Shutdown) -> Result<ApiClient> {
+    let args = args.clone();
+    let settings = shutdown
+        .interruptible(tokio::task::spawn_blocking(move || api_settings(&args)))
+        .await?
+        .context("reading the API settings")??;
+    ApiClient::new(settings).context("setting up the HTTP client")
+}
+
+fn api_settings(args: &ApiArgs) -> Result<crate::api::ApiSettings, ConfigError> {
+    RawApi {
         api_url: &args.api_url,
         connect_timeout: args.connect_timeout,
         stall_timeout: args.stall_timeout,
@@ -463,8 +480,7 @@ fn api_client(args: &ApiArgs) -> Result<ApiClient> {
             element: args.element.max_element_size.as_u64(),
         },
     }
-    .validate()?;
-    ApiClient::new(settings).context("setting up the HTTP client")
+    .validate()
 }
 
 async fn run_sync(
@@ -528,7 +544,7 @@ async fn run_export(pool: &PgPool, args: ExportArgs, shutdown: Shutdown) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_status(pool: &PgPool, args: &StatusArgs) -> Result<ExitCode> {
+async fn run_status(pool: &PgPool, args: &StatusArgs, mut shutdown: Shutdown) -> Result<ExitCode> {
     let status =
         crate::status::status(pool, args.project.as_deref(), args.max_age, args.limit).await?;
     let format = if args.json {
@@ -542,7 +558,7 @@ async fn run_status(pool: &PgPool, args: &StatusArgs) -> Result<ExitCode> {
         StatusFormat::Openmetrics => crate::metrics::openmetrics(&status),
     };
     match &args.output {
-        Some(path) => crate::output::write_atomically(path, text.as_bytes())?,
+        Some(path) => crate::output::write(path, text.into_bytes(), &mut shutdown).await?,
         None => print!("{text}"),
     }
     // Metrics report problems as values: a collector or a push must get them anyway.

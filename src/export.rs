@@ -10,7 +10,7 @@
 //! No secret can reach the output: tokens and API keys were never stored (see `bridge`),
 //! and the `has_*` flags, which are not API fields, are not written.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -122,29 +122,34 @@ pub async fn export(
         target: target.clone(),
         source,
     };
+    // Writes happen on the blocking pool (`PoolWriter`): a pipe or FIFO whose reader
+    // stalls must not keep a signal from stopping the export.
     let installations = match &req.output {
         None => {
-            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout());
+            let mut out = crate::output::PoolWriter::start(io::stdout());
             let n = shutdown
                 .interruptible(write_array(pool, &project_id, req.as_of, &mut out))
                 .await??;
-            out.flush().map_err(write_error)?;
+            out.finish().await.map_err(write_error)?;
             n
         }
         Some(path) => {
-            // A temporary file in the same directory, renamed over the target once
-            // complete: a failed or interrupted export leaves no half file (the
-            // temporary one is removed when dropped).
-            let mut file = crate::output::temporary_beside(path).map_err(write_error)?;
-            let n = {
-                let mut out = io::BufWriter::with_capacity(1 << 16, file.as_file_mut());
-                let n = shutdown
-                    .interruptible(write_array(pool, &project_id, req.as_of, &mut out))
-                    .await??;
-                out.flush().map_err(write_error)?;
-                n
-            };
-            crate::output::persist(file, path).map_err(write_error)?;
+            // A regular file is written to a temporary file beside it and renamed over
+            // it once complete: a failed or interrupted export leaves no half file (the
+            // temporary one is removed when dropped). A device or FIFO is written to.
+            let mut output = crate::output::Output::open_interruptible(path, &mut shutdown)
+                .await
+                .map_err(|e| match e {
+                    crate::output::OutputError::Write { source, .. } => write_error(source),
+                    crate::output::OutputError::Interrupted(i) => ExportError::Interrupted(i),
+                })?;
+            let file = output.file().try_clone().map_err(write_error)?;
+            let mut out = crate::output::PoolWriter::start(file);
+            let n = shutdown
+                .interruptible(write_array(pool, &project_id, req.as_of, &mut out))
+                .await??;
+            out.finish().await.map_err(write_error)?;
+            output.finish().map_err(write_error)?;
             n
         }
     };
@@ -217,7 +222,7 @@ async fn write_array(
     pool: &PgPool,
     project_id: &str,
     as_of: Option<DateTime<Utc>>,
-    out: &mut impl Write,
+    out: &mut crate::output::PoolWriter,
 ) -> Result<u64, ExportError> {
     let read = |source| ExportError::Read {
         project: project_id.to_owned(),
@@ -243,7 +248,7 @@ async fn write_array(
         source,
     };
     let mut written = 0u64;
-    out.write_all(b"[").map_err(write_error)?;
+    out.write(b"[").await.map_err(write_error)?;
     while let Some((id, row)) = rows.try_next().await.map_err(read)? {
         let Some(row) = row else {
             return Err(ExportError::UnprintableNumber {
@@ -252,12 +257,12 @@ async fn write_array(
             });
         };
         let separator: &[u8] = if written == 0 { b"\n" } else { b",\n" };
-        out.write_all(separator).map_err(write_error)?;
-        out.write_all(row.as_bytes()).map_err(write_error)?;
+        out.write(separator).await.map_err(write_error)?;
+        out.write(row.as_bytes()).await.map_err(write_error)?;
         written += 1;
         counter.add(1);
     }
     let end: &[u8] = if written == 0 { b"]\n" } else { b"\n]\n" };
-    out.write_all(end).map_err(write_error)?;
+    out.write(end).await.map_err(write_error)?;
     Ok(written)
 }

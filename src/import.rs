@@ -3,8 +3,6 @@
 //! archived dumps. Saved `Project`, `Integration[]`, `Connection[]` and `ProviderApp[]`
 //! responses may come along.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,6 +15,7 @@ use crate::api::model;
 use crate::api::stream::{read_array_blocking, StreamError};
 use crate::catalog::List;
 use crate::config::ConfigError;
+use crate::input::{self, is_stdin};
 use crate::lifecycle::{self, Outcome};
 use crate::normalize::{ListSink, Snapshot};
 use crate::progress::{CountingReader, Progress, Unit};
@@ -47,17 +46,13 @@ pub struct ImportRequest {
 /// that go with it.
 type ImportFile = (PathBuf, DateTime<Utc>, Vec<(List, PathBuf)>);
 
-/// `-` is standard input.
-fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
 /// Imports every file as one run each; stops at the first that fails.
 pub async fn import(
     pool: &PgPool,
     req: &ImportRequest,
-    shutdown: Shutdown,
+    mut shutdown: Shutdown,
 ) -> Result<Vec<Outcome>> {
+    check_inputs(req)?;
     let mut files = observed_times(req)?;
     let lists = list_files(req)?;
     files.sort_by_key(|(_, at, _)| *at);
@@ -70,12 +65,16 @@ pub async fn import(
         );
     }
 
-    let project_json = req.project_file.as_deref().map(read_project).transpose()?;
-    let integrations = req
-        .integrations_file
-        .as_deref()
-        .map(read_integrations)
-        .transpose()?;
+    // Read before the lock is taken, but a FIFO without a writer may still block here:
+    // a signal must end the wait.
+    let project_json = match req.project_file.as_deref() {
+        Some(path) => Some(shutdown.interruptible(read_project(path)).await??),
+        None => None,
+    };
+    let integrations = match req.integrations_file.as_deref() {
+        Some(path) => Some(shutdown.interruptible(read_integrations(path)).await??),
+        None => None,
+    };
     let project_id = match &project_json {
         Some(project) => project.id.clone(),
         None => resolve_project(pool, &req.project)
@@ -209,6 +208,32 @@ fn wrong_project(path: &Path, snapshot: &Snapshot, others: &OtherProjects) -> Co
     ))
 }
 
+/// Every input file exists, is not a directory, and a pipe is read at most once: a
+/// usage error before any run starts otherwise.
+fn check_inputs(req: &ImportRequest) -> Result<(), ConfigError> {
+    let use_of = |flag, path, reads| input::Use { flag, path, reads };
+    let mut inputs: Vec<input::Use> = req.files.iter().map(|f| use_of("", f, 1)).collect();
+    inputs.extend(
+        req.project_file
+            .iter()
+            .map(|f| use_of("--project-file", f, 1)),
+    );
+    inputs.extend(
+        req.integrations_file
+            .iter()
+            .map(|f| use_of("--integrations-file", f, 1)),
+    );
+    for (flag, given) in [
+        ("--connections-file", &req.connections_files),
+        ("--provider-apps-file", &req.provider_apps_files),
+    ] {
+        // One list file for every snapshot is read once per snapshot.
+        let reads = if given.len() == 1 { req.files.len() } else { 1 };
+        inputs.extend(given.iter().map(|f| use_of(flag, f, reads)));
+    }
+    input::check_inputs(inputs)
+}
+
 /// Each file with its observed time: the matching `--observed-at`, or its modification
 /// time (now for standard input).
 fn observed_times(req: &ImportRequest) -> Result<Vec<(PathBuf, DateTime<Utc>, usize)>> {
@@ -284,11 +309,12 @@ async fn read_list(
     project_id: &str,
     max_element: usize,
 ) -> Result<ListSink> {
-    let reader = open(path)?;
     let sink = ListSink::new(list, project_id);
     let shown = path.display().to_string();
-    let result =
-        tokio::task::spawn_blocking(move || read_array_blocking(reader, sink, max_element)).await?;
+    let result = input::read_with(path, move |reader| {
+        read_array_blocking(reader, sink, max_element)
+    })
+    .await?;
     match result {
         Ok((sink, count)) => {
             tracing::info!(file = %shown, list = list.name(), elements = count, "read");
@@ -307,8 +333,9 @@ struct SavedProject {
     raw: Value,
 }
 
-fn read_project(path: &Path) -> Result<SavedProject> {
-    let raw: Value = serde_json::from_reader(open(path)?)
+async fn read_project(path: &Path) -> Result<SavedProject> {
+    let raw: Value = input::read_with(path, serde_json::from_reader)
+        .await?
         .with_context(|| format!("reading {} as JSON", path.display()))?;
     let project: model::Project = serde_json::from_value(raw.clone())
         .with_context(|| format!("{} is not a saved project response", path.display()))?;
@@ -318,37 +345,29 @@ fn read_project(path: &Path) -> Result<SavedProject> {
     })
 }
 
-fn read_integrations(path: &Path) -> Result<Vec<Value>> {
-    serde_json::from_reader(open(path)?).with_context(|| {
-        format!(
-            "{} is not a saved integrations response (a JSON array)",
-            path.display()
-        )
-    })
-}
-
-fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    if is_stdin(path) {
-        return Ok(Box::new(std::io::stdin()));
-    }
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(Box::new(file))
+async fn read_integrations(path: &Path) -> Result<Vec<Value>> {
+    input::read_with(path, serde_json::from_reader)
+        .await?
+        .with_context(|| {
+            format!(
+                "{} is not a saved integrations response (a JSON array)",
+                path.display()
+            )
+        })
 }
 
 /// Reads a saved installations response into a snapshot, element by element.
 async fn read_snapshot(path: &Path, project_id: String, max_element: usize) -> Result<Snapshot> {
-    let size = (!is_stdin(path))
-        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
-        .flatten();
-    let progress = Progress::start("reading", Unit::Bytes, size);
-    let reader = CountingReader::new(open(path)?, progress.counter());
+    let progress = Progress::start("reading", Unit::Bytes, input::size(path));
+    let counter = progress.counter();
     let mut snapshot = Snapshot::new(project_id);
     snapshot.cover_installations();
     let shown = path.display().to_string();
     let started = std::time::Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || read_array_blocking(reader, snapshot, max_element))
-            .await?;
+    let result = input::read_with(path, move |reader| {
+        read_array_blocking(CountingReader::new(reader, counter), snapshot, max_element)
+    })
+    .await?;
     drop(progress);
     match result {
         Ok((snapshot, count)) => {

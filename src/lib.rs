@@ -20,6 +20,7 @@ pub mod export;
 #[cfg(feature = "failpoints")]
 pub mod failpoints;
 pub mod import;
+pub mod input;
 pub mod json_number;
 pub mod lifecycle;
 pub mod metrics;

@@ -731,6 +731,20 @@ impl TestApp {
         .unwrap()
     }
 
+    /// As `ampsync`, with the process's umask set to `umask` (the files it creates
+    /// get `0666` less it).
+    pub async fn ampsync_umask(&self, umask: u32, args: &[&str]) -> Run {
+        let mut cmd = self.command(args, &[]);
+        // SAFETY: umask(2) is async-signal-safe and touches only the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::umask(umask as libc::mode_t);
+                Ok(())
+            });
+        }
+        Run(cmd.output().await.expect("the ampsync binary runs"))
+    }
+
     /// Starts `ampsync ARGS` without waiting for it; its output is piped.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
         self.command(args, env)

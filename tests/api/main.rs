@@ -8,6 +8,7 @@ mod dbt; // the dbt project declares every table and view with its comments as d
 mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and hold their promises
 mod export; // ampsync export: import then export gives the input back, less secrets; --as-of; flat memory
 mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
+mod files; // FIFOs, devices, directories, byte order marks and file modes, for import, export and status
 mod fixtures; // realistic installation payloads, with secrets
 mod guard; // the mass-delete guard of what only the lists show: empty or cut-short lists, import
 mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
