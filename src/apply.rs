@@ -188,7 +188,9 @@ pub async fn plan(
     }
 
     let started = Instant::now();
-    sqlx::query(include_str!("../sql/apply/begin_plan.sql"))
+    // Creates (or empties) the run's temporary tables ampsync_snapshot, partitioned by the
+    // synced tables $1, and ampsync_plan (sql/functions/begin_plan.sql).
+    sqlx::query("SELECT ampersand.begin_plan($1)")
         .bind(Table::ALL.map(Table::name).as_slice())
         .execute(&mut *conn)
         .await
@@ -377,15 +379,19 @@ async fn plan_tables(
             continue;
         }
         let started = Instant::now();
-        let distinct: i64 = sqlx::query_scalar(include_str!("../sql/apply/plan_table.sql"))
-            .bind(table.name())
-            .bind(&snapshot.project_id)
-            .bind(group_ref)
-            .bind(snapshot.covers(table))
-            .bind(table.spec().delete_scope.sql_name())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("comparing the snapshot with what is stored", table))?;
+        let distinct: i64 = sqlx::query_scalar(
+            // See sql/functions/plan_table.sql: $3 is the group of a group sync, $4 whether
+            // the snapshot covers the table, $5 its delete scope.
+            "SELECT ampersand.plan_table($1, $2, $3, $4, $5)",
+        )
+        .bind(table.name())
+        .bind(&snapshot.project_id)
+        .bind(group_ref)
+        .bind(snapshot.covers(table))
+        .bind(table.spec().delete_scope.sql_name())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("comparing the snapshot with what is stored", table))?;
         tracing::debug!(
             table = table.name(),
             keys = distinct,
@@ -642,7 +648,7 @@ pub async fn execute(
                 seconds = started.elapsed().as_secs_f64(),
                 "staged"
             );
-            sqlx::query(include_str!("../sql/apply/merge_stage.sql"))
+            sqlx::query("SELECT ampersand.merge_stage($1, $2, $3)")
                 .bind(table.name())
                 .bind(run_id)
                 .bind(observed_at)
@@ -651,7 +657,7 @@ pub async fn execute(
                 .map_err(db("writing rows", table))?;
         }
         if c.deleted > 0 {
-            sqlx::query(include_str!("../sql/apply/delete_planned.sql"))
+            sqlx::query("SELECT ampersand.delete_planned($1, $2, $3)")
                 .bind(table.name())
                 .bind(run_id)
                 .bind(observed_at)
@@ -675,7 +681,7 @@ pub async fn execute(
 /// snapshot's file page by page, each line prefixed with its change.
 async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Result<(), ApplyError> {
     let columns = snapshot.columns(table).unwrap_or_default();
-    sqlx::query(include_str!("../sql/apply/prepare_stage.sql"))
+    sqlx::query("SELECT ampersand.prepare_stage($1, $2)")
         .bind(table.name())
         .bind(columns)
         .execute(&mut *tx)

@@ -164,7 +164,7 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
         .context("migrating the database")?;
     apply_functions(&mut migrator.0)
         .await
-        .context("applying the functions of sql/functions")?;
+        .context("applying the functions of sql/functions and the views of sql/views")?;
     // The migrations are committed; a failed goodbye changes nothing.
     if let Err(e) = migrator.0.close().await {
         tracing::debug!(error = %e, "closing the migration connection");
@@ -177,7 +177,7 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
 /// repeatable migrations, they are applied after the versioned ones on every `migrate`,
 /// with `CREATE OR REPLACE`: a release changes a function by editing its file, never by
 /// editing a landed migration.
-const FUNCTIONS: [(&str, &str); 13] = [
+const FUNCTIONS: [(&str, &str); 14] = [
     (
         "synced_table",
         include_str!("../sql/functions/synced_table.sql"),
@@ -227,9 +227,34 @@ const FUNCTIONS: [(&str, &str); 13] = [
         "prune_history",
         include_str!("../sql/functions/prune_history.sql"),
     ),
+    (
+        "replace_view",
+        include_str!("../sql/functions/replace_view.sql"),
+    ),
 ];
 
-/// Applies [`FUNCTIONS`] in one transaction. Two jobs migrating at once take turns (an
+/// The views for the people who query, each with its one current definition in
+/// `sql/views/`, applied after [`FUNCTIONS`] on every `migrate` as they are. A view is
+/// recreated only when its definition changed (`ampersand.replace_view`): every command
+/// migrates, and replacing a view locks out its readers. The migrations that first
+/// created them (V3, V4, V9) stay as they landed.
+const VIEWS: [(&str, &str); 4] = [
+    ("change_log", include_str!("../sql/views/change_log.sql")),
+    (
+        "installation_overview",
+        include_str!("../sql/views/installation_overview.sql"),
+    ),
+    (
+        "config_read_objects",
+        include_str!("../sql/views/config_read_objects.sql"),
+    ),
+    (
+        "connection_funnel",
+        include_str!("../sql/views/connection_funnel.sql"),
+    ),
+];
+
+/// Applies [`FUNCTIONS`], then [`VIEWS`], in one transaction. Two jobs migrating at once take turns (an
 /// advisory lock for the transaction), since concurrent `CREATE OR REPLACE` of one
 /// function fails.
 async fn apply_functions(conn: &mut PgConnection) -> Result<()> {
@@ -242,6 +267,11 @@ async fn apply_functions(conn: &mut PgConnection) -> Result<()> {
         sqlx::Executor::execute(&mut *tx, sql)
             .await
             .with_context(|| format!("sql/functions/{name}.sql"))?;
+    }
+    for (name, sql) in VIEWS {
+        sqlx::Executor::execute(&mut *tx, sql)
+            .await
+            .with_context(|| format!("sql/views/{name}.sql"))?;
     }
     tx.commit().await?;
     Ok(())

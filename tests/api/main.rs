@@ -27,3 +27,4 @@ mod storable; // records Postgres cannot store are rejected by id and field; tex
 mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
 mod unchanged; // a snapshot identical to the last one is recognised at once, and only then
 mod upgrade; // landed migrations are frozen; a 0.1.0 database upgrades without false history
+mod views; // sql/views: one current definition each, re-applied by migrate without locking out readers

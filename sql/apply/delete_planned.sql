@@ -1,1 +1,0 @@
-SELECT ampersand.delete_planned($1, $2, $3)

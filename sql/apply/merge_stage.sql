@@ -1,1 +1,0 @@
-SELECT ampersand.merge_stage($1, $2, $3)

@@ -1,1 +1,0 @@
-SELECT ampersand.prepare_stage($1, $2)
