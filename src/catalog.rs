@@ -173,6 +173,18 @@ pub struct Spec {
 
 const PROJECT: &str = "@projectId";
 
+/// The columns every synced table has besides those of its source object: its hashes
+/// and what the runs record about the row. Every other column is a field of the object
+/// (or `extra`), which `export` writes back and a dbt source describes.
+pub const BOOKKEEPING: [&str; 6] = [
+    "content_hash",
+    "row_hash",
+    "first_seen_at",
+    "changed_at",
+    "deleted_at",
+    "sync_run_id",
+];
+
 static SPECS: [Spec; 8] = [
     Spec {
         table: Table::Projects,

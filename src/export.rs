@@ -10,6 +10,7 @@
 //! No secret can reach the output: tokens and API keys were never stored (see `bridge`),
 //! and the `has_*` flags, which are not API fields, are not written.
 
+use std::borrow::Cow;
 use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
+use crate::catalog::{hash_name, Table, BOOKKEEPING};
 use crate::progress::{Progress, Unit};
 use crate::shutdown::{Interrupted, Shutdown};
 
@@ -236,12 +238,17 @@ async fn write_array(
         .execute(&mut *tx)
         .await
         .map_err(read)?;
-    let mut rows = sqlx::query_as::<_, (String, Option<String>)>(include_str!(
-        "../sql/export/installations.sql"
-    ))
-    .bind(project_id)
-    .bind(as_of)
-    .fetch(&mut *tx);
+    let columns: Vec<(String, String, String)> =
+        sqlx::query_as(include_str!("../sql/export/columns.sql"))
+            .bind(EXPORTED.map(Table::name).as_slice())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(read)?;
+    let statement = fill_columns(include_str!("../sql/export/installations.sql"), &columns);
+    let mut rows = sqlx::query_as::<_, (String, Option<String>)>(&statement)
+        .bind(project_id)
+        .bind(as_of)
+        .fetch(&mut *tx);
     let write_error = |source| ExportError::Write {
         project: project_id.to_owned(),
         target: "the output".to_owned(),
@@ -265,4 +272,185 @@ async fn write_array(
     let end: &[u8] = if written == 0 { b"]\n" } else { b"\n]\n" };
     out.write(end).await.map_err(write_error)?;
     Ok(written)
+}
+
+/// The tables whose rows make up an exported installation.
+const EXPORTED: [Table; 6] = [
+    Table::Groups,
+    Table::Consumers,
+    Table::ProviderApps,
+    Table::Connections,
+    Table::Configs,
+    Table::Installations,
+];
+
+/// How the export writes a column: see `sql/export/installations.sql`.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    /// By hand, in the statement (a nested object's key, a token time, `extra`, ...), or
+    /// not at all (a derived column, a secret's presence).
+    ByHand,
+    /// Under its API name, inside `jsonb_strip_nulls`: left out when null.
+    Field(Cow<'static, str>),
+    /// A free-form `jsonb` value under its API name, added when present, so that nulls
+    /// inside it stay.
+    Document(Cow<'static, str>),
+}
+
+/// How column `column` of `table`, of type `type_name` (as `format_type` prints it), is
+/// written: a column that is a plain field of its object (its hash name has no dot and
+/// no `@`) by the rule, every other one by hand.
+fn written(table: Table, column: &str, type_name: &str) -> Written {
+    match hash_name(table.spec(), column) {
+        Some(name) if !name.contains('.') && !name.starts_with('@') => {
+            if type_name == "jsonb" {
+                Written::Document(name)
+            } else {
+                Written::Field(name)
+            }
+        }
+        _ => Written::ByHand,
+    }
+}
+
+/// The export statement with the markers of its template filled in from the columns of
+/// the tables (`(table, column, type)` rows in table order, as `sql/export/columns.sql`
+/// reads them):
+/// - `/*columns T*/`: every column of `T` but the [`BOOKKEEPING`] ones, for the current
+///   rows and the as-of rows alike;
+/// - `/*fields T a*/`: `'apiName', a.column` pairs for `jsonb_build_object` (times as
+///   RFC 3339 UTC with microseconds, arrays as JSON arrays);
+/// - `/*documents T a*/`: `|| CASE WHEN a.column IS NULL ...` for the `jsonb` fields.
+///
+/// The alias is optional. A marker for a table without columns is left empty, which
+/// Postgres then refuses: a database that was not migrated.
+fn fill_columns(template: &str, columns: &[(String, String, String)]) -> String {
+    let mut out = String::with_capacity(template.len() * 2);
+    let mut rest = template;
+    while let Some(start) = rest.find("/*") {
+        let Some(len) = rest[start..].find("*/") else {
+            break;
+        };
+        let marker = &rest[start + 2..start + len];
+        out.push_str(&rest[..start]);
+        match fill_marker(marker, columns) {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(&rest[start..start + len + 2]),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text of one marker (`columns T`, `fields T a`, `documents T a`); none for any
+/// other comment.
+fn fill_marker(marker: &str, columns: &[(String, String, String)]) -> Option<String> {
+    let mut words = marker.split_whitespace();
+    let kind = words.next()?;
+    let table = Table::named(words.next()?)?;
+    let qualifier = words
+        .next()
+        .map(|alias| format!("{alias}."))
+        .unwrap_or_default();
+    let of_table = columns
+        .iter()
+        .filter(|(t, _, _)| t == table.name())
+        .filter(|(_, c, _)| !BOOKKEEPING.contains(&c.as_str()));
+    let quoted = |column: &str| format!("{qualifier}\"{}\"", column.replace('"', "\"\""));
+    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let parts: Vec<String> = match kind {
+        "columns" => of_table.map(|(_, c, _)| quoted(c)).collect(),
+        "fields" => of_table
+            .filter_map(|(_, c, ty)| match written(table, c, ty) {
+                Written::Field(name) => Some((name, c, ty)),
+                _ => None,
+            })
+            .map(|(name, c, ty)| {
+                let value = if ty == "timestamp with time zone" {
+                    format!(
+                        "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+                        quoted(c)
+                    )
+                } else if ty.ends_with("[]") {
+                    format!("to_jsonb({})", quoted(c))
+                } else {
+                    quoted(c)
+                };
+                format!("{}, {value}", literal(&name))
+            })
+            .collect(),
+        "documents" => of_table
+            .filter_map(|(_, c, ty)| match written(table, c, ty) {
+                Written::Document(name) => Some(format!(
+                    "|| CASE WHEN {0} IS NULL THEN '{{}}' ELSE jsonb_build_object({1}, {0}) END",
+                    quoted(c),
+                    literal(&name)
+                )),
+                _ => None,
+            })
+            .collect(),
+        _ => return None,
+    };
+    Some(parts.join(if kind == "documents" { " " } else { ", " }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(table: &str, list: &[(&str, &str)]) -> Vec<(String, String, String)> {
+        list.iter()
+            .map(|(c, ty)| (table.to_owned(), (*c).to_owned(), (*ty).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn markers_are_filled_from_the_columns_by_their_api_names() {
+        let columns = columns(
+            "provider_apps",
+            &[
+                ("id", "text"),
+                ("project_id", "text"),
+                ("client_id", "text"),
+                ("scopes", "text[]"),
+                ("metadata", "jsonb"),
+                ("create_time", "timestamp with time zone"),
+                ("extra", "jsonb"),
+                ("row_hash", "text"),
+            ],
+        );
+        let filled = fill_columns(
+            "SELECT /*columns provider_apps*/ /* a comment */ FROM t;\n\
+             jsonb_build_object('projectId', a.project_id, /*fields provider_apps a*/) /*documents provider_apps a*/",
+            &columns,
+        );
+        assert_eq!(
+            filled,
+            "SELECT \"id\", \"project_id\", \"client_id\", \"scopes\", \"metadata\", \"create_time\", \"extra\" /* a comment */ FROM t;\n\
+             jsonb_build_object('projectId', a.project_id, 'id', a.\"id\", 'clientId', a.\"client_id\", \
+             'scopes', to_jsonb(a.\"scopes\"), \
+             'createTime', to_char(a.\"create_time\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')) \
+             || CASE WHEN a.\"metadata\" IS NULL THEN '{}' ELSE jsonb_build_object('metadata', a.\"metadata\") END"
+        );
+    }
+
+    #[test]
+    fn every_marker_of_the_export_names_an_exported_table() {
+        let template = include_str!("../sql/export/installations.sql");
+        let mut markers = 0;
+        for marker in template.split("/*").skip(1) {
+            let marker = marker.split("*/").next().unwrap_or_default();
+            let mut words = marker.split_whitespace();
+            if let Some("columns" | "fields" | "documents") = words.next() {
+                let table = words.next().and_then(Table::named);
+                assert!(
+                    table.is_some_and(|t| EXPORTED.contains(&t)),
+                    "/*{marker}*/"
+                );
+                markers += 1;
+            }
+        }
+        assert_eq!(markers, 2 * 6 + 6 + 6);
+    }
 }

@@ -15,6 +15,14 @@
 --   * no secret: tokens and API keys were never stored, and the has_* flags, which are
 --     not API fields, are not written; a token object is written (with its times) when
 --     the token or a time was there.
+-- The columns are not listed here: each marker (a comment `columns T`, `fields T a` or
+-- `documents T a`) is filled in at run time from table T's columns (src/export.rs,
+-- `fill_columns`). Every column that is a plain field of its object (its hash name,
+-- src/catalog.rs, has no dot and no @) is written under that name: times as below,
+-- arrays as JSON arrays, jsonb as a document added when present, anything else as it
+-- is. What is written by hand below is the structure: the nested objects, the token
+-- object, and projectId where the API object has one. So a new column for an API field
+-- (a promoted one, say) needs no edit here.
 -- The current connection row is read, not its open history version: token times move
 -- without a version (PRODUCT.md), and "now" means the tables' values.
 --
@@ -24,96 +32,76 @@
 -- prints as gigabytes, failing the export with "out of memory" after a long wait.
 -- ampsync now rejects them at ingest (src/storable.rs); the export names the row instead.
 WITH inst AS (
-    SELECT id, project_id, integration_id, health_status, last_operation_status,
-           connection_id, config_id, group_ref, create_time, created_by, update_time, extra
+    SELECT /*columns installations*/
     FROM ampersand.installations
     WHERE $2::timestamptz IS NULL AND project_id = $1 AND deleted_at IS NULL
     UNION ALL
-    SELECT id, project_id, integration_id, health_status, last_operation_status,
-           connection_id, config_id, group_ref, create_time, created_by, update_time, extra
+    SELECT /*columns installations*/
     FROM ampersand.installations_as_of($2)
     WHERE $2::timestamptz IS NOT NULL AND project_id = $1
 ),
 conn AS (
-    SELECT id, project_id, provider, provider_app_id, group_ref, consumer_ref,
-           provider_workspace_ref, provider_consumer_ref, create_time, update_time,
-           auth_scheme, status, has_access_token, access_token_issued_at,
-           access_token_expires_at, has_refresh_token, refresh_token_issued_at,
-           refresh_token_expires_at, oauth_scopes, provider_metadata, catalog_vars, extra
+    SELECT /*columns connections*/
     FROM ampersand.connections
     WHERE $2::timestamptz IS NULL AND project_id = $1
     UNION ALL
-    SELECT id, project_id, provider, provider_app_id, group_ref, consumer_ref,
-           provider_workspace_ref, provider_consumer_ref, create_time, update_time,
-           auth_scheme, status, has_access_token, access_token_issued_at,
-           access_token_expires_at, has_refresh_token, refresh_token_issued_at,
-           refresh_token_expires_at, oauth_scopes, provider_metadata, catalog_vars, extra
+    SELECT /*columns connections*/
     FROM ampersand.connections_as_of($2)
     WHERE $2::timestamptz IS NOT NULL AND project_id = $1
 ),
 grp AS (
     SELECT group_ref, extra || jsonb_strip_nulls(jsonb_build_object(
-               'groupRef', group_ref, 'groupName', group_name, 'projectId', project_id,
-               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-           )) AS obj
+               'projectId', project_id, /*fields groups*/
+           )) /*documents groups*/ AS obj
     FROM (
-        SELECT group_ref, group_name, project_id, create_time, update_time, extra
+        SELECT /*columns groups*/
         FROM ampersand.groups
         WHERE $2::timestamptz IS NULL AND project_id = $1
         UNION ALL
-        SELECT group_ref, group_name, project_id, create_time, update_time, extra
+        SELECT /*columns groups*/
         FROM ampersand.groups_as_of($2)
         WHERE $2::timestamptz IS NOT NULL AND project_id = $1
     ) AS g
 ),
 cons AS (
     SELECT consumer_ref, extra || jsonb_strip_nulls(jsonb_build_object(
-               'consumerRef', consumer_ref, 'consumerName', consumer_name, 'projectId', project_id,
-               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-           )) AS obj
+               'projectId', project_id, /*fields consumers*/
+           )) /*documents consumers*/ AS obj
     FROM (
-        SELECT consumer_ref, consumer_name, project_id, create_time, update_time, extra
+        SELECT /*columns consumers*/
         FROM ampersand.consumers
         WHERE $2::timestamptz IS NULL AND project_id = $1
         UNION ALL
-        SELECT consumer_ref, consumer_name, project_id, create_time, update_time, extra
+        SELECT /*columns consumers*/
         FROM ampersand.consumers_as_of($2)
         WHERE $2::timestamptz IS NOT NULL AND project_id = $1
     ) AS c
 ),
 app AS (
     SELECT id, extra || jsonb_strip_nulls(jsonb_build_object(
-               'id', id, 'projectId', project_id, 'externalRef', external_ref,
-               'provider', provider, 'clientId', client_id, 'scopes', to_jsonb(scopes),
-               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'updateTime', to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-           )) || CASE WHEN metadata IS NULL THEN '{}' ELSE jsonb_build_object('metadata', metadata) END AS obj
+               'projectId', project_id, /*fields provider_apps*/
+           )) /*documents provider_apps*/ AS obj
     FROM (
-        SELECT id, project_id, external_ref, provider, client_id, scopes, metadata,
-               create_time, update_time, extra
+        SELECT /*columns provider_apps*/
         FROM ampersand.provider_apps
         WHERE $2::timestamptz IS NULL AND project_id = $1
         UNION ALL
-        SELECT id, project_id, external_ref, provider, client_id, scopes, metadata,
-               create_time, update_time, extra
+        SELECT /*columns provider_apps*/
         FROM ampersand.provider_apps_as_of($2)
         WHERE $2::timestamptz IS NOT NULL AND project_id = $1
     ) AS a
 ),
+-- A config's project and installation are the run's, not fields of the API object.
 cfg AS (
     SELECT id, extra || jsonb_strip_nulls(jsonb_build_object(
-               'id', id, 'revisionId', revision_id,
-               'createTime', to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'createdBy', created_by
-           )) || CASE WHEN content IS NULL THEN '{}' ELSE jsonb_build_object('content', content) END AS obj
+               /*fields configs*/
+           )) /*documents configs*/ AS obj
     FROM (
-        SELECT id, revision_id, create_time, created_by, content, extra
+        SELECT /*columns configs*/
         FROM ampersand.configs
         WHERE $2::timestamptz IS NULL AND project_id = $1
         UNION ALL
-        SELECT id, revision_id, create_time, created_by, content, extra
+        SELECT /*columns configs*/
         FROM ampersand.configs_as_of($2)
         WHERE $2::timestamptz IS NOT NULL AND project_id = $1
     ) AS f
@@ -154,33 +142,19 @@ CROSS JOIN LATERAL (
 -- The installation's object, checked and written above.
 CROSS JOIN LATERAL (SELECT (i.extra
         || jsonb_strip_nulls(jsonb_build_object(
-               'id', i.id,
-               'projectId', i.project_id,
-               'integrationId', i.integration_id,
-               'healthStatus', i.health_status,
-               'lastOperationStatus', i.last_operation_status,
-               'createTime', to_char(i.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'createdBy', i.created_by,
-               'updateTime', to_char(i.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+               'projectId', i.project_id, /*fields installations i*/))
+        /*documents installations i*/
         || CASE WHEN ig.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', ig.obj) END
         || CASE WHEN c.id IS NULL THEN '{}' ELSE jsonb_build_object('connection',
                (c.extra - 'oauth2AuthorizationCode')
                || jsonb_strip_nulls(jsonb_build_object(
-                      'id', c.id,
-                      'projectId', c.project_id,
-                      'provider', c.provider,
-                      'providerWorkspaceRef', c.provider_workspace_ref,
-                      'providerConsumerRef', c.provider_consumer_ref,
-                      'createTime', to_char(c.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                      'updateTime', to_char(c.update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                      'authScheme', c.auth_scheme,
-                      'status', c.status))
+                      'projectId', c.project_id, /*fields connections c*/))
+               /*documents connections c*/
                || CASE WHEN pa.obj IS NULL THEN '{}' ELSE jsonb_build_object('providerApp', pa.obj) END
                || CASE WHEN cg.obj IS NULL THEN '{}' ELSE jsonb_build_object('group', cg.obj) END
                || CASE WHEN cu.obj IS NULL THEN '{}' ELSE jsonb_build_object('consumer', cu.obj) END
                || CASE WHEN oauth.obj IS NULL THEN '{}' ELSE jsonb_build_object('oauth2AuthorizationCode', oauth.obj) END
-               || CASE WHEN c.provider_metadata IS NULL THEN '{}' ELSE jsonb_build_object('providerMetadata', c.provider_metadata) END
-               || CASE WHEN c.catalog_vars IS NULL THEN '{}' ELSE jsonb_build_object('catalogVars', c.catalog_vars) END) END
+               ) END
         || CASE WHEN f.obj IS NULL THEN '{}' ELSE jsonb_build_object('config', f.obj) END) AS obj
 ) AS obj
 ORDER BY i.id COLLATE "C"
