@@ -94,7 +94,8 @@ pub struct ProviderAppRow {
     pub extra: Jsonb<Map<String, Value>>,
 }
 
-#[derive(Serialize)]
+/// `Default` lets tests build one with the fields they care about.
+#[derive(Serialize, Default)]
 pub struct ConnectionRow {
     pub id: String,
     pub project_id: String,

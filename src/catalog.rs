@@ -113,17 +113,12 @@ pub struct Column {
     /// secret's presence), or none for a column derived from another (`created_by_kind`).
     /// Never renamed once released: the hash of every stored row depends on it.
     pub hashed_as: Option<&'static str>,
-    /// 0.1.0 had no such column and kept the field in `extra` under `hashed_as`, so the
-    /// 0.1.0 hash of a row is computed with it put back there. Only for columns 0.2.0
-    /// added: later ones need nothing, since 0.2.0's hashes survive new columns.
-    pub promoted: bool,
 }
 
 const fn col(name: &'static str, hashed_as: &'static str) -> Column {
     Column {
         name,
         hashed_as: Some(hashed_as),
-        promoted: false,
     }
 }
 
@@ -131,15 +126,6 @@ const fn derived(name: &'static str) -> Column {
     Column {
         name,
         hashed_as: None,
-        promoted: false,
-    }
-}
-
-const fn promoted(name: &'static str, hashed_as: &'static str) -> Column {
-    Column {
-        name,
-        hashed_as: Some(hashed_as),
-        promoted: true,
     }
 }
 
@@ -153,8 +139,13 @@ pub struct Spec {
     pub key: &'static [&'static str],
     /// The columns whose hash name is not their API name in camelCase (the name
     /// `group_name` has anyway): fields of nested objects, what the run supplies,
-    /// derived columns, promoted ones. A plain new column needs no entry.
+    /// derived columns. A plain new column needs no entry.
     pub columns: &'static [Column],
+    /// The row's columns in 0.1.0 (V1), for the hash 0.1.0 computed, which a row stored
+    /// by it and not seen since still holds. 0.1.0 kept every other field in `extra`, so
+    /// a column added later (`catalog_vars`, say) goes back there for that hash: a new
+    /// column needs no entry here. Fixed: V1 never changes.
+    pub in_0_1_0: &'static [&'static str],
     /// Columns that move on their own (token refreshes): a change to them alone updates
     /// the current row without a history version.
     pub volatile: &'static [&'static str],
@@ -197,6 +188,16 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::Never,
         complete_with: None,
         nested: &[],
+        in_0_1_0: &[
+            "id",
+            "name",
+            "app_name",
+            "org_id",
+            "create_time",
+            "update_time",
+            "entitlements",
+            "extra",
+        ],
     },
     Spec {
         table: Table::Integrations,
@@ -215,6 +216,19 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::Any,
         complete_with: None,
         nested: &["latestRevision"],
+        in_0_1_0: &[
+            "id",
+            "project_id",
+            "name",
+            "provider",
+            "create_time",
+            "update_time",
+            "latest_revision_id",
+            "latest_revision_spec_version",
+            "latest_revision_create_time",
+            "latest_revision_content",
+            "extra",
+        ],
     },
     Spec {
         table: Table::Groups,
@@ -227,6 +241,14 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::Group,
         complete_with: Some(List::Connections),
         nested: &[],
+        in_0_1_0: &[
+            "project_id",
+            "group_ref",
+            "group_name",
+            "create_time",
+            "update_time",
+            "extra",
+        ],
     },
     Spec {
         table: Table::Consumers,
@@ -239,6 +261,14 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::FullSyncOnly,
         complete_with: Some(List::Connections),
         nested: &[],
+        in_0_1_0: &[
+            "project_id",
+            "consumer_ref",
+            "consumer_name",
+            "create_time",
+            "update_time",
+            "extra",
+        ],
     },
     Spec {
         table: Table::ProviderApps,
@@ -251,6 +281,18 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::FullSyncOnly,
         complete_with: Some(List::ProviderApps),
         nested: &[],
+        in_0_1_0: &[
+            "id",
+            "project_id",
+            "provider",
+            "client_id",
+            "external_ref",
+            "scopes",
+            "metadata",
+            "create_time",
+            "update_time",
+            "extra",
+        ],
     },
     Spec {
         table: Table::Connections,
@@ -281,7 +323,6 @@ static SPECS: [Spec; 8] = [
             ),
             col("oauth_scopes", "oauth2AuthorizationCode.scopes"),
             col("has_api_key", "@hasApiKey"),
-            promoted("catalog_vars", "catalogVars"),
         ],
         volatile: &[
             "access_token_issued_at",
@@ -294,6 +335,30 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::Group,
         complete_with: Some(List::Connections),
         nested: &["oauth2AuthorizationCode"],
+        in_0_1_0: &[
+            "id",
+            "project_id",
+            "provider",
+            "provider_app_id",
+            "group_ref",
+            "consumer_ref",
+            "provider_workspace_ref",
+            "provider_consumer_ref",
+            "create_time",
+            "update_time",
+            "auth_scheme",
+            "status",
+            "has_access_token",
+            "access_token_issued_at",
+            "access_token_expires_at",
+            "has_refresh_token",
+            "refresh_token_issued_at",
+            "refresh_token_expires_at",
+            "oauth_scopes",
+            "has_api_key",
+            "provider_metadata",
+            "extra",
+        ],
     },
     Spec {
         table: Table::Configs,
@@ -311,6 +376,18 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::Installation,
         complete_with: None,
         nested: &[],
+        in_0_1_0: &[
+            "id",
+            "project_id",
+            "installation_id",
+            "revision_id",
+            "create_time",
+            "created_by",
+            "created_by_kind",
+            "created_by_ref",
+            "content",
+            "extra",
+        ],
     },
     Spec {
         table: Table::Installations,
@@ -330,6 +407,22 @@ static SPECS: [Spec; 8] = [
         delete_scope: DeleteScope::Group,
         complete_with: None,
         nested: &[],
+        in_0_1_0: &[
+            "id",
+            "project_id",
+            "integration_id",
+            "health_status",
+            "last_operation_status",
+            "connection_id",
+            "config_id",
+            "group_ref",
+            "create_time",
+            "created_by",
+            "created_by_kind",
+            "created_by_ref",
+            "update_time",
+            "extra",
+        ],
     },
 ];
 
@@ -432,9 +525,8 @@ mod tests {
         for table in Table::ALL {
             let spec = table.spec();
             assert_eq!(spec.table, table);
-            for column in spec.columns.iter().filter(|c| c.promoted) {
-                let name = column.hashed_as.unwrap_or_default();
-                assert!(!name.contains('.') && !name.starts_with('@'), "{name}");
+            for column in spec.columns {
+                assert!(spec.in_0_1_0.contains(&column.name), "{}", column.name);
             }
         }
         assert_eq!(

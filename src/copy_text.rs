@@ -13,7 +13,7 @@ use serde::ser::{self, Impossible, Serialize};
 
 /// A value stored in a `jsonb` column: written as its JSON text. Serializes as a newtype
 /// struct, which JSON serializers see through, so it hashes like the bare value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Jsonb<T>(pub T);
 
 const JSONB: &str = "ampsync::Jsonb";

@@ -444,10 +444,7 @@ mod tests {
             let mut words = marker.split_whitespace();
             if let Some("columns" | "fields" | "documents") = words.next() {
                 let table = words.next().and_then(Table::named);
-                assert!(
-                    table.is_some_and(|t| EXPORTED.contains(&t)),
-                    "/*{marker}*/"
-                );
+                assert!(table.is_some_and(|t| EXPORTED.contains(&t)), "/*{marker}*/");
                 markers += 1;
             }
         }

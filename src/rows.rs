@@ -146,16 +146,17 @@ struct Layout {
     hashed: Vec<Option<(String, bool)>>,
     /// For 0.1.0's hash: the fields 0.1.0 had, in name order, and whether each is volatile.
     legacy: Vec<(usize, bool)>,
-    /// Promoted fields (see [`crate::catalog::Column::promoted`]) and their API names.
-    promoted: Vec<(usize, &'static str)>,
+    /// Fields 0.1.0 had no column for (see [`crate::catalog::Spec::in_0_1_0`]) and their
+    /// API names: 0.1.0 kept them in `extra`.
+    promoted: Vec<(usize, String)>,
     /// Nested objects whose unknown fields `extra` keeps under their name.
     nested: &'static [&'static str],
 }
 
 impl Layout {
     fn of(spec: &'static Spec, fields: &[(&'static str, Range<usize>)]) -> Layout {
-        let column = |name: &str| spec.columns.iter().find(|c| c.name == name);
         let volatile = |name: &str| spec.volatile.contains(&name);
+        let in_0_1_0 = |name: &str| spec.in_0_1_0.contains(&name);
         let hashed = fields
             .iter()
             .map(|(name, _)| {
@@ -163,14 +164,17 @@ impl Layout {
             })
             .collect();
         let mut legacy: Vec<(usize, bool)> = (0..fields.len())
-            .filter(|&i| !column(fields[i].0).is_some_and(|c| c.promoted))
+            .filter(|&i| in_0_1_0(fields[i].0))
             .map(|i| (i, volatile(fields[i].0)))
             .collect();
         legacy.sort_by_key(|(i, _)| fields[*i].0);
         let promoted = (0..fields.len())
+            .filter(|&i| !in_0_1_0(fields[i].0))
             .filter_map(|i| {
-                let c = column(fields[i].0).filter(|c| c.promoted)?;
-                Some((i, c.hashed_as?))
+                Some((
+                    i,
+                    crate::catalog::hash_name(spec, fields[i].0)?.into_owned(),
+                ))
             })
             .collect();
         Layout {
@@ -332,7 +336,7 @@ impl Encoder {
                 let text = &self.json[self.fields[*i].1.clone()];
                 if text != b"null" {
                     let value: Value = serde_json::from_slice(text).map_err(ser::Error::custom)?;
-                    extra.insert((*name).to_owned(), value);
+                    extra.insert(name.clone(), value);
                 }
             }
             self.scratch.clear();
@@ -667,13 +671,14 @@ mod tests {
             oauth_scopes: Some(vec!["api".into(), "a,b {c}".into()]),
             has_api_key: false,
             provider_metadata: Some(Jsonb(json!({"z": [1, 2.5, null], "a": "line\nbreak"}))),
-            catalog_vars: None,
             extra: Jsonb(
                 json!({"newField": {"b": true, "a": "x"}})
                     .as_object()
                     .unwrap()
                     .clone(),
             ),
+            // Columns added later (catalog_vars, ...) are null.
+            ..ConnectionRow::default()
         }
     }
 

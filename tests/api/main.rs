@@ -2,6 +2,7 @@
 //! its own fake Ampersand API, and drives the real `ampsync` binary.
 
 mod cli; // configuration, exit codes, migrations, TLS
+mod columns; // every synced column reaches the export under its API name (and the dbt sources: dbt.rs)
 #[cfg(feature = "failpoints")]
 mod crash; // the crash matrix: a run stopped at each failpoint, by panic and by exit, then run again
 mod dbt; // the dbt project declares every table and view with its comments as descriptions
