@@ -125,6 +125,7 @@ pub struct ConnectionRow {
     pub has_api_key: bool,
     pub provider_metadata: Option<Jsonb<Value>>,
     pub catalog_vars: Option<Jsonb<Value>>,
+    pub scopes: Option<Jsonb<Value>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
 
@@ -420,6 +421,7 @@ pub fn connection(project_id: &str, conn: model::Connection) -> ConnectionRows {
         has_api_key: !matches!(conn.api_key, None | Some(Value::Null)),
         provider_metadata: conn.provider_metadata.map(scrubbed).map(Jsonb),
         catalog_vars: conn.catalog_vars.map(scrubbed).map(Jsonb),
+        scopes: conn.scopes.map(scrubbed).map(Jsonb),
         extra: Jsonb(extra),
     };
     ConnectionRows {

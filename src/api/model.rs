@@ -249,6 +249,8 @@ api_object! {
         pub provider_metadata: Option<Value> = "providerMetadata",
     /// Not in the public API description yet; Ampersand's own clients read it.
         pub catalog_vars: Option<Value> = "catalogVars",
+    /// Not in the public API description either; the amp CLI's `Connection` reads it.
+        pub scopes: Option<Value> = "scopes",
     }
 }
 

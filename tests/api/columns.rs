@@ -55,7 +55,8 @@ fn installation() -> Value {
             },
             "apiKey": "k-1",
             "providerMetadata": {"instanceUrl": {"value": "https://acme.my.salesforce.com", "source": "token"}},
-            "catalogVars": {"region": "eu-west-1"}
+            "catalogVars": {"region": "eu-west-1"},
+            "scopes": ["api", "refresh_token", "offline_access"]
         },
         "config": {
             "id": "cfg-1",
@@ -107,27 +108,10 @@ async fn field_columns(app: &TestApp, table: Table) -> Vec<(String, String)> {
 async fn every_column_that_holds_an_api_field_is_exported_under_its_name() {
     // Arrange
     let app = spawn_app().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("installations.json");
-    std::fs::write(&file, json!([installation()]).to_string()).unwrap();
-    app.ampsync(&[
-        "import",
-        file.to_str().unwrap(),
-        "--project",
-        PROJECT,
-        "--observed-at",
-        "2026-11-01T00:00:00Z",
-    ])
-    .await
-    .success();
+    import(&app, &json!([installation()]), "2026-11-01T00:00:00Z").await;
 
     // Act
-    let out = app
-        .ampsync(&["export", "--project", PROJECT])
-        .await
-        .success()
-        .stdout();
-    let exported: Value = serde_json::from_str(&out).unwrap();
+    let (exported, _) = export(&app).await;
 
     // Assert: each such column is set (else the fixture above lacks the field), and its
     // value is in the export at its name.
@@ -160,4 +144,152 @@ async fn every_column_that_holds_an_api_field_is_exported_under_its_name() {
         }
     }
     assert!(checked > 40, "{checked}");
+}
+
+/// `ampsync import FILE --project PROJECT --observed-at AT` of these installations;
+/// returns its output.
+async fn import(app: &TestApp, installations: &Value, at: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("installations.json");
+    std::fs::write(&file, installations.to_string()).unwrap();
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--project",
+        PROJECT,
+        "--observed-at",
+        at,
+    ];
+    app.ampsync(&args).await.success().stdout()
+}
+
+/// Three connections: one with top-level scopes, one that sends them as null, one
+/// without them.
+fn with_scopes() -> Value {
+    let mut list = Vec::new();
+    for (n, scopes) in [
+        (1, Some(json!(["api", "offline"]))),
+        (2, Some(Value::Null)),
+        (3, None),
+    ] {
+        let mut inst = installation();
+        inst["id"] = json!(format!("inst-{n}"));
+        inst["config"]["id"] = json!(format!("cfg-{n}"));
+        let conn = inst["connection"].as_object_mut().unwrap();
+        conn.insert("id".into(), json!(format!("conn-{n}")));
+        conn.remove("scopes");
+        if let Some(scopes) = scopes {
+            conn.insert("scopes".into(), scopes);
+        }
+        list.push(inst);
+    }
+    Value::Array(list)
+}
+
+#[tokio::test]
+async fn promoting_connection_scopes_out_of_extra_writes_no_version_and_later_changes_to_it_do() {
+    // Arrange: the tables as a release before V11 left them, which kept the field in
+    // extra (nulls included) and had no column: the same source objects, so the same
+    // hashes. Made from this release's import by moving the field back and undoing V11.
+    let app = spawn_app().await;
+    let input = with_scopes();
+    import(&app, &input, "2026-11-01T00:00:00Z").await;
+    for table in ["connections", "connections_history"] {
+        sqlx::query(&format!(
+            "UPDATE ampersand.{table} SET extra = extra || CASE id
+                 WHEN 'conn-1' THEN jsonb_build_object('scopes', scopes)
+                 WHEN 'conn-2' THEN '{{\"scopes\": null}}' ELSE '{{}}' END"
+        ))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!("ALTER TABLE ampersand.{table} DROP COLUMN scopes"))
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM ampsync_schema_history WHERE version = 11")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let stored = "SELECT string_agg(concat_ws(' ', id, content_hash, row_hash, changed_at), ', ' ORDER BY id)
+                  FROM ampersand.connections";
+    let hashes: String = sqlx::query_scalar(stored)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (before, _) = export(&app).await;
+    assert_eq!(before[1]["connection"]["scopes"], Value::Null);
+    assert!(before[1]["connection"].get("scopes").is_some());
+    let versions = app
+        .count("SELECT count(*) FROM ampersand.connections_history")
+        .await;
+
+    // Act: the migration, then the same snapshot again.
+    app.ampsync(&["migrate"]).await.success();
+    let moved: Vec<(String, Option<Value>, bool)> = sqlx::query_as(
+        "SELECT id, scopes, extra ? 'scopes' FROM ampersand.connections ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let out = import(&app, &input, "2026-11-02T00:00:00Z").await;
+
+    // Assert: the field is in its column, in place: no hash, time or version moved.
+    assert_eq!(
+        moved,
+        [
+            ("conn-1".to_owned(), Some(json!(["api", "offline"])), false),
+            ("conn-2".to_owned(), None, false),
+            ("conn-3".to_owned(), None, false),
+        ]
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.connections_history WHERE extra ? 'scopes'")
+            .await,
+        0
+    );
+    assert!(out.contains("no changes"), "{out}");
+    let now: String = sqlx::query_scalar(stored)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(now, hashes);
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.connections_history")
+            .await,
+        versions
+    );
+    // The export is the same, but for the explicit null, which is a null column now.
+    let (after, _) = export(&app).await;
+    let mut expected = before.clone();
+    expected[1]["connection"]
+        .as_object_mut()
+        .unwrap()
+        .remove("scopes");
+    assert_eq!(after, expected);
+
+    // A real change to the promoted field is a new version, as for any field.
+    let mut changed = input.clone();
+    changed[0]["connection"]["scopes"] = json!(["api"]);
+    let out = import(&app, &changed, "2026-11-03T00:00:00Z").await;
+    assert!(out.contains("connections +0 ~1 -0"), "{out}");
+    let scopes: Value = sqlx::query_scalar(
+        "SELECT scopes FROM ampersand.connections_history
+         WHERE id = 'conn-1' AND change = 'update' AND valid_to IS NULL",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(scopes, json!(["api"]));
+}
+
+/// `ampsync export --project PROJECT`: the array, and its text.
+async fn export(app: &TestApp) -> (Value, String) {
+    let out = app
+        .ampsync(&["export", "--project", PROJECT])
+        .await
+        .success()
+        .stdout();
+    (serde_json::from_str(&out).unwrap(), out)
 }
