@@ -379,19 +379,17 @@ async fn plan_tables(
             continue;
         }
         let started = Instant::now();
-        let distinct: i64 = sqlx::query_scalar(
-            // See sql/functions/plan_table.sql: $3 is the group of a group sync, $4 whether
-            // the snapshot covers the table, $5 its delete scope.
-            "SELECT ampersand.plan_table($1, $2, $3, $4, $5)",
-        )
-        .bind(table.name())
-        .bind(&snapshot.project_id)
-        .bind(group_ref)
-        .bind(snapshot.covers(table))
-        .bind(table.spec().delete_scope.sql_name())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db("comparing the snapshot with what is stored", table))?;
+        // See sql/functions/plan_table.sql: $3 is the group of a group sync, $4 whether
+        // the snapshot covers the table, $5 its delete scope.
+        let distinct: i64 = sqlx::query_scalar("SELECT ampersand.plan_table($1, $2, $3, $4, $5)")
+            .bind(table.name())
+            .bind(&snapshot.project_id)
+            .bind(group_ref)
+            .bind(snapshot.covers(table))
+            .bind(table.spec().delete_scope.sql_name())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("comparing the snapshot with what is stored", table))?;
         tracing::debug!(
             table = table.name(),
             keys = distinct,

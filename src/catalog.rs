@@ -7,8 +7,10 @@
 //! Add the migration, the API model's field and the row's field in its mapping
 //! (`bridge`). A column hashes under its name in camelCase (`catalog_vars` as
 //! `catalogVars`), which is the API's name for it: an object whose field sat in `extra`
-//! before keeps its hash, and gets no history version. Only a column whose API name is
-//! something else needs a [`Column`] here.
+//! before keeps its hash, and gets no history version (0.1.0's hash too: it is computed
+//! with every column not in [`Spec::in_0_1_0`] put back in `extra`). Only a column whose
+//! API name is something else needs a [`Column`] here. `export` writes it by the same
+//! name, from the table's columns.
 
 use std::fmt;
 

@@ -1028,7 +1028,11 @@ async fn the_api_key_is_never_taken_from_a_flag_and_plain_http_is_refused_for_re
 #[test]
 fn all_sql_the_job_runs_is_loaded_from_files_and_bound_never_assembled() {
     // Every sqlx query in src/ takes its SQL from include_str! (directly, or through a
-    // variable that holds one): none is a literal or a format!-built string.
+    // variable that holds one): none is a literal or a format!-built string, but for a
+    // call of a function of sql/functions with every argument bound (`SELECT
+    // ampersand.merge_stage($1, $2, $3)`), written where it is made so that each SQL name
+    // has one file. (The export's statement, from sql/export/installations.sql, gets its
+    // column lists from pg_attribute's names, quoted as identifiers: see src/export.rs.)
     let mut sources = Vec::new();
     let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
     while let Some(dir) = stack.pop() {
@@ -1057,6 +1061,9 @@ fn all_sql_the_job_runs_is_loaded_from_files_and_bound_never_assembled() {
                 _ => call.find('('),
             };
             let arg = call[open.unwrap() + 1..].trim_start();
+            if is_bound_function_call(arg) {
+                continue;
+            }
             if ["\"", "r#", "&format!", "format!", "concat!"]
                 .iter()
                 .any(|bad| arg.starts_with(bad))
@@ -1074,4 +1081,32 @@ fn all_sql_the_job_runs_is_loaded_from_files_and_bound_never_assembled() {
     }
     assert!(calls > 15, "the scan sees the queries: {calls}");
     assert!(offenders.is_empty(), "{offenders:#?}");
+    assert!(is_bound_function_call(
+        r#""SELECT ampersand.plan_table($1, $2)")"#
+    ));
+    assert!(!is_bound_function_call(
+        r#""SELECT ampersand.plan_table($1, 'x')")"#
+    ));
+    assert!(!is_bound_function_call(
+        r#""SELECT ampersand.f($1); DROP TABLE t")"#
+    ));
+}
+
+/// Whether a query's argument is the literal `"SELECT ampersand.NAME($1, $2, ...)"`.
+fn is_bound_function_call(arg: &str) -> bool {
+    let Some(rest) = arg.strip_prefix("\"SELECT ampersand.") else {
+        return false;
+    };
+    let Some((name, rest)) = rest.split_once('(') else {
+        return false;
+    };
+    let Some((args, _)) = rest.split_once(")\"") else {
+        return false;
+    };
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        && args
+            .split(", ")
+            .enumerate()
+            .all(|(i, a)| a == format!("${}", i + 1))
 }
