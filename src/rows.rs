@@ -634,15 +634,25 @@ mod tests {
     use serde_json::json;
 
     /// The content hash as 0.1.0 computed it: the row as a serde_json map (keys sorted),
-    /// volatile columns left out, and `catalog_vars`, which 0.1.0 had no column for, in
-    /// `extra`.
+    /// volatile columns left out, and the columns 0.1.0 did not have (`catalog_vars`, ...)
+    /// in `extra`, where it kept their fields.
     fn hash_as_in_0_1_0(row: &ConnectionRow) -> String {
         let Value::Object(mut columns) = serde_json::to_value(row).unwrap() else {
             panic!("rows are objects")
         };
         columns.retain(|c, _| !Table::Connections.volatile_columns().contains(&c.as_str()));
-        if let Some(vars) = columns.remove("catalog_vars").filter(|v| !v.is_null()) {
-            columns["extra"]["catalogVars"] = vars;
+        let spec = Table::Connections.spec();
+        let later: Vec<String> = columns
+            .keys()
+            .filter(|c| !spec.in_0_1_0.contains(&c.as_str()))
+            .cloned()
+            .collect();
+        for column in later {
+            let value = columns.remove(&column).unwrap();
+            if !value.is_null() {
+                let name = crate::catalog::hash_name(spec, &column).unwrap();
+                columns["extra"][name.as_ref()] = value;
+            }
         }
         blake3::hash(&serde_json::to_vec(&columns).unwrap()).to_hex()[..32].to_owned()
     }
@@ -768,6 +778,12 @@ mod tests {
             hash_as_in_0_1_0(&row)
         );
         row.catalog_vars = Some(Jsonb(json!({"region": "eu-west-1"})));
+        assert_eq!(
+            hashes(&row).legacy_content_hash.to_string(),
+            hash_as_in_0_1_0(&row)
+        );
+        // A column added after 0.2.0 too: 0.1.0 kept its field in extra.
+        row.scopes = Some(Jsonb(json!(["api"])));
         assert_eq!(
             hashes(&row).legacy_content_hash.to_string(),
             hash_as_in_0_1_0(&row)
