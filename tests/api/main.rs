@@ -11,7 +11,7 @@ mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and w
 mod files; // FIFOs, devices, directories, byte order marks and file modes, for import, export and status
 mod fixtures; // realistic installation payloads, with secrets
 mod guard; // the mass-delete guard of what only the lists show: empty or cut-short lists, import
-mod helpers; // spawn_app(): a database, a fake API, and a way to run ampsync
+mod helpers; // spawn_app(): a database, a fake API (helpers/fake_api.rs), a way to run ampsync (helpers/process.rs)
 mod hostile_api; // redirects, bombs, huge Retry-After, echoed secrets, control characters, proxies, key files
 mod import; // backfills from archived responses
 mod lists; // the connections and provider-apps lists: appear, go, 403/404, group syncs, secrets, import
