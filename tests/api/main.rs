@@ -27,4 +27,4 @@ mod status; // ampsync status: runs table, row counts, --max-age, --json
 mod storable; // records Postgres cannot store are rejected by id and field; text is stored as sent, printed escaped
 mod sync; // the data path: first sync, no-op, changes, deletes, restores, as-of
 mod unchanged; // a snapshot identical to the last one is recognised at once, and only then
-mod upgrade; // landed migrations are frozen; a 0.1.0 database upgrades without false history
+mod upgrade; // landed migrations are frozen; databases 0.1.0, 0.2.0 and 0.3.1 wrote upgrade without false history
