@@ -38,10 +38,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use crate::normalize::Snapshot;
-use crate::rows::Table;
-use crate::runs;
-use crate::store::Origin;
+use crate::catalog::Table;
+use crate::run::ledger;
+use crate::snapshot::store::Origin;
+use crate::snapshot::Snapshot;
 
 /// Plan rows fetched per round trip while staging.
 const PAGE_ROWS: i64 = 20_000;
@@ -170,7 +170,7 @@ pub async fn plan(
     // and compare it. (Every write to the tables comes from a run, and runs of a
     // project take turns, so the tables still hold what that run left.)
     let digest = snapshot.digest(group_ref);
-    let last = runs::last_snapshot(conn, &snapshot.project_id)
+    let last = ledger::last_snapshot(conn, &snapshot.project_id)
         .await
         .map_err(bookkeeping("reading the last run's snapshot"))?;
     if let Some((run, Some(fingerprint))) = last {
@@ -577,12 +577,12 @@ pub fn log_rejected(snapshot: &Snapshot) {
     if count == 0 {
         return;
     }
-    for rejected in rejects.first(crate::rejects::LOGGED) {
+    for rejected in rejects.first(crate::snapshot::rejects::LOGGED) {
         tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
     }
     tracing::warn!(
         rejected = count,
-        logged = count.min(crate::rejects::LOGGED as u64),
+        logged = count.min(crate::snapshot::rejects::LOGGED as u64),
         without_payload = rejects.without_payload(),
         "records rejected"
     );
@@ -665,7 +665,7 @@ pub async fn execute(
         }
     }
 
-    runs::record_snapshot(tx, run_id, &plan.fingerprint)
+    ledger::record_snapshot(tx, run_id, &plan.fingerprint)
         .await
         .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
     Ok(plan.counts())

@@ -11,11 +11,11 @@ use sqlx::{PgConnection, PgPool};
 use crate::api::{ApiClient, Listed};
 use crate::apply;
 use crate::catalog::List;
-use crate::lifecycle::{self, Outcome};
-use crate::normalize::{ListSink, Snapshot};
 use crate::progress::{Progress, Unit};
-use crate::runs;
+use crate::run::ledger;
+use crate::run::lifecycle::{self, Outcome};
 use crate::shutdown::Shutdown;
+use crate::snapshot::{ListSink, Snapshot};
 use tracing::Instrument;
 
 /// What `ampsync sync` asks of one project.
@@ -69,10 +69,10 @@ async fn sync_fetched_project(
             req.dry_run,
         ))
         .await??;
-    let newest = runs::newest_observed(&mut conn, &project_id)
+    let newest = ledger::newest_observed(&mut conn, &project_id)
         .await
         .context("reading the project's last run")?;
-    let observed_at = runs::next_observed(Utc::now(), newest);
+    let observed_at = ledger::next_observed(Utc::now(), newest);
 
     let fetch = async {
         let integrations = api.integrations(req.project).await?;
@@ -143,7 +143,7 @@ async fn sync_fetched_project(
             run_id: None,
             observed_at,
             counts: plan.counts(),
-            rejected: runs::RejectedCount {
+            rejected: ledger::RejectedCount {
                 rejected: snapshot.rejected(),
                 without_payload: snapshot.rejects().without_payload(),
             },
@@ -197,7 +197,8 @@ async fn sync_fetched_project(
 async fn record_failure_before_start(pool: &PgPool, req: &SyncRequest<'_>, error: &anyhow::Error) {
     let message = crate::error::message(error);
     tracing::error!(project = req.project, error = %message, "run failed before it started");
-    if let Err(e) = runs::record_failure(pool, "sync", req.project, req.group_ref, &message).await {
+    if let Err(e) = ledger::record_failure(pool, "sync", req.project, req.group_ref, &message).await
+    {
         tracing::error!(error = %e, "could not record the failure");
     }
 }
