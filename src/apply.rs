@@ -24,10 +24,12 @@
 //! the lists show, is refused (`guard_installations`, `guard_unreached`).
 //!
 //! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
-//! the one the project's last successful run recorded in `sync_runs.snapshot`: the same
-//! digest, from a run that applied its snapshot whole, means nothing can have changed,
-//! and the run skips loading and comparing altogether. That is the common case of a job
-//! that runs every few minutes, and then the run costs the download and the parse.
+//! the one the project's last successful run recorded in `sync_runs.snapshot` (the run
+//! lifecycle reads it from the ledger and passes it in, and records the new one from
+//! [`Plan::fingerprint`]: this module knows no ledger). The same digest, from a run that
+//! applied its snapshot whole, means nothing can have changed, and the run skips loading
+//! and comparing altogether. That is the common case of a job that runs every few
+//! minutes, and then the run costs the download and the parse.
 //!
 //! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
@@ -39,7 +41,6 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::catalog::Table;
-use crate::run::ledger;
 use crate::snapshot::store::Origin;
 use crate::snapshot::Snapshot;
 
@@ -124,12 +125,25 @@ pub struct Plan {
     tables: BTreeMap<Table, TableCounts>,
     /// Set when deletions were due but not made, with the reason.
     pub deletions_skipped: Option<String>,
-    /// What `execute` records in `sync_runs.snapshot`: the snapshot's digest and its
-    /// rows per table.
+    /// What the run records in `sync_runs.snapshot` once it applied the plan: the
+    /// snapshot's digest and its rows per table.
     fingerprint: serde_json::Value,
 }
 
+/// The fingerprint the project's last successful run recorded of its snapshot, with
+/// that run's id: what [`plan`] compares the new snapshot with.
+#[derive(Debug, Clone)]
+pub struct LastSnapshot {
+    pub run_id: i64,
+    pub fingerprint: serde_json::Value,
+}
+
 impl Plan {
+    /// What to record in `sync_runs.snapshot` when the plan has been applied whole.
+    pub fn fingerprint(&self) -> &serde_json::Value {
+        &self.fingerprint
+    }
+
     pub fn counts(&self) -> Counts {
         Table::ALL
             .iter()
@@ -153,10 +167,13 @@ fn bookkeeping(doing: &'static str) -> impl FnOnce(sqlx::Error) -> ApplyError {
     move |source| ApplyError::Bookkeeping { doing, source }
 }
 
-/// Compares `snapshot` with the tables. `group_ref` limits deletions to one group.
+/// Compares `snapshot` with the tables. `group_ref` limits deletions to one group;
+/// `last` is what the project's last successful run recorded of its snapshot, when it
+/// applied it whole.
 pub async fn plan(
     conn: &mut PgConnection,
     snapshot: &mut Snapshot,
+    last: Option<LastSnapshot>,
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Plan, ApplyError> {
@@ -170,10 +187,11 @@ pub async fn plan(
     // and compare it. (Every write to the tables comes from a run, and runs of a
     // project take turns, so the tables still hold what that run left.)
     let digest = snapshot.digest(group_ref);
-    let last = ledger::last_snapshot(conn, &snapshot.project_id)
-        .await
-        .map_err(bookkeeping("reading the last run's snapshot"))?;
-    if let Some((run, Some(fingerprint))) = last {
+    if let Some(LastSnapshot {
+        run_id: run,
+        fingerprint,
+    }) = last
+    {
         if fingerprint["digest"] == digest.as_str() {
             let keys: BTreeMap<Table, u64> = Table::ALL
                 .into_iter()
@@ -664,10 +682,6 @@ pub async fn execute(
             tracing::debug!(table = table.name(), ?c, seconds, "applied");
         }
     }
-
-    ledger::record_snapshot(tx, run_id, &plan.fingerprint)
-        .await
-        .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
     Ok(plan.counts())
 }
 

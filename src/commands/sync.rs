@@ -9,7 +9,6 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 
 use crate::api::{ApiClient, Listed};
-use crate::apply;
 use crate::catalog::List;
 use crate::progress::{Progress, Unit};
 use crate::run::ledger;
@@ -124,32 +123,17 @@ async fn sync_fetched_project(
     if req.dry_run {
         let fetch_started = Instant::now();
         let mut snapshot = shutdown.interruptible(fetch).await??;
-        if snapshot.unreadable() {
-            apply::log_rejected(&snapshot);
-            return Err(lifecycle::unreadable(&snapshot, None));
-        }
         let fetch_time = fetch_started.elapsed();
         let plan_started = Instant::now();
-        let plan = shutdown
-            .interruptible(apply::plan(
+        let outcome = shutdown
+            .interruptible(lifecycle::dry_run(
                 &mut conn,
                 &mut snapshot,
+                observed_at,
                 req.group_ref,
                 req.allow_mass_delete,
             ))
             .await??;
-        let outcome = Outcome {
-            project_id,
-            run_id: None,
-            observed_at,
-            counts: plan.counts(),
-            rejected: ledger::RejectedCount {
-                rejected: snapshot.rejected(),
-                without_payload: snapshot.rejects().without_payload(),
-            },
-            deletions_skipped: plan.deletions_skipped,
-            lists_unavailable: snapshot.unavailable.clone(),
-        };
         lifecycle::log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
         return Ok(outcome);
     }

@@ -1,7 +1,12 @@
 //! One run of one project, the same for `sync` and `import`: take the project's lock,
 //! record the run as started, apply its snapshot in one transaction, record it as
-//! succeeded or failed (a signal included), and release the lock. Where the snapshot
-//! comes from (the API, saved files) is the caller's business.
+//! succeeded or failed (a signal included), and release the lock. A dry run
+//! ([`dry_run`]) plans the same way and records nothing. Where the snapshot comes from
+//! (the API, saved files) is the caller's business.
+//!
+//! The lifecycle owns the snapshot's fingerprint: it reads the last one from the ledger
+//! before planning and records the new one with the run's success, so `apply` never
+//! touches the ledger.
 
 use std::time::Duration;
 
@@ -11,7 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::ledger::{self, LockBusy, NewRun, RejectedCount, Run};
-use crate::apply::{self, Counts};
+use crate::apply::{self, Counts, LastSnapshot};
 use crate::catalog::List;
 use crate::catalog::Table;
 use crate::config::ConfigError;
@@ -232,11 +237,15 @@ pub async fn apply_snapshot(
     if snapshot.unreadable() {
         return record_unreadable(tx, run, snapshot).await;
     }
-    let plan = apply::plan(&mut tx, snapshot, group_ref, allow_mass_delete).await?;
+    let last = last_snapshot(&mut tx, snapshot).await?;
+    let plan = apply::plan(&mut tx, snapshot, last, group_ref, allow_mass_delete).await?;
     if let Some(reason) = &plan.deletions_skipped {
         tracing::warn!(reason = %reason, "deletions skipped");
     }
     let counts = apply::execute(&mut tx, snapshot, &plan, run.id, run.observed_at).await?;
+    ledger::record_snapshot(&mut tx, run.id, plan.fingerprint())
+        .await
+        .context("recording the snapshot's fingerprint")?;
     let rejected = ledger::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
     ledger::succeed(
         &mut tx,
@@ -262,6 +271,52 @@ pub async fn apply_snapshot(
         deletions_skipped: plan.deletions_skipped,
         lists_unavailable: snapshot.unavailable.clone(),
     })
+}
+
+/// A dry run: plans the snapshot as [`apply_snapshot`] would, on a connection that
+/// holds no lock, and records nothing (no run, no fingerprint, no rejected records).
+pub async fn dry_run(
+    conn: &mut PgConnection,
+    snapshot: &mut Snapshot,
+    observed_at: DateTime<Utc>,
+    group_ref: Option<&str>,
+    allow_mass_delete: bool,
+) -> Result<Outcome> {
+    if snapshot.unreadable() {
+        apply::log_rejected(snapshot);
+        return Err(unreadable(snapshot, None));
+    }
+    let last = last_snapshot(conn, snapshot).await?;
+    let plan = apply::plan(conn, snapshot, last, group_ref, allow_mass_delete).await?;
+    Ok(Outcome {
+        project_id: snapshot.project_id.clone(),
+        run_id: None,
+        observed_at,
+        counts: plan.counts(),
+        rejected: RejectedCount {
+            rejected: snapshot.rejected(),
+            without_payload: snapshot.rejects().without_payload(),
+        },
+        deletions_skipped: plan.deletions_skipped,
+        lists_unavailable: snapshot.unavailable.clone(),
+    })
+}
+
+/// What the project's last successful run recorded of its snapshot, if it applied it
+/// whole: [`apply::plan`] skips an identical snapshot.
+async fn last_snapshot(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+) -> Result<Option<LastSnapshot>> {
+    let last = ledger::last_snapshot(conn, &snapshot.project_id)
+        .await
+        .context("reading the last run's snapshot")?;
+    Ok(last.and_then(|(run_id, fingerprint)| {
+        fingerprint.map(|fingerprint| LastSnapshot {
+            run_id,
+            fingerprint,
+        })
+    }))
 }
 
 /// A snapshot none of whose installations could be read fails its run: applying the
