@@ -41,13 +41,12 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::catalog::Table;
+use crate::copy_in::{send_chunked, CopyError, COPY_CHUNK};
 use crate::snapshot::store::Origin;
 use crate::snapshot::Snapshot;
 
 /// Plan rows fetched per round trip while staging.
 const PAGE_ROWS: i64 = 20_000;
-/// COPY data sent per message.
-const COPY_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -541,35 +540,39 @@ async fn keep_unreached(
 /// installations).
 async fn load_index(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), ApplyError> {
     let doing = bookkeeping("loading the snapshot's index");
-    let mut copy = conn
+    let copy = conn
         .copy_in_raw(include_str!("../sql/apply/copy_snapshot.sql"))
         .await
         .map_err(bookkeeping("loading the snapshot's index"))?;
-    let mut failure = None;
-    let mut buf = vec![0; COPY_CHUNK];
-    'parts: for index in snapshot.index() {
-        let mut pos = 0;
-        while pos < index.len() {
-            let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
-            if let Err(e) = index.read_at(pos, &mut buf[..n]) {
-                failure = Some(e.to_string());
-                break 'parts;
+    // One message per chunk of one index file.
+    let mut files = snapshot.index();
+    let mut file = files.next();
+    let mut pos = 0;
+    let copy = send_chunked(copy, "reading the snapshot's file failed", |data| {
+        while let Some(index) = file {
+            if pos < index.len() {
+                let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
+                data.resize(n, 0);
+                index.read_at(pos, data)?;
+                pos += n as u64;
+                return Ok(());
             }
-            if let Err(e) = copy.send(&buf[..n]).await {
-                let _ = copy.abort("sending the index failed").await;
-                return Err(doing(e));
-            }
-            pos += n as u64;
+            file = files.next();
+            pos = 0;
         }
-    }
-    if let Some(reason) = failure {
-        let _ = copy.abort("reading the snapshot's file failed").await;
-        return Err(ApplyError::Spill {
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| match e {
+        CopyError::Source(e) => ApplyError::Spill {
             project: snapshot.project_id.clone(),
-            reason,
-        });
-    }
-    copy.finish().await.map_err(doing)?;
+            reason: e.to_string(),
+        },
+        CopyError::Database(e) => doing(e),
+    })?;
+    copy.finish()
+        .await
+        .map_err(bookkeeping("loading the snapshot's index"))?;
     Ok(())
 }
 
@@ -697,7 +700,6 @@ async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Resu
         .map_err(db("preparing the staging table", table))?;
 
     let mut after = -1i64;
-    let mut data = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
     loop {
         let page: Vec<(String, i64, i32)> =
             sqlx::query_as(include_str!("../sql/apply/planned_rows.sql"))
@@ -711,34 +713,31 @@ async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Resu
             break;
         };
         after = last.1;
-        let mut copy = tx
+        let copy = tx
             .copy_in_raw(include_str!("../sql/apply/copy_stage.sql"))
             .await
             .map_err(db("staging rows", table))?;
-        for (change, pos, len) in &page {
-            data.extend_from_slice(change.as_bytes());
-            data.push(b'\t');
-            if let Err(e) = snapshot.read_row(*pos as u64, *len as usize, &mut data) {
-                let _ = copy.abort("reading the snapshot's file failed").await;
-                return Err(ApplyError::Spill {
-                    project: snapshot.project_id.clone(),
-                    reason: e.to_string(),
-                });
+        let mut rows = page.iter();
+        let copy = send_chunked(copy, "reading the snapshot's file failed", |data| {
+            for (change, pos, len) in rows.by_ref() {
+                data.extend_from_slice(change.as_bytes());
+                data.push(b'\t');
+                snapshot.read_row(*pos as u64, *len as usize, data)?;
+                data.push(b'\n');
+                if data.len() >= COPY_CHUNK {
+                    break;
+                }
             }
-            data.push(b'\n');
-            if data.len() >= COPY_CHUNK {
-                copy.send(data.as_slice())
-                    .await
-                    .map_err(db("staging rows", table))?;
-                data.clear();
-            }
-        }
-        if !data.is_empty() {
-            copy.send(data.as_slice())
-                .await
-                .map_err(db("staging rows", table))?;
-            data.clear();
-        }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| match e {
+            CopyError::Source(e) => ApplyError::Spill {
+                project: snapshot.project_id.clone(),
+                reason: e.to_string(),
+            },
+            CopyError::Database(e) => db("staging rows", table)(e),
+        })?;
         fail::fail_point!("mid-copy", |code| crate::failpoints::exit(code));
         copy.finish().await.map_err(db("staging rows", table))?;
         if (page.len() as i64) < PAGE_ROWS {

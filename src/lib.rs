@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Plumbing, used by the stages and knowing none of the commands: `catalog` (the
-//! tables), `scrub` (secrets out of text), `db`, `pgpass`, `config`, `error`,
+//! tables), `scrub` (secrets out of text), `db`, `copy_in` (chunked COPY), `pgpass`, `config`, `error`,
 //! `telemetry`, `progress`, `shutdown`, `input`, `output`, `failpoints`.
 
 // The stages.
@@ -35,6 +35,7 @@ pub mod cli;
 // Plumbing.
 pub mod catalog;
 pub mod config;
+pub mod copy_in;
 pub mod db;
 pub mod error;
 #[cfg(feature = "failpoints")]

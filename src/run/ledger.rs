@@ -13,10 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::apply::Counts;
+use crate::copy_in::{send_chunked, CopyError, COPY_CHUNK};
 use crate::snapshot::rejects::AllRejects;
-
-/// Rejected records sent per COPY message.
-const COPY_CHUNK: usize = 1 << 20;
 
 /// Another run holds the project's lock (exit code 75).
 #[derive(Debug, thiserror::Error)]
@@ -245,27 +243,20 @@ pub async fn record_rejected(
     if count.rejected == 0 {
         return Ok(count);
     }
-    let mut copy = tx
+    let copy = tx
         .copy_in_raw(include_str!("../../sql/runs/copy_rejected.sql"))
         .await
         .context("recording rejected records")?;
     let mut text = rejects.copy_text(run_id);
-    let mut data = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
-    loop {
-        data.clear();
-        match text.fill(&mut data, COPY_CHUNK) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let _ = copy.abort("reading the rejected records failed").await;
-                return Err(anyhow::Error::new(e)
-                    .context("reading rejected records back from their temporary file (TMPDIR)"));
-            }
-        }
-        copy.send(data.as_slice())
-            .await
-            .context("recording rejected records")?;
-    }
+    let copy = send_chunked(copy, "reading the rejected records failed", |data| {
+        text.fill(data, COPY_CHUNK).map(|_| ())
+    })
+    .await
+    .map_err(|e| match e {
+        CopyError::Source(e) => anyhow::Error::new(e)
+            .context("reading rejected records back from their temporary file (TMPDIR)"),
+        CopyError::Database(e) => anyhow::Error::new(e).context("recording rejected records"),
+    })?;
     copy.finish().await.context("recording rejected records")?;
     Ok(count)
 }
