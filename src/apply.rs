@@ -3,17 +3,18 @@
 //!
 //! [`plan`] reads; [`execute`] writes. A dry run stops after the plan.
 //!
-//! How (see `normalize` for how the snapshot keeps its rows in temporary files):
+//! How (see `snapshot` for how the snapshot keeps its rows in temporary files):
 //! 1. `plan` COPYs the snapshot's index (table, key, hashes, updateTime, where the row
-//!    is, and the source record it came from: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
-//!    statement per table (`ampersand.plan_table`, `sql/functions/plan_table.sql`) picks each key's winning copy and compares
-//!    it with the stored key and hashes, filling the temporary table `ampsync_plan`
-//!    with what to insert, restore, update, touch or delete. An unchanged snapshot
-//!    plans nothing and reads nothing but keys and hashes.
+//!    is, and the source record it came from: about 100 bytes a row) into the temporary
+//!    table `ampsync_snapshot`, and one statement per table (`ampersand.plan_table`,
+//!    `sql/functions/plan_table.sql`) picks each key's winning copy and compares it with
+//!    the stored key and hashes, filling the temporary table `ampsync_plan` with what to
+//!    insert, restore, update, touch, rehash or delete. An unchanged snapshot plans
+//!    nothing and reads nothing but keys and hashes.
 //! 2. `execute` reads back from the snapshot's file only the rows the plan writes, COPYs
 //!    them into the temporary table `ampsync_stage`, and merges each table with the
 //!    set-based statements of `ampersand.merge_stage` and `ampersand.delete_planned`
-//!    (`migrations/V5__set_based_apply.sql`, `V6__cheaper_plan_and_merge.sql`), which
+//!    (`sql/functions/merge_stage.sql`, `sql/functions/delete_planned.sql`), which
 //!    write the current rows and their history versions: plain inserts for new rows,
 //!    one `UPDATE … FROM` the stage for changed ones. Tables with nothing to write get
 //!    no statement at all.

@@ -11,6 +11,9 @@
 //!
 //! Adding a column: the migration, the API model's field, and here the row's field and
 //! its line in the object's function (see `catalog` for how it hashes).
+//!
+//! [`row`] says what every row is ([`Row`], [`Key`], [`Jsonb`], how times are written);
+//! how a row is hashed and written for COPY is the snapshot's (`snapshot::encode`).
 
 pub mod row;
 

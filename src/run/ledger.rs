@@ -1,7 +1,10 @@
 //! Bookkeeping of runs: the `sync_runs` row of each run, its `rejected_records`, the
-//! per-project lock, and the observed time that orders a project's snapshots. Every
-//! read and write of those two tables is here, and the first observed time each applied
+//! per-project lock, the observed time that orders a project's snapshots, the
+//! fingerprint of the snapshot a run applied (which `lifecycle` reads and records), and
+//! a project named by id or by the name a sync stored ([`resolve_project`]). Every read
+//! and write of those two tables is here, and the first observed time each applied
 //! snapshot leaves in `project_retention` (which `prune` cannot delete, as it does runs).
+//! It may use `apply`'s counts; `apply` never uses it.
 //!
 //! A run's row is written in autocommit as the run starts (status `running`), closed
 //! inside the apply transaction when it succeeds, and closed in autocommit when it fails.

@@ -28,6 +28,14 @@
 //! finds PostgreSQL could not store (`\u0000`, a lone surrogate, a number too long: see
 //! `storable`), goes through a `serde_json::Value`, to be checked and kept as a
 //! rejected record whose reason names the record's id and the field.
+//!
+//! # Parts
+//!
+//! - [`store`]: the rows of one table, encoded once and spilled, and the index `apply`
+//!   loads; [`encode`]: a row's hashes and COPY line; [`copy_text`] and
+//!   [`json_number`]: the COPY text format and the numbers in it;
+//! - [`spill`]: the temporary files; [`rejects`]: the records that could not be read;
+//!   [`storable`]: what PostgreSQL could not store.
 
 pub mod copy_text;
 pub mod encode;

@@ -1,5 +1,5 @@
 //! Where a snapshot keeps its rows: each row copy encoded once (its hashes and its COPY
-//! text, see `rows::Encoder`) and appended to an anonymous temporary file, with one
+//! text, see `encode::Encoder`) and appended to an anonymous temporary file, with one
 //! line in a second file, the index: table, key, hashes, `updateTime`, where the row
 //! is, and the source record it came from ([`Origin`]). `apply` loads the index (about 100 bytes a row) into a temporary table and reads
 //! back only the rows it writes. A bounded cache of recent shared objects (`Recent`)
