@@ -2,8 +2,9 @@
 //! connections, groups, consumers, provider apps and configs, as typed tables with the
 //! full history of every change.
 //!
-//! The stages, in the order the data flows through them; each imports only the stages
-//! before it and the plumbing below:
+//! The stages, in the order the data flows through them. Each imports only the stages
+//! to its left and the plumbing; `commands`, which drives them, may import any (the
+//! test in `layers.rs` fails on an import cycle between top-level modules):
 //!
 //! ```text
 //! commands  sync · import · export · status · prune; exit codes   (cli: clap types)
@@ -18,8 +19,9 @@
 //! ```
 //!
 //! Plumbing, used by the stages and knowing none of the commands: `catalog` (the
-//! tables), `scrub` (secrets out of text), `db`, `copy_in` (chunked COPY), `pgpass`, `config`, `error`,
-//! `telemetry`, `progress`, `shutdown`, `input`, `output`, `failpoints`.
+//! tables), `scrub` (secrets out of text), `db`, `copy_in` (chunked COPY), `pgpass`,
+//! `config`, `error`, `telemetry`, `progress`, `shutdown`, `input`, `output`,
+//! `failpoints`.
 
 // The stages.
 pub mod api;
