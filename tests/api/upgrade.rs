@@ -163,7 +163,7 @@ async fn import(app: &TestApp, file: &str, observed_at: &str, integrations: bool
 /// the current rows.
 async fn history_fingerprint(app: &TestApp) -> Value {
     let mut out = serde_json::Map::new();
-    for table in ampsync::rows::Table::ALL.map(|t| t.name()) {
+    for table in ampsync::catalog::Table::ALL.map(|t| t.name()) {
         let row: Value = sqlx::query_scalar(&format!(
             "SELECT json_build_object('rows', count(*), 'changed_at', max(changed_at),
                     'runs', array_agg(DISTINCT sync_run_id),
