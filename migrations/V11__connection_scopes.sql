@@ -4,8 +4,9 @@
 --
 -- The field moves out of extra into the column in place, in the current rows and in
 -- every history version: the same value, under the same name in the source-object hash
--- (src/rows.rs), so no hash changes and no version is written. A `"scopes": null` sent
--- explicitly is left out, as a null column is (export writes no null scopes).
+-- (src/snapshot/encode.rs), so no hash changes and no version is written. A
+-- `"scopes": null` sent explicitly is left out, as a null column is (export writes no
+-- null scopes).
 -- IF NOT EXISTS: tests that rebuild an older database re-run it (tests/api/upgrade.rs).
 ALTER TABLE ampersand.connections ADD COLUMN IF NOT EXISTS scopes jsonb;
 ALTER TABLE ampersand.connections_history ADD COLUMN IF NOT EXISTS scopes jsonb;

@@ -3,17 +3,18 @@
 //!
 //! [`plan`] reads; [`execute`] writes. A dry run stops after the plan.
 //!
-//! How (see `normalize` for how the snapshot keeps its rows in temporary files):
+//! How (see `snapshot` for how the snapshot keeps its rows in temporary files):
 //! 1. `plan` COPYs the snapshot's index (table, key, hashes, updateTime, where the row
-//!    is, and the source record it came from: about 100 bytes a row) into the temporary table `ampsync_snapshot`, and one
-//!    statement per table (`ampersand.plan_table`, `sql/functions/plan_table.sql`) picks each key's winning copy and compares
-//!    it with the stored key and hashes, filling the temporary table `ampsync_plan`
-//!    with what to insert, restore, update, touch or delete. An unchanged snapshot
-//!    plans nothing and reads nothing but keys and hashes.
+//!    is, and the source record it came from: about 100 bytes a row) into the temporary
+//!    table `ampsync_snapshot`, and one statement per table (`ampersand.plan_table`,
+//!    `sql/functions/plan_table.sql`) picks each key's winning copy and compares it with
+//!    the stored key and hashes, filling the temporary table `ampsync_plan` with what to
+//!    insert, restore, update, touch, rehash or delete. An unchanged snapshot plans
+//!    nothing and reads nothing but keys and hashes.
 //! 2. `execute` reads back from the snapshot's file only the rows the plan writes, COPYs
 //!    them into the temporary table `ampsync_stage`, and merges each table with the
 //!    set-based statements of `ampersand.merge_stage` and `ampersand.delete_planned`
-//!    (`migrations/V5__set_based_apply.sql`, `V6__cheaper_plan_and_merge.sql`), which
+//!    (`sql/functions/merge_stage.sql`, `sql/functions/delete_planned.sql`), which
 //!    write the current rows and their history versions: plain inserts for new rows,
 //!    one `UPDATE … FROM` the stage for changed ones. Tables with nothing to write get
 //!    no statement at all.
@@ -24,10 +25,12 @@
 //! the lists show, is refused (`guard_installations`, `guard_unreached`).
 //!
 //! Before all that, `plan` compares the snapshot's digest (see `Snapshot::digest`) with
-//! the one the project's last successful run recorded in `sync_runs.snapshot`: the same
-//! digest, from a run that applied its snapshot whole, means nothing can have changed,
-//! and the run skips loading and comparing altogether. That is the common case of a job
-//! that runs every few minutes, and then the run costs the download and the parse.
+//! the one the project's last successful run recorded in `sync_runs.snapshot` (the run
+//! lifecycle reads it from the ledger and passes it in, and records the new one from
+//! [`Plan::fingerprint`]: this module knows no ledger). The same digest, from a run that
+//! applied its snapshot whole, means nothing can have changed, and the run skips loading
+//! and comparing altogether. That is the common case of a job that runs every few
+//! minutes, and then the run costs the download and the parse.
 //!
 //! Temporary tables live in the run's session, are not WAL-logged, and vanish with it.
 
@@ -38,15 +41,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use crate::normalize::Snapshot;
-use crate::rows::Table;
-use crate::runs;
-use crate::store::Origin;
+use crate::catalog::Table;
+use crate::copy_in::{send_chunked, CopyError, COPY_CHUNK};
+use crate::snapshot::store::Origin;
+use crate::snapshot::Snapshot;
 
 /// Plan rows fetched per round trip while staging.
 const PAGE_ROWS: i64 = 20_000;
-/// COPY data sent per message.
-const COPY_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -124,12 +125,25 @@ pub struct Plan {
     tables: BTreeMap<Table, TableCounts>,
     /// Set when deletions were due but not made, with the reason.
     pub deletions_skipped: Option<String>,
-    /// What `execute` records in `sync_runs.snapshot`: the snapshot's digest and its
-    /// rows per table.
+    /// What the run records in `sync_runs.snapshot` once it applied the plan: the
+    /// snapshot's digest and its rows per table.
     fingerprint: serde_json::Value,
 }
 
+/// The fingerprint the project's last successful run recorded of its snapshot, with
+/// that run's id: what [`plan`] compares the new snapshot with.
+#[derive(Debug, Clone)]
+pub struct LastSnapshot {
+    pub run_id: i64,
+    pub fingerprint: serde_json::Value,
+}
+
 impl Plan {
+    /// What to record in `sync_runs.snapshot` when the plan has been applied whole.
+    pub fn fingerprint(&self) -> &serde_json::Value {
+        &self.fingerprint
+    }
+
     pub fn counts(&self) -> Counts {
         Table::ALL
             .iter()
@@ -153,10 +167,13 @@ fn bookkeeping(doing: &'static str) -> impl FnOnce(sqlx::Error) -> ApplyError {
     move |source| ApplyError::Bookkeeping { doing, source }
 }
 
-/// Compares `snapshot` with the tables. `group_ref` limits deletions to one group.
+/// Compares `snapshot` with the tables. `group_ref` limits deletions to one group;
+/// `last` is what the project's last successful run recorded of its snapshot, when it
+/// applied it whole.
 pub async fn plan(
     conn: &mut PgConnection,
     snapshot: &mut Snapshot,
+    last: Option<LastSnapshot>,
     group_ref: Option<&str>,
     allow_mass_delete: bool,
 ) -> Result<Plan, ApplyError> {
@@ -170,10 +187,11 @@ pub async fn plan(
     // and compare it. (Every write to the tables comes from a run, and runs of a
     // project take turns, so the tables still hold what that run left.)
     let digest = snapshot.digest(group_ref);
-    let last = runs::last_snapshot(conn, &snapshot.project_id)
-        .await
-        .map_err(bookkeeping("reading the last run's snapshot"))?;
-    if let Some((run, Some(fingerprint))) = last {
+    if let Some(LastSnapshot {
+        run_id: run,
+        fingerprint,
+    }) = last
+    {
         if fingerprint["digest"] == digest.as_str() {
             let keys: BTreeMap<Table, u64> = Table::ALL
                 .into_iter()
@@ -527,35 +545,39 @@ async fn keep_unreached(
 /// installations).
 async fn load_index(conn: &mut PgConnection, snapshot: &Snapshot) -> Result<(), ApplyError> {
     let doing = bookkeeping("loading the snapshot's index");
-    let mut copy = conn
+    let copy = conn
         .copy_in_raw(include_str!("../sql/apply/copy_snapshot.sql"))
         .await
         .map_err(bookkeeping("loading the snapshot's index"))?;
-    let mut failure = None;
-    let mut buf = vec![0; COPY_CHUNK];
-    'parts: for index in snapshot.index() {
-        let mut pos = 0;
-        while pos < index.len() {
-            let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
-            if let Err(e) = index.read_at(pos, &mut buf[..n]) {
-                failure = Some(e.to_string());
-                break 'parts;
+    // One message per chunk of one index file.
+    let mut files = snapshot.index();
+    let mut file = files.next();
+    let mut pos = 0;
+    let copy = send_chunked(copy, "reading the snapshot's file failed", |data| {
+        while let Some(index) = file {
+            if pos < index.len() {
+                let n = (index.len() - pos).min(COPY_CHUNK as u64) as usize;
+                data.resize(n, 0);
+                index.read_at(pos, data)?;
+                pos += n as u64;
+                return Ok(());
             }
-            if let Err(e) = copy.send(&buf[..n]).await {
-                let _ = copy.abort("sending the index failed").await;
-                return Err(doing(e));
-            }
-            pos += n as u64;
+            file = files.next();
+            pos = 0;
         }
-    }
-    if let Some(reason) = failure {
-        let _ = copy.abort("reading the snapshot's file failed").await;
-        return Err(ApplyError::Spill {
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| match e {
+        CopyError::Source(e) => ApplyError::Spill {
             project: snapshot.project_id.clone(),
-            reason,
-        });
-    }
-    copy.finish().await.map_err(doing)?;
+            reason: e.to_string(),
+        },
+        CopyError::Database(e) => doing(e),
+    })?;
+    copy.finish()
+        .await
+        .map_err(bookkeeping("loading the snapshot's index"))?;
     Ok(())
 }
 
@@ -581,12 +603,12 @@ pub fn log_rejected(snapshot: &Snapshot) {
     if count == 0 {
         return;
     }
-    for rejected in rejects.first(crate::rejects::LOGGED) {
+    for rejected in rejects.first(crate::snapshot::rejects::LOGGED) {
         tracing::warn!(source = rejected.source, position = rejected.position, reason = %rejected.reason, "record rejected");
     }
     tracing::warn!(
         rejected = count,
-        logged = count.min(crate::rejects::LOGGED as u64),
+        logged = count.min(crate::snapshot::rejects::LOGGED as u64),
         without_payload = rejects.without_payload(),
         "records rejected"
     );
@@ -668,10 +690,6 @@ pub async fn execute(
             tracing::debug!(table = table.name(), ?c, seconds, "applied");
         }
     }
-
-    runs::record_snapshot(tx, run_id, &plan.fingerprint)
-        .await
-        .map_err(bookkeeping("recording the snapshot's fingerprint"))?;
     Ok(plan.counts())
 }
 
@@ -687,7 +705,6 @@ async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Resu
         .map_err(db("preparing the staging table", table))?;
 
     let mut after = -1i64;
-    let mut data = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
     loop {
         let page: Vec<(String, i64, i32)> =
             sqlx::query_as(include_str!("../sql/apply/planned_rows.sql"))
@@ -701,34 +718,31 @@ async fn stage(tx: &mut PgConnection, snapshot: &Snapshot, table: Table) -> Resu
             break;
         };
         after = last.1;
-        let mut copy = tx
+        let copy = tx
             .copy_in_raw(include_str!("../sql/apply/copy_stage.sql"))
             .await
             .map_err(db("staging rows", table))?;
-        for (change, pos, len) in &page {
-            data.extend_from_slice(change.as_bytes());
-            data.push(b'\t');
-            if let Err(e) = snapshot.read_row(*pos as u64, *len as usize, &mut data) {
-                let _ = copy.abort("reading the snapshot's file failed").await;
-                return Err(ApplyError::Spill {
-                    project: snapshot.project_id.clone(),
-                    reason: e.to_string(),
-                });
+        let mut rows = page.iter();
+        let copy = send_chunked(copy, "reading the snapshot's file failed", |data| {
+            for (change, pos, len) in rows.by_ref() {
+                data.extend_from_slice(change.as_bytes());
+                data.push(b'\t');
+                snapshot.read_row(*pos as u64, *len as usize, data)?;
+                data.push(b'\n');
+                if data.len() >= COPY_CHUNK {
+                    break;
+                }
             }
-            data.push(b'\n');
-            if data.len() >= COPY_CHUNK {
-                copy.send(data.as_slice())
-                    .await
-                    .map_err(db("staging rows", table))?;
-                data.clear();
-            }
-        }
-        if !data.is_empty() {
-            copy.send(data.as_slice())
-                .await
-                .map_err(db("staging rows", table))?;
-            data.clear();
-        }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| match e {
+            CopyError::Source(e) => ApplyError::Spill {
+                project: snapshot.project_id.clone(),
+                reason: e.to_string(),
+            },
+            CopyError::Database(e) => db("staging rows", table)(e),
+        })?;
         fail::fail_point!("mid-copy", |code| crate::failpoints::exit(code));
         copy.finish().await.map_err(db("staging rows", table))?;
         if (page.len() as i64) < PAGE_ROWS {

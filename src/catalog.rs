@@ -522,6 +522,51 @@ impl fmt::Display for Table {
 mod tests {
     use super::*;
 
+    /// What the job keeps about each row beside the source object: never hashed.
+    const BOOKKEEPING: [&str; 6] = [
+        "content_hash",
+        "row_hash",
+        "first_seen_at",
+        "changed_at",
+        "deleted_at",
+        "sync_run_id",
+    ];
+
+    /// Every column of `table` as the migrations leave it, read from the dbt sources
+    /// (generated from the migrated schema; tests/api/dbt.rs keeps the two equal).
+    fn table_columns(table: Table) -> Vec<String> {
+        let sources: serde_norway::Value = serde_norway::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sql/dbt/models/sources.yml"
+        )))
+        .unwrap();
+        let tables = sources["sources"][0]["tables"].as_sequence().unwrap();
+        let declared = tables
+            .iter()
+            .find(|t| t["name"].as_str() == Some(table.name()))
+            .unwrap_or_else(|| panic!("the dbt sources declare table {table}"));
+        declared["columns"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The hash names two or more columns of `columns` share, with the columns.
+    fn shared_hash_names(spec: &Spec, columns: &[String]) -> Vec<(String, Vec<String>)> {
+        let mut by_name: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for column in columns {
+            if let Some(name) = hash_name(spec, column) {
+                by_name
+                    .entry(name.into_owned())
+                    .or_default()
+                    .push(column.clone());
+            }
+        }
+        by_name.into_iter().filter(|(_, c)| c.len() > 1).collect()
+    }
+
     #[test]
     fn every_spec_sits_at_its_tables_place_and_no_two_columns_share_a_hash_name() {
         for table in Table::ALL {
@@ -530,6 +575,24 @@ mod tests {
             for column in spec.columns {
                 assert!(spec.in_0_1_0.contains(&column.name), "{}", column.name);
             }
+            let columns: Vec<String> = table_columns(table)
+                .into_iter()
+                .filter(|c| !BOOKKEEPING.contains(&c.as_str()))
+                .collect();
+            // A declared name the table lacks would leave the column it meant hashing
+            // under the camelCase rule.
+            for declared in spec.columns {
+                assert!(
+                    columns.iter().any(|c| c == declared.name),
+                    "{table} declares column {}, which it does not have",
+                    declared.name
+                );
+            }
+            assert_eq!(
+                shared_hash_names(spec, &columns),
+                [],
+                "columns of {table} that share a hash name (their values would hash as one field)"
+            );
         }
         assert_eq!(
             hash_name(Table::Groups.spec(), "group_name"),

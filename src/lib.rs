@@ -2,41 +2,53 @@
 //! connections, groups, consumers, provider apps and configs, as typed tables with the
 //! full history of every change.
 //!
-//! The data flows `api` (fetch) → `normalize` (payloads to rows, secrets dropped) →
-//! `apply` (compare and write, with history) → `runs` (record the run); `sync` and
-//! `import` drive one run each, `export` reads the tables back into the API's
-//! JSON, `cli` is the command line.
+//! The stages, in the order the data flows through them. Each imports only the stages
+//! to its left and the plumbing; `commands`, which drives them, may import any (the
+//! test in `layers.rs` fails on an import cycle between top-level modules):
+//!
+//! ```text
+//! commands  sync · import · export · status · prune; exit codes   (cli: clap types)
+//!    │
+//!    ▼
+//! api ──▶ bridge ──▶ snapshot ──▶ apply ──▶ run
+//! fetch   payloads    rows kept    compare    lifecycle: lock, plan, apply,
+//!         to rows,    in temp      and write  record (ledger: sync_runs,
+//!         secrets     files,       with       rejected records, the snapshot's
+//!         dropped     encoded,     history    fingerprint)
+//!                     rejects
+//! ```
+//!
+//! Plumbing, used by the stages and knowing none of the commands: `catalog` (the
+//! tables), `scrub` (secrets out of text), `db`, `copy_in` (chunked COPY), `pgpass`,
+//! `config`, `error`, `telemetry`, `progress`, `shutdown`, `input`, `output`,
+//! `failpoints`.
 
+// The stages.
 pub mod api;
 pub mod apply;
 pub mod bridge;
-pub mod catalog;
+pub mod commands;
+pub mod run;
+pub mod snapshot;
+
+// The command line.
 pub mod cli;
+
+// Plumbing.
+pub mod catalog;
 pub mod config;
-pub mod copy_text;
+pub mod copy_in;
 pub mod db;
 pub mod error;
-pub mod export;
 #[cfg(feature = "failpoints")]
 pub mod failpoints;
-pub mod import;
 pub mod input;
-pub mod json_number;
-pub mod lifecycle;
-pub mod metrics;
-pub mod normalize;
 pub mod output;
 pub mod pgpass;
 pub mod progress;
-pub mod prune;
-pub mod rejects;
-pub mod rows;
-pub mod runs;
 pub mod scrub;
 pub mod shutdown;
-pub mod spill;
-pub mod status;
-pub mod storable;
-pub mod store;
-pub mod sync;
 pub mod telemetry;
+
+#[cfg(test)]
+mod layers;

@@ -1,4 +1,4 @@
-//! The `ampsync` binary: everything lives in the library; see `cli`.
+//! The `ampsync` binary: everything lives in the library; see `commands`.
 
 use std::process::ExitCode;
 
@@ -6,5 +6,5 @@ fn main() -> ExitCode {
     // A test build's failpoints, set by FAILPOINTS (see `ampsync::failpoints`).
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
-    ampsync::cli::main()
+    ampsync::commands::main()
 }

@@ -1,7 +1,7 @@
 //! Logging: JSON lines on stderr when not on a terminal (for log collectors), human text
 //! on a terminal. `RUST_LOG` filters; `-v`/`-q` move the default level. Each run logs
 //! inside a span naming its project, and ends with one `run summary` event (see
-//! `sync::log_summary`); `progress` shows long stages.
+//! `run::lifecycle::log_summary`); `progress` shows long stages.
 
 use std::io::IsTerminal;
 

@@ -1,4 +1,4 @@
--- Takes the row copies of the rejected source records $1 (origins, src/store.rs) out of
+-- Takes the row copies of the rejected source records $1 (origins, src/snapshot/store.rs) out of
 -- the snapshot's index, before the tables are planned again without them; how many
 -- copies of each table went.
 WITH dropped AS (

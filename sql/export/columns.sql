@@ -1,5 +1,5 @@
 -- The columns of the tables an export reads ($1), in table order, with their types as
--- format_type prints them: src/export.rs fills the column lists of installations.sql
+-- format_type prints them: src/commands/export.rs fills the column lists of installations.sql
 -- from them, so that a new column needs no edit there. Readable with the reader's rights.
 SELECT c.relname::text, a.attname::text, format_type(a.atttypid, NULL)
 FROM pg_attribute AS a

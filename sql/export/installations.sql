@@ -2,7 +2,7 @@
 -- it now ($2 null: the current rows, installations not soft-deleted) or held it at $2
 -- (the *_as_of functions, all at the same time, so the joins line up). One row per
 -- installation, ordered by id (bytewise, the same in every database), each the JSON
--- text of one Installation object. The inverse of src/bridge.rs:
+-- text of one Installation object. The inverse of src/bridge/mod.rs:
 --   * fields under their API names, nested objects from their own tables by the
 --     references the installation and its connection hold;
 --   * each object's `extra` merged back at its level; the connection's
@@ -16,7 +16,7 @@
 --     not API fields, are not written; a token object is written (with its times) when
 --     the token or a time was there.
 -- The columns are not listed here: each marker (a comment `columns T`, `fields T a` or
--- `documents T a`) is filled in at run time from table T's columns (src/export.rs,
+-- `documents T a`) is filled in at run time from table T's columns (src/commands/export.rs,
 -- `fill_columns`). Every column that is a plain field of its object (its hash name,
 -- src/catalog.rs, has no dot and no @) is written under that name: times as below,
 -- arrays as JSON arrays, jsonb as a document added when present, anything else as it
@@ -30,7 +30,7 @@
 -- prints in more than 1,000 characters (magnitude at least 1e1000, or non-zero and below
 -- 1e-1000): releases up to 0.3.1 stored such numbers, and one record of `1e131071`s
 -- prints as gigabytes, failing the export with "out of memory" after a long wait.
--- ampsync now rejects them at ingest (src/storable.rs); the export names the row instead.
+-- ampsync now rejects them at ingest (src/snapshot/storable.rs); the export names the row instead.
 WITH inst AS (
     SELECT /*columns installations*/
     FROM ampersand.installations

@@ -39,7 +39,7 @@ BEGIN
         rank         text,
         pos          bigint NOT NULL,
         len          integer NOT NULL,
-        -- The source record the copy came from (src/store.rs, Origin), so that a record
+        -- The source record the copy came from (src/snapshot/store.rs, Origin), so that a record
         -- whose rows cannot be stored can be rejected whole.
         origin       bigint
     ) PARTITION BY LIST (tbl);

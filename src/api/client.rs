@@ -4,7 +4,8 @@
 //!
 //! Every request has a connect timeout, a stall (read) timeout and an overall timeout;
 //! 429, 5xx and connection failures are retried with exponential backoff and full
-//! jitter, honouring `Retry-After`, within a budget of attempts and of total time.
+//! jitter, honouring `Retry-After`, within a budget of attempts and of total time
+//! (the policy and its arithmetic: `retry`).
 //!
 //! The API is not trusted with more than its answers: a redirect to another origin
 //! (scheme, host or port) is refused, since the key header would go with it; what a
@@ -12,10 +13,10 @@
 //! gzip bomb stops at the cap; proxies from the environment are not used for a loopback
 //! `http://` base URL, whose traffic must not leave the machine.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::redirect::Policy;
 use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +26,7 @@ use url::Url;
 
 use super::error::{ApiError, Attempts};
 use super::model::{Problem, Project};
+use super::retry::{retry_after, RetryPolicy};
 use super::stream::{read_array, ElementSink, StreamError};
 use crate::catalog::List;
 
@@ -35,29 +37,6 @@ pub enum Listed<S> {
     /// The API answered 403 or 404: this API or key does not offer the list. Why, as
     /// `{endpoint} answered {status}: {problem detail}` (scrubbed).
     Unavailable(String),
-}
-
-/// How hard to try before giving up on a request.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// No retry starts after this much time has passed since the first attempt.
-    pub max_elapsed: Duration,
-    /// The first backoff; each later one doubles, up to `max_delay`.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            max_elapsed: Duration::from_secs(300),
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-        }
-    }
 }
 
 /// Caps on what one response can make the job hold in memory, on decoded bytes (after
@@ -172,7 +151,7 @@ impl ApiClient {
     }
 
     /// `GET /projects/{project}/integrations`, as raw elements: reading them into
-    /// integrations is `normalize`'s job, so one bad element does not fail the rest.
+    /// integrations is the snapshot's job, so one bad element does not fail the rest.
     pub async fn integrations(&self, project: &str) -> Result<Vec<Value>, ApiError> {
         let endpoint = self.endpoint(project, &["integrations"], None);
         self.fetch_json(project, &endpoint).await
@@ -367,7 +346,7 @@ impl ApiClient {
         };
         // The server's Retry-After is honoured as given; the time budget bounds it. It
         // can be as large as 2^64 - 1 seconds: the sum must not overflow.
-        let backoff = wait.unwrap_or_else(|| self.backoff(attempt));
+        let backoff = wait.unwrap_or_else(|| self.retry.backoff(attempt));
         let elapsed = started.elapsed();
         let out_of_attempts = attempt >= self.retry.max_attempts;
         let past_budget = elapsed
@@ -406,16 +385,6 @@ impl ApiClient {
         );
         tokio::time::sleep(backoff).await;
         Ok(())
-    }
-
-    /// Exponential backoff with full jitter: a random wait up to base × 2^(attempt-1).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .retry
-            .base_delay
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(self.retry.max_delay);
-        ceiling.mul_f64(fastrand::f64())
     }
 
     /// `/projects/{project}/{rest}?groupRef=`, each part percent-encoded: the path
@@ -491,16 +460,6 @@ async fn read_capped(resp: Response, limit: u64) -> Result<Vec<u8>, Capped> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(text).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 /// ": title: detail" from a problem document. A body that is not one (an HTML page from
@@ -613,18 +572,5 @@ mod tests {
             client.contains("x-api-key") && !client.contains(key),
             "{client}"
         );
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
-        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
-        let wait = retry_after(&headers).unwrap();
-        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&headers), None);
     }
 }

@@ -4,8 +4,9 @@
 //! or null, `providerApp.scopes` may be strings or arrays of strings, timestamps may
 //! lack fractions or offsets, and every field no struct models lands in `extra`.
 //!
-//! These types hold secrets (tokens, API keys) exactly as received; `normalize` is the
-//! only reader and drops them. They deliberately do not implement `Debug`.
+//! These types hold secrets (tokens, API keys) exactly as received; the `bridge` is the
+//! only reader, and drops them (through `scrub`) as it maps them to rows. They
+//! deliberately do not implement `Debug`.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer};

@@ -1,14 +1,20 @@
 //! The connection to Postgres as a user configures it: the migration connection (DDL as
 //! the schema owner) and the data connection read one configuration, so `sslmode`, the
-//! trust store and the `PG*` environment mean the same to both; no form of the database
-//! password reaches stderr when something goes wrong; and the migration history the
-//! earlier tokio-postgres driver wrote reads as before.
+//! trust store and the `PG*` environment mean the same to both (with `sslmode=require`
+//! both are encrypted); no form of the database password reaches stderr when something
+//! goes wrong; and the migration history the earlier tokio-postgres driver wrote reads
+//! as before.
 //!
 //! The TLS server is the local cluster. Its certificate is the self-signed "snakeoil" one,
 //! issued for `localhost` and by no public CA: a server only its own CA file vouches for.
 
+use sqlx::{Connection, PgConnection};
+
 use crate::fixtures::PROJECT_ID;
-use crate::helpers::{spawn_app, Run, TestApp};
+use crate::helpers::{
+    app_with_pending_changes, block_installation_writes, eventually, exited_within, spawn_app,
+    sync_args, unblock, waiting_on_lock, Run, TestApp, FINISHES,
+};
 
 /// The local server's certificate, which is also its own CA.
 const SERVER_CA: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -517,4 +523,77 @@ async fn a_migration_history_as_the_tokio_postgres_driver_wrote_it_is_read_as_ap
         "{}",
         divergent.stderr()
     );
+}
+
+/// Whether every session of `application` on this test's database is encrypted, and how
+/// many there are.
+async fn sessions_encrypted(app: &TestApp, application: &str) -> (bool, i64) {
+    sqlx::query_as(
+        "SELECT coalesce(bool_and(s.ssl), false), count(*) FROM pg_stat_activity a
+         JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1 AND a.application_name = $2",
+    )
+    .bind(&app.db_name)
+    .bind(application)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn with_sslmode_require_the_migration_and_data_connections_are_encrypted() {
+    // Arrange: a migrated database, then a test-held lock on the migrations' history
+    // table and on `installations`, so the job's sessions wait where the test sees them.
+    let app = app_with_pending_changes().await;
+    let tls_url = format!("{}?sslmode=require", app.database_url);
+    let tls = [("DATABASE_URL", tls_url.as_str())];
+    let mut holder = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE ampsync_schema_history IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    // Act + Assert: the migration connection (refinery over sqlx).
+    let migrate = app.spawn(&["migrate"], &tls);
+    let probe = app.probe();
+    eventually("the migration waits on the lock", move || {
+        let probe = probe.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ampsync-migrate' AND wait_event_type = 'Lock'",
+            )
+            .bind(&probe.db_name)
+            .fetch_one(&probe.pool)
+            .await
+            .unwrap();
+            n > 0
+        }
+    })
+    .await;
+    assert_eq!(sessions_encrypted(&app, "ampsync-migrate").await, (true, 1));
+    unblock(holder).await;
+    exited_within(migrate, FINISHES).await.success();
+
+    // The data connections (sqlx), mid-apply.
+    let blocker = block_installation_writes(&app).await;
+    let sync = app.spawn(&sync_args(), &tls);
+    let probe = app.probe();
+    eventually("the run is mid-apply", move || {
+        let probe = probe.clone();
+        async move { waiting_on_lock(&probe).await }
+    })
+    .await;
+    let (encrypted, sessions) = sessions_encrypted(&app, "ampsync").await;
+    unblock(blocker).await;
+    exited_within(sync, FINISHES).await.success();
+    assert!(
+        encrypted && sessions > 0,
+        "{sessions} sessions, encrypted: {encrypted}"
+    );
+
+    // And sslmode=disable still works where TLS is not wanted.
+    let plain = format!("{}?sslmode=disable", app.database_url);
+    app.ampsync_env(&["migrate"], &[("DATABASE_URL", &plain)])
+        .await
+        .success();
 }

@@ -1,13 +1,15 @@
-//! Records that cannot be read, at scale, and snapshots of the wrong project: a
-//! response whose every record fails ends in a recorded failure with flat memory, and
-//! an import given the wrong project fails loudly instead of "succeeding" with nothing.
+//! Records that cannot be read, one among many and at scale, and snapshots of the wrong
+//! project: an unreadable record is kept aside (scrubbed) while the rest applies and
+//! nothing is deleted; a response whose every record fails ends in a recorded failure
+//! with flat memory; an import given the wrong project fails loudly instead of
+//! "succeeding" with nothing.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::fixtures::{installation, installations, PROJECT_ID};
+use crate::fixtures::{installation, installations, secrets_in, PROJECT_ID};
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 /// Writes `value` as a saved response in `dir`; returns its path.
@@ -360,4 +362,88 @@ async fn a_sync_none_of_whose_installations_can_be_read_fails_and_its_dry_run_sa
         app.count("SELECT count(*) FROM ampersand.projects").await,
         0
     );
+}
+
+#[tokio::test]
+async fn an_unreadable_installation_among_many_is_rejected_the_rest_applies_and_nothing_is_deleted()
+{
+    // Arrange: a first sync; then inst-00029 disappears, inst-00005 changes, and two
+    // records cannot be read: one has no id, one has a number for a time.
+    let app = spawn_app().await;
+    app.sync().await;
+    let mut payload = installations(0..29);
+    let list = payload.as_array_mut().unwrap();
+    list[5]["healthStatus"] = json!("degraded");
+    let mut no_id = installation(100);
+    no_id.as_object_mut().unwrap().remove("id");
+    let mut wrong_type = installation(101);
+    wrong_type["createTime"] = json!(12345);
+    let bad_secrets = secrets_in(&json!([no_id, wrong_type]));
+    list.insert(3, no_id);
+    list.insert(17, wrong_type);
+    app.api.set_installations(payload);
+
+    // Act
+    let run = app.sync().await;
+
+    // Assert: the two are kept aside, with why and where, scrubbed.
+    let rejected: Vec<(i64, String, i64, String, Value)> = sqlx::query_as(
+        "SELECT sync_run_id, source, position, reason, payload FROM ampersand.rejected_records ORDER BY position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(
+        (rejected[0].1.as_str(), rejected[0].2),
+        ("installations", 3)
+    );
+    assert!(
+        rejected[0].3.contains("missing field `id`"),
+        "{}",
+        rejected[0].3
+    );
+    assert_eq!(rejected[0].4["connection"]["id"], "conn-00050");
+    assert_eq!(rejected[1].2, 17);
+    assert!(
+        rejected[1].3.contains("invalid type: number"),
+        "{}",
+        rejected[1].3
+    );
+    assert_eq!(rejected[1].4["id"], "inst-00101");
+    let dump = app.dump().await;
+    for secret in &bad_secrets {
+        assert!(!dump.contains(secret.as_str()), "stored: {secret}");
+    }
+    // The rest applied; nothing was deleted, since the snapshot may be incomplete.
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations WHERE id = 'inst-00005' AND health_status = 'degraded'").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations WHERE deleted_at IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.change_log WHERE change = 'delete'")
+            .await,
+        0
+    );
+    // The run's record, its report and its log say so.
+    let (run_id, rejected_count, rows_deleted, skipped): (i64, i64, i64, Option<String>) =
+        sqlx::query_as("SELECT id, rejected, rows_deleted, deletions_skipped_reason FROM ampersand.sync_runs ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rejected[0].0, run_id);
+    assert_eq!((rejected_count, rows_deleted), (2, 0));
+    assert!(skipped.unwrap().contains("2 source records were rejected"));
+    assert!(
+        run.stdout().contains("2 records rejected"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(run.logged("record rejected").len(), 2);
+    assert_eq!(run.logged("snapshot read")[0]["rejected"], 2);
 }

@@ -1,12 +1,13 @@
 //! Secrets never leave the process: not into a table, a history row, `extra`, a
-//! rejected record, nor a log line.
+//! rejected record, nor a log line, not even at trace level. The API key is never taken
+//! from a flag (where `ps` would show it), nor sent over plain http to a remote host.
 
 use serde_json::json;
 
 use crate::fixtures::{
     assert_holds_no_secret, installation, installations, secrets_in, PROJECT_ID,
 };
-use crate::helpers::{spawn_app_with, API_KEY};
+use crate::helpers::{spawn_app, spawn_app_with, sync_args, API_KEY};
 
 #[tokio::test]
 async fn after_syncing_payloads_full_of_secrets_no_table_history_row_or_log_line_holds_any() {
@@ -236,4 +237,119 @@ async fn secrets_known_by_their_shape_are_neither_stored_by_an_import_nor_export
         out.contains("inst-00000") && out.contains("builder:[redacted]"),
         "real content: {out}"
     );
+}
+
+#[tokio::test]
+async fn secrets_in_records_that_cannot_be_read_or_under_innocent_names_reach_no_table_or_log() {
+    // Arrange: a token sent as a bare string where an object belongs (the record is
+    // rejected, and the parser's message would quote it), the API key itself under an
+    // innocent name, and secrets deep in the project and integrations responses.
+    let raw_token = "ya29.a0AfB_byC-raw-access-token-Qx7Lp2Mv9";
+    let mut payload = installations(0..6);
+    let list = payload.as_array_mut().unwrap();
+    list[1]["connection"]["oauth2AuthorizationCode"]["accessToken"] = json!(raw_token);
+    list[2]["supportNote"] = json!(format!("customer pasted {API_KEY} here"));
+    list[3]["config"]["content"]["write"] =
+        json!([{"headers": [{"name": "X-Auth", "value": API_KEY}]}]);
+    let app = spawn_app_with(payload.clone()).await;
+    {
+        let mut state = app.api.state.lock().unwrap();
+        state.project["billing"] = json!({"stripe": {"secretKey": "sk_live_proj_51Hq9Xx"}});
+        state.integrations[0]["latestRevision"]["content"]["auth"] =
+            json!({"clientSecret": "cs_integration_Lr2Xv7Nw"});
+    }
+    let mut secrets = secrets_in(&payload);
+    secrets.extend([
+        raw_token.to_owned(),
+        API_KEY.to_owned(),
+        "sk_live_proj_51Hq9Xx".to_owned(),
+        "cs_integration_Lr2Xv7Nw".to_owned(),
+    ]);
+
+    // Act
+    let run = app
+        .ampsync_env(&sync_args(), &[("RUST_LOG", "trace")])
+        .await
+        .success();
+
+    // Assert
+    let reason: String = sqlx::query_scalar("SELECT reason FROM ampersand.rejected_records")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(reason.contains("invalid type: string"), "{reason}");
+    let dump = app.dump().await;
+    let logs = run.stderr() + &run.stdout();
+    assert!(dump.contains("customer pasted") || dump.contains("[redacted]"));
+    assert!(logs.contains("record rejected"));
+    for secret in &secrets {
+        assert!(
+            !dump.contains(secret.as_str()),
+            "the database holds {secret}"
+        );
+        assert!(!logs.contains(secret.as_str()), "the logs hold {secret}");
+    }
+}
+
+#[tokio::test]
+async fn the_database_password_and_api_key_stay_out_of_even_trace_logs() {
+    // Arrange: the test server trusts local connections, so a password in the URL is
+    // accepted and ignored: the run succeeds while holding one.
+    let app = spawn_app_with(installations(0..4)).await;
+    let password = "Pw-In-Url-9Xq2Lm7vT";
+    let url = app
+        .database_url
+        .replace("postgres@", &format!("postgres:{password}@"));
+
+    // Act
+    let run = app
+        .ampsync_env(
+            &["sync", "--project", PROJECT_ID, "-vv"],
+            &[("DATABASE_URL", &url), ("RUST_LOG", "trace")],
+        )
+        .await
+        .success();
+    let status = app
+        .ampsync_env(
+            &["status"],
+            &[("DATABASE_URL", &url), ("RUST_LOG", "trace")],
+        )
+        .await;
+
+    // Assert
+    for out in [&run, &status] {
+        let all = out.stderr() + &out.stdout();
+        assert!(all.lines().count() > 10, "trace logging is on");
+        assert!(!all.contains(password), "{all}");
+        assert!(!all.contains(API_KEY), "{all}");
+    }
+}
+
+#[tokio::test]
+async fn the_api_key_is_never_taken_from_a_flag_and_plain_http_is_refused_for_remote_hosts() {
+    let app = spawn_app().await;
+
+    let flag = app
+        .ampsync(&["sync", "--project", PROJECT_ID, "--api-key", API_KEY])
+        .await;
+    let remote = app
+        .ampsync_env(
+            &sync_args(),
+            &[("AMPERSAND_API_URL", "http://10.1.2.3:8080/v1")],
+        )
+        .await;
+
+    assert_eq!(flag.code(), 2);
+    assert!(
+        flag.stderr().contains("unexpected argument '--api-key'"),
+        "{}",
+        flag.stderr()
+    );
+    assert_eq!(remote.code(), 2);
+    assert!(
+        remote.stderr().contains("plain http"),
+        "{}",
+        remote.stderr()
+    );
+    assert!(app.api.requests().is_empty(), "nothing was sent");
 }

@@ -1,6 +1,7 @@
 //! The SQL for people who query: every file in sql/queries runs on the sample data and
 //! returns the columns its header documents; every object of the schema has a comment;
-//! sql/roles.sql gives a read-only role and nothing more.
+//! sql/roles.sql gives a read-only role and nothing more. And the SQL the job itself runs
+//! is loaded from files and bound, never assembled.
 
 use std::path::{Path, PathBuf};
 
@@ -487,4 +488,90 @@ async fn the_reader_role_reads_every_table_view_and_function_now_and_later_and_w
     ));
 
     drop_roles(&app, r).await;
+}
+
+#[test]
+fn all_sql_the_job_runs_is_loaded_from_files_and_bound_never_assembled() {
+    // Every sqlx query in src/ takes its SQL from include_str! (directly, or through a
+    // variable that holds one): none is a literal or a format!-built string, but for a
+    // call of a function of sql/functions with every argument bound (`SELECT
+    // ampersand.merge_stage($1, $2, $3)`), written where it is made so that each SQL name
+    // has one file. (The export's statement, from sql/export/installations.sql, gets its
+    // column lists from pg_attribute's names, quoted as identifiers: see src/commands/export.rs.)
+    let mut sources = Vec::new();
+    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                // One space between tokens, so calls split over lines read as one.
+                sources.push((path, text.split_whitespace().collect::<Vec<_>>().join(" ")));
+            }
+        }
+    }
+    let mut calls = 0;
+    let mut offenders = Vec::new();
+    for (path, text) in &sources {
+        for (at, _) in text.match_indices("sqlx::query") {
+            calls += 1;
+            let call = &text[at..];
+            // The argument: after the first `(` that follows the (possibly turbofished) name.
+            let open = match call.find("::<") {
+                Some(t) if t < call.find('(').unwrap_or(usize::MAX) => {
+                    call.find(">(").map(|i| i + 1)
+                }
+                _ => call.find('('),
+            };
+            let arg = call[open.unwrap() + 1..].trim_start();
+            if is_bound_function_call(arg) {
+                continue;
+            }
+            if ["\"", "r#", "&format!", "format!", "concat!"]
+                .iter()
+                .any(|bad| arg.starts_with(bad))
+            {
+                offenders.push(format!(
+                    "{}: {}",
+                    path.display(),
+                    &call[..call.len().min(100)]
+                ));
+            }
+        }
+        if text.contains("raw_sql(") {
+            offenders.push(format!("{}: raw_sql", path.display()));
+        }
+    }
+    assert!(calls > 15, "the scan sees the queries: {calls}");
+    assert!(offenders.is_empty(), "{offenders:#?}");
+    assert!(is_bound_function_call(
+        r#""SELECT ampersand.plan_table($1, $2)")"#
+    ));
+    assert!(!is_bound_function_call(
+        r#""SELECT ampersand.plan_table($1, 'x')")"#
+    ));
+    assert!(!is_bound_function_call(
+        r#""SELECT ampersand.f($1); DROP TABLE t")"#
+    ));
+}
+
+/// Whether a query's argument is the literal `"SELECT ampersand.NAME($1, $2, ...)"`.
+fn is_bound_function_call(arg: &str) -> bool {
+    let Some(rest) = arg.strip_prefix("\"SELECT ampersand.") else {
+        return false;
+    };
+    let Some((name, rest)) = rest.split_once('(') else {
+        return false;
+    };
+    let Some((args, _)) = rest.split_once(")\"") else {
+        return false;
+    };
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        && args
+            .split(", ")
+            .enumerate()
+            .all(|(i, a)| a == format!("${}", i + 1))
 }

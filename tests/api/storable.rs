@@ -1,8 +1,9 @@
 //! Records PostgreSQL cannot store (a number it overflows or prints as megabytes, a lone
 //! UTF-16 surrogate, a time in year 0) are rejected one by one, with a reason naming
 //! the record and the field, and the run goes on: no run fails for good on one record.
-//! And text is stored as the API sent it: control characters come back from `export`,
-//! and are escaped where ampsync prints them.
+//! A NUL character, which text and jsonb cannot hold, rejects its record likewise.
+//! And text is stored as the API sent it (long, Unicode, emoji, SQL-looking): control
+//! characters come back from `export`, and are escaped where ampsync prints them.
 
 use serde_json::{json, Value};
 
@@ -408,4 +409,115 @@ async fn an_export_of_a_row_0_3_1_stored_with_a_huge_number_fails_at_once_naming
         run.stderr()
     );
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "earlier export");
+}
+
+#[tokio::test]
+async fn long_unicode_emoji_and_sql_looking_text_is_stored_exactly() {
+    // Arrange
+    let long_name: String = "Größe名前🙂 ".repeat(100_000 / "Größe名前🙂 ".len() + 1);
+    assert!(long_name.len() >= 100_000);
+    let emoji_name = "Zoë 👩🏽‍💻 Ñandú — \u{202e}txet\u{202c} 𝔘𝔫𝔦";
+    let sql_name = "Robert'); DROP TABLE ampersand.installations; -- $1 $$ \\ \"";
+    let sql_ref = "grp'; DELETE FROM ampersand.groups; --";
+    // Every copy of an object carries the same text, so no copy wins over another.
+    let mut payload = installations(0..4);
+    for inst in payload.as_array_mut().unwrap() {
+        if inst["group"]["groupRef"] == "grp-0" {
+            inst["group"]["groupName"] = json!(long_name);
+        }
+        if inst["group"]["groupRef"] == "grp-1" {
+            inst["group"]["groupRef"] = json!(sql_ref);
+            inst["group"]["groupName"] = json!(sql_name);
+        }
+        inst["connection"]["group"] = inst["group"].clone();
+        if inst["connection"]["consumer"]["consumerRef"] == "user-0" {
+            inst["connection"]["consumer"]["consumerName"] = json!(emoji_name);
+        }
+        if inst["id"] == "inst-00003" {
+            inst["notes"] = json!({"text": sql_name, "emoji": emoji_name});
+        }
+    }
+    let app = spawn_app_with(payload).await;
+
+    // Act
+    app.sync().await;
+    app.sync().await; // and again: nothing reads as changed
+
+    // Assert
+    let name = |sql: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        name("SELECT group_name FROM ampersand.groups WHERE group_ref = 'grp-0'").await,
+        long_name
+    );
+    assert_eq!(
+        name("SELECT consumer_name FROM ampersand.consumers WHERE consumer_ref = 'user-0'").await,
+        emoji_name
+    );
+    let stored: (String, String) =
+        sqlx::query_as("SELECT group_ref, group_name FROM ampersand.groups WHERE group_ref = $1")
+            .bind(sql_ref)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, (sql_ref.to_owned(), sql_name.to_owned()));
+    let notes: Value = sqlx::query_scalar(
+        "SELECT extra->'notes' FROM ampersand.installations WHERE id = 'inst-00003'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(notes, json!({"text": sql_name, "emoji": emoji_name}));
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations")
+            .await,
+        4
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.groups_history")
+            .await,
+        app.count("SELECT count(*) FROM ampersand.groups").await,
+        "the second sync found nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn a_record_holding_a_nul_character_is_rejected_instead_of_failing_every_run() {
+    // Arrange: PostgreSQL cannot store U+0000 in text or jsonb.
+    let mut payload = installations(0..6);
+    payload[2]["healthStatus"] = json!("bad\u{0}status");
+    payload[4]["notes"] = json!({"x\u{0}": "fine"});
+    let app = spawn_app_with(payload).await;
+
+    // Act
+    let run = app.sync().await;
+
+    // Assert
+    assert!(
+        run.stdout().contains("2 records rejected"),
+        "{}",
+        run.stdout()
+    );
+    let rejected: Vec<(i64, String, Value)> = sqlx::query_as(
+        "SELECT position, reason, payload FROM ampersand.rejected_records ORDER BY position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!((rejected[0].0, rejected[1].0), (2, 4));
+    assert!(rejected[0].1.contains("NUL"), "{}", rejected[0].1);
+    assert_eq!(rejected[0].2["healthStatus"], "bad\u{fffd}status");
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations")
+            .await,
+        4
+    );
 }

@@ -1,4 +1,6 @@
-//! The data path of `ampsync sync`, against a real Postgres and the fake API.
+//! The data path of `ampsync sync`, against a real Postgres and the fake API; and the
+//! rule for copies of one object that disagree (the latest `updateTime` wins, the log
+//! says so, and an installation's winning copy decides its config).
 
 use serde_json::{json, Value};
 
@@ -553,4 +555,99 @@ async fn numbers_in_free_form_json_are_stored_exactly_to_the_last_digit() {
     // And the same response again is no change: the numbers hash as they are.
     let again = app.sync().await;
     assert!(again.stdout().contains("no changes"), "{}", again.stdout());
+}
+
+#[tokio::test]
+async fn duplicate_installation_ids_and_disagreeing_copies_of_a_connection_follow_the_rule_and_the_log_says_so(
+) {
+    // Arrange: inst-00004 twice (the later copy second in the response), and the two
+    // copies of conn-00003 (in inst-00006 and inst-00007) disagree.
+    let mut payload = installations(0..10);
+    let list = payload.as_array_mut().unwrap();
+    let mut newer = installation(4);
+    newer["healthStatus"] = json!("degraded");
+    newer["updateTime"] = json!("2024-06-01T00:00:00Z");
+    list.insert(0, newer);
+    list[8]["connection"]["status"] = json!("broken");
+    list[8]["connection"]["updateTime"] = json!("2024-06-01T00:00:00Z");
+    assert_eq!(list[8]["id"], "inst-00007");
+    let app = spawn_app_with(payload).await;
+
+    // Act
+    let run = app.sync().await;
+
+    // Assert: the later updateTime wins, and the log says what happened.
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations WHERE id = 'inst-00004' AND health_status = 'degraded'").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.connections WHERE id = 'conn-00003' AND status = 'broken'").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.installations")
+            .await,
+        10
+    );
+    let duplicates = run.logged(
+        "installation ids appeared more than once; the copy with the latest updateTime was kept",
+    );
+    assert_eq!(duplicates.len(), 1, "{}", run.stderr());
+    assert_eq!(duplicates[0]["count"], 1);
+    let conflicts = run.logged("copies of one key disagreed; kept the one with the latest updateTime (then the greatest row hash)");
+    assert!(
+        conflicts
+            .iter()
+            .any(|l| l["table"] == "connections" && l["keys"] == 1),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[tokio::test]
+async fn the_copy_that_wins_an_installation_decides_its_config_whichever_config_hashes_greater() {
+    // Two copies of inst-00004: the later one (by updateTime) carries one revision of
+    // its config, the earlier one another. Configs have no updateTime of their own;
+    // each content is tried on each side, so a rule that fell back to the config's own
+    // row hash would pick the stale one in one of the two rounds.
+    for (fresh, stale) in [
+        ("rev-fresh-a", "rev-stale-b"),
+        ("rev-stale-b", "rev-fresh-a"),
+    ] {
+        // Arrange
+        let mut payload = installations(0..6);
+        let list = payload.as_array_mut().unwrap();
+        let mut newer = installation(4);
+        newer["healthStatus"] = json!("degraded");
+        newer["updateTime"] = json!("2024-06-01T00:00:00Z");
+        newer["config"]["revisionId"] = json!(fresh);
+        newer["config"]["content"]["proxy"] = json!({"enabled": false, "rev": fresh});
+        list[4]["config"]["revisionId"] = json!(stale);
+        list[4]["config"]["content"]["proxy"] = json!({"enabled": true, "rev": stale});
+        list.push(newer);
+        let app = spawn_app_with(payload).await;
+
+        // Act
+        app.sync().await;
+
+        // Assert: installation and config both come from the later copy.
+        let stored: (String, String, Value) = sqlx::query_as(
+            "SELECT i.health_status, c.revision_id, c.content -> 'proxy'
+             FROM ampersand.installations AS i JOIN ampersand.configs AS c ON c.id = i.config_id
+             WHERE i.id = 'inst-00004'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored,
+            (
+                "degraded".to_owned(),
+                fresh.to_owned(),
+                json!({"enabled": false, "rev": fresh})
+            ),
+            "fresh revision {fresh}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Upgrades are safe to install over what users have: landed migrations never change,
-//! and a database written by 0.1.0 or 0.2.0 migrates and syncs without false history.
+//! and a database written by 0.1.0, 0.2.0 or 0.3.1 migrates and syncs without false
+//! history.
 //!
 //! `tests/fixtures/upgrade/v0.1.0.sql` is a database written by 0.1.0 (commit eb94da7):
 //! `ampsync import tests/fixtures/upgrade/installations-2026-11-01.json --project
@@ -14,6 +15,22 @@
 //! `1e5`, `1.50`, `1e-7`, `2.50`, which 0.2.0 kept by value, and as
 //! `9875133.537942737`, `123456789012345678901234567890` and `18446744073709551616`,
 //! which it altered.
+//!
+//! `tests/fixtures/upgrade/v0.3.1.sql` is a database written by 0.3.1 (commit afa5e3b)
+//! from two snapshots with their lists, in one import: `ampsync import
+//! samples/installations-2026-11-01.json tests/fixtures/upgrade/numbers-2026-11-15.json
+//! --project proj-7c1e2a90 --observed-at 2026-11-01T00:00:00Z --observed-at
+//! 2026-11-15T00:00:00Z --project-file samples/project.json --integrations-file
+//! samples/integrations.json --connections-file samples/connections-2026-11-01.json
+//! --connections-file tests/fixtures/upgrade/connections-2026-11-15.json
+//! --provider-apps-file samples/provider-apps.json`, then `pg_dump --no-owner
+//! --no-privileges`. `connections-2026-11-15.json` is the connections list of the
+//! numbers snapshot: the sample's list with each used connection as that snapshot
+//! embeds it (`catalogVars` on 14), and without grp-soylent's gong connection, which
+//! no installation uses. So the database holds list-only connections (one of them
+//! deleted) and a list-only provider app, `catalog_vars`, configs whose numbers 0.3.1
+//! stored exactly, and history: the second run updated 12 configs, 14 connections and
+//! 2 installations.
 
 use serde_json::Value;
 
@@ -22,7 +39,7 @@ use crate::helpers::{spawn_app, TestApp};
 /// Every migration that has landed on main, with the BLAKE3 digest of its file. A
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
-/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's, V10 issue 20's.
+/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's, V10 and V11 0.4.0's.
 const LANDED: [(&str, &str); 11] = [
     (
         "V1__tables.sql",
@@ -66,7 +83,7 @@ const LANDED: [(&str, &str); 11] = [
     ),
     (
         "V11__connection_scopes.sql",
-        "bdf55c2c7ea5189e1bf166a8981073c0afa057699e59439f71d11c05a1e7f1dd",
+        "16b2605b99a0d4f300fb77d066038e457ca4164d15c5c03437fbe3e65a3b8250",
     ),
 ];
 
@@ -150,7 +167,7 @@ async fn import(app: &TestApp, file: &str, observed_at: &str, integrations: bool
 /// the current rows.
 async fn history_fingerprint(app: &TestApp) -> Value {
     let mut out = serde_json::Map::new();
-    for table in ampsync::rows::Table::ALL.map(|t| t.name()) {
+    for table in ampsync::catalog::Table::ALL.map(|t| t.name()) {
         let row: Value = sqlx::query_scalar(&format!(
             "SELECT json_build_object('rows', count(*), 'changed_at', max(changed_at),
                     'runs', array_agg(DISTINCT sync_run_id),
@@ -364,6 +381,77 @@ async fn a_database_written_by_0_2_0_keeps_its_hashes_and_only_numbers_it_altere
     )
     .await;
     assert!(again.contains("no changes"), "{again}");
+}
+
+/// `ampsync import` of the numbers snapshot at `observed_at` with its lists, as the
+/// 0.3.1 fixture's second run read it; which must succeed: its summary.
+async fn import_numbers_with_lists(app: &TestApp, observed_at: &str) -> String {
+    let file = format!("{FIXTURE}/numbers-2026-11-15.json");
+    let connections_file = format!("{FIXTURE}/connections-2026-11-15.json");
+    let project_file = format!("{SAMPLES}/project.json");
+    let integrations_file = format!("{SAMPLES}/integrations.json");
+    let provider_apps_file = format!("{SAMPLES}/provider-apps.json");
+    app.ampsync(&[
+        "import",
+        &file,
+        "--project",
+        PROJECT,
+        "--observed-at",
+        observed_at,
+        "--project-file",
+        &project_file,
+        "--integrations-file",
+        &integrations_file,
+        "--connections-file",
+        &connections_file,
+        "--provider-apps-file",
+        &provider_apps_file,
+    ])
+    .await
+    .success()
+    .stdout()
+}
+
+#[tokio::test]
+async fn a_database_written_by_0_3_1_migrates_and_the_same_snapshot_writes_no_version() {
+    // Arrange: what 0.3.1 wrote, checked to hold what the fixture is for.
+    let app = app_from("v0.3.1.sql").await;
+    let before = history_fingerprint(&app).await;
+    let changes = app.count("SELECT count(*) FROM ampersand.change_log").await;
+    let held: (i64, i64, i64, i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ampersand.connections AS c
+                 WHERE deleted_at IS NULL
+                   AND NOT EXISTS (SELECT FROM ampersand.installations AS i
+                                   WHERE i.connection_id = c.id)),
+                (SELECT count(*) FROM ampersand.connections WHERE deleted_at IS NOT NULL),
+                (SELECT count(*) FROM ampersand.connections WHERE catalog_vars IS NOT NULL),
+                (SELECT count(*) FROM ampersand.configs_history WHERE valid_from = '2026-11-15'),
+                (SELECT content -> 'limits' ->> 'precise' FROM ampersand.configs
+                 WHERE content -> 'limits' ? 'precise' LIMIT 1)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        held,
+        (3, 1, 14, 12, "9875133.537942737".to_owned()),
+        "{before}"
+    );
+
+    // Act: the same snapshot, with the same lists, a day later under this release.
+    let upgraded = import_numbers_with_lists(&app, "2026-11-16T00:00:00Z").await;
+
+    // Assert: no row, no version, no changed_at moved, no change logged.
+    assert_eq!(history_fingerprint(&app).await, before, "{upgraded}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.change_log").await,
+        changes
+    );
+
+    // And a further run of it finds nothing at all.
+    let again = import_numbers_with_lists(&app, "2026-11-17T00:00:00Z").await;
+    assert!(again.contains("no changes"), "{again}");
+    assert_eq!(history_fingerprint(&app).await, before);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! What PostgreSQL cannot store, or could store but not give back, found in a record
 //! before it reaches COPY: there one such value would fail the whole run, and every run
-//! after it, naming no record. `normalize` rejects the record instead (see `rejects`),
+//! after it, naming no record. The snapshot rejects the record instead (see `rejects`),
 //! with a reason that names the field.
 //!
 //! - **Numbers.** `jsonb` holds a number as `numeric`: at most 131,072 digits before the

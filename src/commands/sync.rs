@@ -9,13 +9,12 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 
 use crate::api::{ApiClient, Listed};
-use crate::apply;
 use crate::catalog::List;
-use crate::lifecycle::{self, Outcome};
-use crate::normalize::{ListSink, Snapshot};
 use crate::progress::{Progress, Unit};
-use crate::runs;
+use crate::run::ledger;
+use crate::run::lifecycle::{self, Outcome};
 use crate::shutdown::Shutdown;
+use crate::snapshot::{ListSink, Snapshot};
 use tracing::Instrument;
 
 /// What `ampsync sync` asks of one project.
@@ -69,10 +68,10 @@ async fn sync_fetched_project(
             req.dry_run,
         ))
         .await??;
-    let newest = runs::newest_observed(&mut conn, &project_id)
+    let newest = ledger::newest_observed(&mut conn, &project_id)
         .await
         .context("reading the project's last run")?;
-    let observed_at = runs::next_observed(Utc::now(), newest);
+    let observed_at = ledger::next_observed(Utc::now(), newest);
 
     let fetch = async {
         let integrations = api.integrations(req.project).await?;
@@ -124,32 +123,17 @@ async fn sync_fetched_project(
     if req.dry_run {
         let fetch_started = Instant::now();
         let mut snapshot = shutdown.interruptible(fetch).await??;
-        if snapshot.unreadable() {
-            apply::log_rejected(&snapshot);
-            return Err(lifecycle::unreadable(&snapshot, None));
-        }
         let fetch_time = fetch_started.elapsed();
         let plan_started = Instant::now();
-        let plan = shutdown
-            .interruptible(apply::plan(
+        let outcome = shutdown
+            .interruptible(lifecycle::dry_run(
                 &mut conn,
                 &mut snapshot,
+                observed_at,
                 req.group_ref,
                 req.allow_mass_delete,
             ))
             .await??;
-        let outcome = Outcome {
-            project_id,
-            run_id: None,
-            observed_at,
-            counts: plan.counts(),
-            rejected: runs::RejectedCount {
-                rejected: snapshot.rejected(),
-                without_payload: snapshot.rejects().without_payload(),
-            },
-            deletions_skipped: plan.deletions_skipped,
-            lists_unavailable: snapshot.unavailable.clone(),
-        };
         lifecycle::log_summary("sync", &outcome, fetch_time, plan_started.elapsed());
         return Ok(outcome);
     }
@@ -197,7 +181,8 @@ async fn sync_fetched_project(
 async fn record_failure_before_start(pool: &PgPool, req: &SyncRequest<'_>, error: &anyhow::Error) {
     let message = crate::error::message(error);
     tracing::error!(project = req.project, error = %message, "run failed before it started");
-    if let Err(e) = runs::record_failure(pool, "sync", req.project, req.group_ref, &message).await {
+    if let Err(e) = ledger::record_failure(pool, "sync", req.project, req.group_ref, &message).await
+    {
         tracing::error!(error = %e, "could not record the failure");
     }
 }

@@ -28,6 +28,22 @@
 //! finds PostgreSQL could not store (`\u0000`, a lone surrogate, a number too long: see
 //! `storable`), goes through a `serde_json::Value`, to be checked and kept as a
 //! rejected record whose reason names the record's id and the field.
+//!
+//! # Parts
+//!
+//! - [`store`]: the rows of one table, encoded once and spilled, and the index `apply`
+//!   loads; [`encode`]: a row's hashes and COPY line; [`copy_text`] and
+//!   [`json_number`]: the COPY text format and the numbers in it;
+//! - [`spill`]: the temporary files; [`rejects`]: the records that could not be read;
+//!   [`storable`]: what PostgreSQL could not store.
+
+pub mod copy_text;
+pub mod encode;
+pub mod json_number;
+pub mod rejects;
+pub mod spill;
+pub mod storable;
+pub mod store;
 
 use std::collections::BTreeSet;
 use std::sync::mpsc;
@@ -37,12 +53,13 @@ use serde_json::Value;
 use crate::api::model;
 use crate::api::stream::ElementSink;
 use crate::bridge;
+use crate::bridge::Row;
 use crate::catalog::List;
-use crate::rejects::{AllRejects, OtherProjects, Rejects};
-use crate::rows::{Row, Table};
-use crate::spill::Spill;
-use crate::storable::LONE_SURROGATE;
-use crate::store::{Origin, Store};
+use crate::catalog::Table;
+use crate::snapshot::rejects::{AllRejects, OtherProjects, Rejects};
+use crate::snapshot::spill::Spill;
+use crate::snapshot::storable::LONE_SURROGATE;
+use crate::snapshot::store::{Origin, Store};
 
 /// Why an object holding `\u0000` is rejected: PostgreSQL text and jsonb cannot hold it,
 /// so storing it would fail the whole run, every run.
@@ -52,7 +69,7 @@ const NUL: &str = "holds a NUL character (\\u0000), which PostgreSQL cannot stor
 /// (see `storable`). Either is replaced in `value`, which can then be kept as a payload.
 fn unstorable(value: &mut Value) -> Option<String> {
     let nul = crate::scrub::replace_nul(value);
-    let long = crate::storable::replace_long_numbers(value);
+    let long = crate::snapshot::storable::replace_long_numbers(value);
     if nul {
         Some(NUL.into())
     } else {
@@ -75,10 +92,10 @@ fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
 /// value (serde_json cannot read one into a string).
 fn parse_value(
     json: &[u8],
-    scan: crate::storable::Scan,
+    scan: crate::snapshot::storable::Scan,
 ) -> Result<(Value, bool), serde_json::Error> {
     if scan.lone_surrogate {
-        let readable = crate::storable::replace_lone_surrogates(json);
+        let readable = crate::snapshot::storable::replace_lone_surrogates(json);
         Ok((serde_json::from_slice(&readable)?, true))
     } else {
         Ok((serde_json::from_slice(json)?, false))
@@ -368,7 +385,7 @@ impl Part {
         project_of: impl Fn(&T) -> Option<&str>,
         add: fn(&mut Part, T),
     ) -> Result<(), serde_json::Error> {
-        let (mut value, lone_surrogate) = parse_value(json, crate::storable::scan(json))?;
+        let (mut value, lone_surrogate) = parse_value(json, crate::snapshot::storable::scan(json))?;
         let problem = unstorable(&mut value);
         if let Some(reason) = lone_surrogate.then(|| LONE_SURROGATE.into()).or(problem) {
             self.reject(source, position, reason, value);
@@ -471,7 +488,7 @@ impl Part {
         json: &[u8],
     ) -> Result<(), serde_json::Error> {
         self.installations += 1;
-        let scan = crate::storable::scan(json);
+        let scan = crate::snapshot::storable::scan(json);
         if scan.clean() && memchr::memmem::find(json, b"\\u0000").is_none() {
             // Checked as UTF-8 once, in one pass, rather than string by string.
             let parsed = match std::str::from_utf8(json) {

@@ -4,28 +4,17 @@
 //!
 //! One field becomes one column value: `\N` for none, `t`/`f` for booleans, the text of
 //! strings and times, a `text[]` literal for sequences of strings, and the JSON text of
-//! values wrapped in [`Jsonb`] (the `jsonb` columns). Backslash, tab, newline and
+//! values wrapped in [`Jsonb`](crate::bridge::Jsonb) (the `jsonb` columns). Backslash, tab, newline and
 //! carriage return are escaped as COPY requires; nothing else needs to be.
 
 use std::fmt::{self, Write as _};
 
 use serde::ser::{self, Impossible, Serialize};
 
-/// A value stored in a `jsonb` column: written as its JSON text. Serializes as a newtype
-/// struct, which JSON serializers see through, so it hashes like the bare value.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Jsonb<T>(pub T);
-
-const JSONB: &str = "ampsync::Jsonb";
-
-impl<T: Serialize> Serialize for Jsonb<T> {
-    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_newtype_struct(JSONB, &self.0)
-    }
-}
+use crate::bridge::row::JSONB;
 
 /// Why a value has no COPY text form: a type no column has (a float, a map outside
-/// [`Jsonb`], …). A bug in a row type, not in the data.
+/// [`Jsonb`](crate::bridge::Jsonb), …). A bug in a row type, not in the data.
 #[derive(Debug, thiserror::Error)]
 #[error("no COPY text form: {0}")]
 pub struct Error(String);
@@ -426,6 +415,7 @@ impl ser::Serializer for ArrayElement<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bridge::Jsonb;
     use serde_json::json;
 
     fn text<T: Serialize>(value: &T) -> String {

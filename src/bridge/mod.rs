@@ -11,6 +11,13 @@
 //!
 //! Adding a column: the migration, the API model's field, and here the row's field and
 //! its line in the object's function (see `catalog` for how it hashes).
+//!
+//! [`row`] says what every row is ([`Row`], [`Key`], [`Jsonb`], how times are written);
+//! how a row is hashed and written for COPY is the snapshot's (`snapshot::encode`).
+
+pub mod row;
+
+pub use row::{Jsonb, Key, Row};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,8 +25,6 @@ use serde_json::{Map, Value};
 
 use crate::api::model::{self, Extra};
 use crate::catalog::Table;
-use crate::copy_text::Jsonb;
-use crate::rows::{Key, Row};
 use crate::scrub::{scrub_map, scrubbed};
 
 #[derive(Serialize)]
@@ -28,9 +33,9 @@ pub struct ProjectRow {
     pub name: Option<String>,
     pub app_name: Option<String>,
     pub org_id: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub entitlements: Option<Jsonb<Value>>,
     pub extra: Jsonb<Map<String, Value>>,
@@ -42,13 +47,13 @@ pub struct IntegrationRow {
     pub project_id: String,
     pub name: Option<String>,
     pub provider: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub latest_revision_id: Option<String>,
     pub latest_revision_spec_version: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub latest_revision_create_time: Option<DateTime<Utc>>,
     pub latest_revision_content: Option<Jsonb<Value>>,
     pub extra: Jsonb<Map<String, Value>>,
@@ -59,9 +64,9 @@ pub struct GroupRow {
     pub project_id: String,
     pub group_ref: String,
     pub group_name: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
@@ -71,9 +76,9 @@ pub struct ConsumerRow {
     pub project_id: String,
     pub consumer_ref: String,
     pub consumer_name: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
@@ -87,9 +92,9 @@ pub struct ProviderAppRow {
     pub external_ref: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub metadata: Option<Jsonb<Value>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
@@ -105,21 +110,21 @@ pub struct ConnectionRow {
     pub consumer_ref: Option<String>,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub auth_scheme: Option<String>,
     pub status: Option<String>,
     pub has_access_token: bool,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub access_token_issued_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub access_token_expires_at: Option<DateTime<Utc>>,
     pub has_refresh_token: bool,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub refresh_token_issued_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
     pub oauth_scopes: Option<Vec<String>>,
     pub has_api_key: bool,
@@ -135,7 +140,7 @@ pub struct ConfigRow {
     pub project_id: String,
     pub installation_id: String,
     pub revision_id: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
     pub created_by_kind: Option<String>,
@@ -154,12 +159,12 @@ pub struct InstallationRow {
     pub connection_id: Option<String>,
     pub config_id: Option<String>,
     pub group_ref: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub create_time: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
     pub created_by_kind: Option<String>,
     pub created_by_ref: Option<String>,
-    #[serde(serialize_with = "crate::rows::time")]
+    #[serde(serialize_with = "row::time")]
     pub update_time: Option<DateTime<Utc>>,
     pub extra: Jsonb<Map<String, Value>>,
 }

@@ -14,7 +14,7 @@ use sqlx::{Connection, PgPool};
 
 use crate::catalog::Table;
 use crate::config::ConfigError;
-use crate::lifecycle;
+use crate::run::lifecycle;
 
 /// How many project ids a message lists at most.
 const NAMED_PROJECTS: usize = 20;
@@ -90,7 +90,7 @@ impl Pruned {
 /// does not know is a usage error (a mistyped id would otherwise print "pruned 0" and
 /// look like a prune), found before any project is pruned.
 pub async fn prune(pool: &PgPool, req: &PruneRequest) -> Result<Vec<Pruned>> {
-    let known: Vec<String> = sqlx::query_scalar(include_str!("../sql/prune/projects.sql"))
+    let known: Vec<String> = sqlx::query_scalar(include_str!("../../sql/prune/projects.sql"))
         .fetch_all(pool)
         .await
         .context("listing the projects of the run ledger")?;
@@ -136,15 +136,16 @@ async fn prune_project(pool: &PgPool, req: &PruneRequest, project: &str) -> Resu
         ..Pruned::default()
     };
     let mut tx = conn.begin().await.context("starting the transaction")?;
-    (pruned.runs, pruned.rejected_records) = sqlx::query_as(include_str!("../sql/prune/runs.sql"))
-        .bind(project)
-        .bind(req.cutoff)
-        .fetch_one(&mut *tx)
-        .await
-        .context("deleting old runs and their rejected records")?;
+    (pruned.runs, pruned.rejected_records) =
+        sqlx::query_as(include_str!("../../sql/prune/runs.sql"))
+            .bind(project)
+            .bind(req.cutoff)
+            .fetch_one(&mut *tx)
+            .await
+            .context("deleting old runs and their rejected records")?;
     if req.history {
         for table in Table::ALL {
-            let n: i64 = sqlx::query_scalar(include_str!("../sql/prune/history.sql"))
+            let n: i64 = sqlx::query_scalar(include_str!("../../sql/prune/history.sql"))
                 .bind(table.name())
                 .bind(project)
                 .bind(req.cutoff)
@@ -155,7 +156,7 @@ async fn prune_project(pool: &PgPool, req: &PruneRequest, project: &str) -> Resu
         }
         // Export refuses times before the cutoff from now on: their history is partial.
         if pruned.versions.iter().any(|(_, n)| *n > 0) {
-            sqlx::query(include_str!("../sql/prune/history_since.sql"))
+            sqlx::query(include_str!("../../sql/prune/history_since.sql"))
                 .bind(project)
                 .bind(req.cutoff)
                 .execute(&mut *tx)

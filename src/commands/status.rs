@@ -89,7 +89,7 @@ pub async fn status(
     max_age: Option<Duration>,
     limit: i64,
 ) -> Result<Status> {
-    let mut runs: Vec<RunRow> = sqlx::query_as(include_str!("../sql/status/runs.sql"))
+    let mut runs: Vec<RunRow> = sqlx::query_as(include_str!("../../sql/status/runs.sql"))
         .bind(project)
         .bind(limit)
         .fetch_all(pool)
@@ -110,13 +110,13 @@ pub async fn status(
             *text = text.take().map(scrub_string);
         }
     }
-    let projects: Vec<Freshness> = sqlx::query_as(include_str!("../sql/status/freshness.sql"))
+    let projects: Vec<Freshness> = sqlx::query_as(include_str!("../../sql/status/freshness.sql"))
         .bind(project)
         .fetch_all(pool)
         .await
         .context("reading sync_runs")?;
     let runs_by_status: Vec<RunsByStatus> =
-        sqlx::query_as(include_str!("../sql/status/runs_by_status.sql"))
+        sqlx::query_as(include_str!("../../sql/status/runs_by_status.sql"))
             .bind(project)
             .fetch_all(pool)
             .await
@@ -124,7 +124,7 @@ pub async fn status(
     let mut rows = Vec::new();
     for table in crate::catalog::Table::ALL {
         let (live, deleted): (i64, i64) =
-            sqlx::query_as(include_str!("../sql/status/row_counts.sql"))
+            sqlx::query_as(include_str!("../../sql/status/row_counts.sql"))
                 .bind(table.name())
                 .bind(project)
                 .fetch_one(pool)

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::status::Status;
+use crate::commands::status::Status;
 
 /// The outcomes a run can have, so that `ampsync_last_run_status` has a series for each
 /// and an alert can match `== 1` on the one it cares about.

@@ -16,11 +16,11 @@ use crate::api::stream::{read_array_blocking, StreamError};
 use crate::catalog::List;
 use crate::config::ConfigError;
 use crate::input::{self, is_stdin};
-use crate::lifecycle::{self, Outcome};
-use crate::normalize::{ListSink, Snapshot};
 use crate::progress::{CountingReader, Progress, Unit};
-use crate::rejects::OtherProjects;
+use crate::run::lifecycle::{self, Outcome};
 use crate::shutdown::Shutdown;
+use crate::snapshot::rejects::OtherProjects;
+use crate::snapshot::{ListSink, Snapshot};
 use tracing::Instrument;
 
 /// What `ampsync import` asks.
@@ -77,7 +77,7 @@ pub async fn import(
     };
     let project_id = match &project_json {
         Some(project) => project.id.clone(),
-        None => resolve_project(pool, &req.project)
+        None => crate::run::ledger::resolve_project(pool, &req.project)
             .await
             .context("looking up the project")?,
     };
@@ -122,7 +122,7 @@ async fn import_files(
     // the newest applied snapshot, since history only moves forward.
     let mut pending = Vec::new();
     for (path, at, lists) in files {
-        if crate::runs::applied_at(&mut conn, &project_id, at).await? {
+        if crate::run::ledger::applied_at(&mut conn, &project_id, at).await? {
             tracing::warn!(file = %path.display(), observed_at = %at.to_rfc3339(), "already applied; skipped");
             println!(
                 "{}: a snapshot observed at {} was already applied; skipped",
@@ -133,7 +133,7 @@ async fn import_files(
             pending.push((path, at, lists));
         }
     }
-    if let Some(newest) = crate::runs::newest_observed(&mut conn, &project_id).await? {
+    if let Some(newest) = crate::run::ledger::newest_observed(&mut conn, &project_id).await? {
         if let Some((path, at, _)) = pending.first().filter(|(_, at, _)| *at <= newest) {
             bail!(
                 "refusing to import {} observed at {}: project {project_id} already has a snapshot observed at {}, and history only moves forward",
@@ -383,14 +383,4 @@ async fn read_snapshot(path: &Path, project_id: String, max_element: usize) -> R
             bail!("{shown} is not a complete JSON array of installations: {reason}")
         }
     }
-}
-
-/// The project id for `--project`, by id or by a name an earlier sync stored; else the
-/// text itself, taken as an id.
-pub(crate) async fn resolve_project(pool: &PgPool, project: &str) -> sqlx::Result<String> {
-    let id: Option<String> = sqlx::query_scalar(include_str!("../sql/runs/resolve_project.sql"))
-        .bind(project)
-        .fetch_optional(pool)
-        .await?;
-    Ok(id.unwrap_or_else(|| project.to_owned()))
 }

@@ -1,8 +1,6 @@
-//! What every row of the target tables is ([`Row`]; the row structs and the mapping to
-//! them are in `bridge`), and how a row is encoded. The [`Encoder`] turns a row into
-//! what the apply step needs: its content
-//! hashes and its COPY text line (see `copy_text`), in one pass over its fields and
-//! without building a JSON tree.
+//! How a row is encoded: the [`Encoder`] turns a row (a [`Row`] of `bridge`) into what
+//! the apply step needs, its content hashes and its COPY text line (see `copy_text`),
+//! in one pass over its fields and without building a JSON tree.
 //!
 //! # Hashes
 //! A row's hashes are those of its *source object*, not of its column layout: a JSON
@@ -16,91 +14,17 @@
 //! 0.1.0 hashed the row's columns by column name, nulls included. Its hashes of each
 //! row are computed too ([`Encoded::legacy_content_hash`]), so a row stored by 0.1.0
 //! whose source did not change is recognised and its hashes rewritten in place, without
-//! a version (`apply` plans it as a `touch`).
+//! a version (`apply` plans it as a `rehash`).
 
 use std::fmt;
 use std::ops::Range;
 
-use crate::catalog::Spec;
-
-use chrono::{DateTime, Utc};
 use serde::ser::{self, Impossible};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-pub use crate::copy_text::Jsonb;
-
-pub use crate::catalog::Table;
-
-/// Serializes a time as `chrono` does (RFC 3339, `Z`, fractions of 0, 3, 6 or 9
-/// digits), without its `fmt` machinery: times are in every row, and the text is hashed,
-/// so it must stay exactly the same.
-pub(crate) fn time<S: ser::Serializer>(
-    at: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    let Some(at) = at else {
-        return s.serialize_none();
-    };
-    let mut buf = [0u8; 32];
-    match rfc3339(at, &mut buf) {
-        Some(text) => s.serialize_str(text),
-        None => at.serialize(s),
-    }
-}
-
-/// `at` as `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it, for years 0 to
-/// 9999 outside leap seconds; none otherwise.
-fn rfc3339<'b>(at: &DateTime<Utc>, buf: &'b mut [u8; 32]) -> Option<&'b str> {
-    use chrono::{Datelike, Timelike};
-    /// Writes `value` as `N` digits at `at`.
-    fn digits<const N: usize>(buf: &mut [u8; 32], at: usize, mut value: u32) {
-        for i in (0..N).rev() {
-            buf[at + i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    }
-    let (year, nanos) = (at.year(), at.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return None;
-    }
-    buf[..20].copy_from_slice(b"0000-00-00T00:00:00.");
-    digits::<4>(buf, 0, year as u32);
-    digits::<2>(buf, 5, at.month());
-    digits::<2>(buf, 8, at.day());
-    digits::<2>(buf, 11, at.hour());
-    digits::<2>(buf, 14, at.minute());
-    digits::<2>(buf, 17, at.second());
-    let end = if nanos == 0 {
-        19
-    } else if nanos % 1_000_000 == 0 {
-        digits::<3>(buf, 20, nanos / 1_000_000);
-        23
-    } else if nanos % 1_000 == 0 {
-        digits::<6>(buf, 20, nanos / 1_000);
-        26
-    } else {
-        digits::<9>(buf, 20, nanos);
-        29
-    };
-    buf[end] = b'Z';
-    std::str::from_utf8(&buf[..end + 1]).ok()
-}
-
-/// A row of one of the synced tables.
-pub trait Row: Serialize {
-    const TABLE: Table;
-    /// The key columns' values, as [`Table::key_columns`] lists them.
-    fn key(&self) -> Key<'_>;
-    /// The source's own `updateTime`, used to pick between disagreeing copies.
-    fn update_time(&self) -> Option<DateTime<Utc>>;
-    /// The object's fields that no column models.
-    fn extra(&self) -> &Map<String, Value>;
-}
-
-/// A key: one column's value, or two for `groups` and `consumers`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key<'a>(pub &'a str, pub Option<&'a str>);
+use crate::bridge::Row;
+use crate::catalog::Spec;
 
 /// The first 16 bytes of a BLAKE3 digest; stored as 32 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -209,7 +133,7 @@ pub struct Encoder {
     /// `content_hash` and `row_hash`, tab-separated, no newline.
     pub line: Vec<u8>,
     /// Each column's JSON text, back to back, for the hashes: numbers as
-    /// [`crate::json_number::hash_text`] writes them.
+    /// [`crate::snapshot::json_number::hash_text`] writes them.
     json: Vec<u8>,
     fields: Vec<(&'static str, Range<usize>)>,
     /// Per field: whether its JSON text differs from its exact text (a number was
@@ -231,7 +155,10 @@ pub struct Encoder {
 impl Encoder {
     /// Hashes `row`. Its COPY line waits for [`Encoder::write_line`], so that a copy
     /// found to repeat one already stored costs no more.
-    pub fn encode<R: Row>(&mut self, row: &R) -> Result<Encoded, crate::copy_text::Error> {
+    pub fn encode<R: Row>(
+        &mut self,
+        row: &R,
+    ) -> Result<Encoded, crate::snapshot::copy_text::Error> {
         self.json.clear();
         self.fields.clear();
         self.hash_only.clear();
@@ -315,7 +242,7 @@ impl Encoder {
                 input.extend_from_slice(&json[entry.value.clone()]);
             }
             input.push(b'}');
-            Ok::<Hash, crate::copy_text::Error>(digest(input))
+            Ok::<Hash, crate::snapshot::copy_text::Error>(digest(input))
         };
         let row_hash = source_hash(false)?;
         let content_hash = if self.entries.iter().any(|e| e.volatile) {
@@ -340,7 +267,7 @@ impl Encoder {
                 }
             }
             self.scratch.clear();
-            crate::json_number::write_for_hash(&mut self.scratch, &extra)
+            crate::snapshot::json_number::write_for_hash(&mut self.scratch, &extra)
                 .map_err(ser::Error::custom)?;
             true
         } else {
@@ -379,7 +306,7 @@ impl Encoder {
 
     /// Writes the COPY line of `row`, the row last given to [`Encoder::encode`], to
     /// [`Encoder::line`].
-    pub fn write_line<R: Row>(&mut self, row: &R) -> Result<(), crate::copy_text::Error> {
+    pub fn write_line<R: Row>(&mut self, row: &R) -> Result<(), crate::snapshot::copy_text::Error> {
         self.line.clear();
         row.serialize(RowSerializer {
             encoder: self,
@@ -418,11 +345,11 @@ fn push_extra(
     json: &mut Vec<u8>,
     name: &str,
     value: &Value,
-) -> Result<(), crate::copy_text::Error> {
+) -> Result<(), crate::snapshot::copy_text::Error> {
     let name_start = names.len();
     names.push_str(name);
     let start = json.len();
-    crate::json_number::write_for_hash(json, value).map_err(ser::Error::custom)?;
+    crate::snapshot::json_number::write_for_hash(json, value).map_err(ser::Error::custom)?;
     entries.push(Entry {
         name: Name::Extra(name_start..names.len()),
         value: start..json.len(),
@@ -454,7 +381,7 @@ enum Pass {
 
 impl ser::SerializeStruct for RowSerializer<'_> {
     type Ok = ();
-    type Error = crate::copy_text::Error;
+    type Error = crate::snapshot::copy_text::Error;
 
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
@@ -466,7 +393,7 @@ impl ser::SerializeStruct for RowSerializer<'_> {
             Pass::Json => {
                 e.order.push(name);
                 let start = e.json.len();
-                let rewrote = crate::json_number::write_for_hash(&mut e.json, value)
+                let rewrote = crate::snapshot::json_number::write_for_hash(&mut e.json, value)
                     .map_err(ser::Error::custom)?;
                 e.fields.push((name, start..e.json.len()));
                 e.hash_only.push(rewrote);
@@ -483,7 +410,7 @@ impl ser::SerializeStruct for RowSerializer<'_> {
                     .filter(|_| !e.hash_only.get(*i).copied().unwrap_or(true))
                     .map(|(_, range)| &e.json[range.clone()]);
                 *i += 1;
-                crate::copy_text::write_value(value, json, &mut e.line, &mut e.scratch)
+                crate::snapshot::copy_text::write_value(value, json, &mut e.line, &mut e.scratch)
             }
         }
     }
@@ -493,13 +420,13 @@ impl ser::SerializeStruct for RowSerializer<'_> {
     }
 }
 
-fn not_a_row<T>() -> Result<T, crate::copy_text::Error> {
+fn not_a_row<T>() -> Result<T, crate::snapshot::copy_text::Error> {
     Err(ser::Error::custom("a row is a struct of named fields"))
 }
 
 impl<'a> ser::Serializer for RowSerializer<'a> {
     type Ok = ();
-    type Error = crate::copy_text::Error;
+    type Error = crate::snapshot::copy_text::Error;
     type SerializeSeq = Impossible<(), Self::Error>;
     type SerializeTuple = Impossible<(), Self::Error>;
     type SerializeTupleStruct = Impossible<(), Self::Error>;
@@ -629,7 +556,8 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::ConnectionRow;
+    use crate::bridge::{ConnectionRow, Jsonb};
+    use crate::catalog::Table;
 
     use serde_json::json;
 
@@ -689,27 +617,6 @@ mod tests {
             ),
             // Columns added later (catalog_vars, ...) are null.
             ..ConnectionRow::default()
-        }
-    }
-
-    #[test]
-    fn times_are_written_exactly_as_chrono_writes_them() {
-        use chrono::{SecondsFormat, TimeZone};
-        let mut buf = [0; 32];
-        let base = Utc.with_ymd_and_hms(2024, 4, 22, 18, 55, 28).unwrap();
-        for nanos in [0, 456_000_000, 456_076_000, 456_076_123, 1, 999_999_999] {
-            for days in [0, -700_000, 2_000_000, 40] {
-                let at = base + chrono::Duration::days(days) + chrono::Duration::nanoseconds(nanos);
-                let expected = at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-                assert_eq!(
-                    serde_json::to_string(&at).unwrap(),
-                    format!("\"{expected}\"")
-                );
-                match rfc3339(&at, &mut buf) {
-                    Some(text) => assert_eq!(text, expected),
-                    None => assert!(!(0..=9999).contains(&chrono::Datelike::year(&at))),
-                }
-            }
         }
     }
 

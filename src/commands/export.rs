@@ -95,8 +95,8 @@ impl ExportError {
         match self {
             ExportError::UnknownProject { .. }
             | ExportError::BeforeFirstSnapshot { .. }
-            | ExportError::HistoryPruned { .. } => crate::error::USAGE,
-            _ => crate::error::RUN_FAILED,
+            | ExportError::HistoryPruned { .. } => super::exit::USAGE,
+            _ => super::exit::RUN_FAILED,
         }
     }
 }
@@ -107,7 +107,7 @@ pub async fn export(
     req: &ExportRequest,
     mut shutdown: Shutdown,
 ) -> Result<Exported, ExportError> {
-    let project_id = crate::import::resolve_project(pool, &req.project)
+    let project_id = crate::run::ledger::resolve_project(pool, &req.project)
         .await
         .map_err(|e| ExportError::Read {
             project: req.project.clone(),
@@ -181,13 +181,13 @@ async fn check_snapshots(
         source,
     };
     let (first, history_since): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-        sqlx::query_as(include_str!("../sql/export/snapshots.sql"))
+        sqlx::query_as(include_str!("../../sql/export/snapshots.sql"))
             .bind(project_id)
             .fetch_one(pool)
             .await
             .map_err(read)?;
     let Some(first) = first else {
-        let known: Vec<String> = sqlx::query_scalar(include_str!("../sql/export/projects.sql"))
+        let known: Vec<String> = sqlx::query_scalar(include_str!("../../sql/export/projects.sql"))
             .fetch_all(pool)
             .await
             .map_err(read)?;
@@ -234,17 +234,17 @@ async fn write_array(
     let counter = progress.counter();
     // Read only: the transaction only scopes the planner settings, and is rolled back.
     let mut tx = pool.begin().await.map_err(read)?;
-    sqlx::query(include_str!("../sql/export/plan.sql"))
+    sqlx::query(include_str!("../../sql/export/plan.sql"))
         .execute(&mut *tx)
         .await
         .map_err(read)?;
     let columns: Vec<(String, String, String)> =
-        sqlx::query_as(include_str!("../sql/export/columns.sql"))
+        sqlx::query_as(include_str!("../../sql/export/columns.sql"))
             .bind(EXPORTED.map(Table::name).as_slice())
             .fetch_all(&mut *tx)
             .await
             .map_err(read)?;
-    let statement = fill_columns(include_str!("../sql/export/installations.sql"), &columns);
+    let statement = fill_columns(include_str!("../../sql/export/installations.sql"), &columns);
     let mut rows = sqlx::query_as::<_, (String, Option<String>)>(&statement)
         .bind(project_id)
         .bind(as_of)
@@ -437,7 +437,7 @@ mod tests {
 
     #[test]
     fn every_marker_of_the_export_names_an_exported_table() {
-        let template = include_str!("../sql/export/installations.sql");
+        let template = include_str!("../../sql/export/installations.sql");
         let mut markers = 0;
         for marker in template.split("/*").skip(1) {
             let marker = marker.split("*/").next().unwrap_or_default();

@@ -1,7 +1,12 @@
 //! One run of one project, the same for `sync` and `import`: take the project's lock,
 //! record the run as started, apply its snapshot in one transaction, record it as
-//! succeeded or failed (a signal included), and release the lock. Where the snapshot
-//! comes from (the API, saved files) is the caller's business.
+//! succeeded or failed (a signal included), and release the lock. A dry run
+//! ([`dry_run`]) plans the same way and records nothing. Where the snapshot comes from
+//! (the API, saved files) is the caller's business.
+//!
+//! The lifecycle owns the snapshot's fingerprint: it reads the last one from the ledger
+//! before planning and records the new one with the run's success, so `apply` never
+//! touches the ledger.
 
 use std::time::Duration;
 
@@ -10,14 +15,15 @@ use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
-use crate::apply::{self, Counts};
+use super::ledger::{self, LockBusy, NewRun, RejectedCount, Run};
+use crate::apply::{self, Counts, LastSnapshot};
 use crate::catalog::List;
-use crate::normalize::Snapshot;
+use crate::catalog::Table;
+use crate::config::ConfigError;
 use crate::progress::{Progress, Unit};
-use crate::rejects::OtherProjects;
-use crate::rows::Table;
-use crate::runs::{self, NewRun, RejectedCount, Run};
 use crate::shutdown::Shutdown;
+use crate::snapshot::rejects::OtherProjects;
+use crate::snapshot::Snapshot;
 
 /// The result of one run, for the report on stdout.
 #[derive(Debug)]
@@ -106,7 +112,7 @@ pub async fn lock_connection(
         if wait {
             tracing::info!("waiting for the project's lock");
         }
-        runs::lock(&mut conn, project_id, wait).await?;
+        ledger::lock(&mut conn, project_id, wait).await?;
     }
     Ok(conn)
 }
@@ -120,13 +126,13 @@ pub async fn start_run(
     group_ref: Option<&str>,
     observed_at: DateTime<Utc>,
 ) -> Result<Run> {
-    let abandoned = runs::abandon_unfinished(conn, project_id)
+    let abandoned = ledger::abandon_unfinished(conn, project_id)
         .await
         .context("checking for unfinished runs")?;
     if !abandoned.is_empty() {
         tracing::warn!(runs = ?abandoned, "earlier runs of this project stopped without finishing; marked abandoned");
     }
-    let run = runs::start(
+    let run = ledger::start(
         pool,
         NewRun {
             command,
@@ -165,19 +171,25 @@ pub async fn finish(
     };
     if let Err(e) = &result {
         let message = crate::error::message(e);
-        if crate::error::exit_code(e) == crate::error::USAGE {
+        if refused(e) {
             tracing::error!(run = run.id, error = %message, "run refused; nothing recorded");
-            if let Err(record) = runs::discard(pool, run).await {
+            if let Err(record) = ledger::discard(pool, run).await {
                 tracing::error!(run = run.id, error = %record, "could not remove the run's row");
             }
         } else {
             tracing::error!(run = run.id, error = %message, "run failed");
-            if let Err(record) = runs::fail(pool, run, &message).await {
+            if let Err(record) = ledger::fail(pool, run, &message).await {
                 tracing::error!(run = run.id, error = %record, "could not record the failure");
             }
         }
     }
     result
+}
+
+/// True when `error` is a usage error (exit 2, see `commands::exit`): a configuration
+/// error in its chain, and no busy lock.
+fn refused(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| e.is::<ConfigError>()) && !error.chain().any(|e| e.is::<LockBusy>())
 }
 
 /// True when `error` comes from losing the database connection: an I/O error, or the
@@ -199,7 +211,7 @@ fn lost_database(error: &anyhow::Error) -> bool {
 /// (`you don't own a lock of type ExclusiveLock`), which sqlx logs. A dry run's
 /// connection, which took none, goes through [`close`].
 pub async fn release(mut conn: PgConnection, project_id: &str) {
-    let _ = runs::unlock(&mut conn, project_id).await;
+    let _ = ledger::unlock(&mut conn, project_id).await;
     close(conn).await;
 }
 
@@ -225,13 +237,17 @@ pub async fn apply_snapshot(
     if snapshot.unreadable() {
         return record_unreadable(tx, run, snapshot).await;
     }
-    let plan = apply::plan(&mut tx, snapshot, group_ref, allow_mass_delete).await?;
+    let last = last_snapshot(&mut tx, snapshot).await?;
+    let plan = apply::plan(&mut tx, snapshot, last, group_ref, allow_mass_delete).await?;
     if let Some(reason) = &plan.deletions_skipped {
         tracing::warn!(reason = %reason, "deletions skipped");
     }
     let counts = apply::execute(&mut tx, snapshot, &plan, run.id, run.observed_at).await?;
-    let rejected = runs::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
-    runs::succeed(
+    ledger::record_snapshot(&mut tx, run.id, plan.fingerprint())
+        .await
+        .context("recording the snapshot's fingerprint")?;
+    let rejected = ledger::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
+    ledger::succeed(
         &mut tx,
         run,
         &counts,
@@ -240,7 +256,7 @@ pub async fn apply_snapshot(
     )
     .await
     .context("recording the run's outcome")?;
-    runs::record_unavailable(&mut tx, run, &snapshot.unavailable)
+    ledger::record_unavailable(&mut tx, run, &snapshot.unavailable)
         .await
         .context("recording the lists the API would not give")?;
     fail::fail_point!("before-commit", |code| crate::failpoints::exit(code));
@@ -255,6 +271,52 @@ pub async fn apply_snapshot(
         deletions_skipped: plan.deletions_skipped,
         lists_unavailable: snapshot.unavailable.clone(),
     })
+}
+
+/// A dry run: plans the snapshot as [`apply_snapshot`] would, on a connection that
+/// holds no lock, and records nothing (no run, no fingerprint, no rejected records).
+pub async fn dry_run(
+    conn: &mut PgConnection,
+    snapshot: &mut Snapshot,
+    observed_at: DateTime<Utc>,
+    group_ref: Option<&str>,
+    allow_mass_delete: bool,
+) -> Result<Outcome> {
+    if snapshot.unreadable() {
+        apply::log_rejected(snapshot);
+        return Err(unreadable(snapshot, None));
+    }
+    let last = last_snapshot(conn, snapshot).await?;
+    let plan = apply::plan(conn, snapshot, last, group_ref, allow_mass_delete).await?;
+    Ok(Outcome {
+        project_id: snapshot.project_id.clone(),
+        run_id: None,
+        observed_at,
+        counts: plan.counts(),
+        rejected: RejectedCount {
+            rejected: snapshot.rejected(),
+            without_payload: snapshot.rejects().without_payload(),
+        },
+        deletions_skipped: plan.deletions_skipped,
+        lists_unavailable: snapshot.unavailable.clone(),
+    })
+}
+
+/// What the project's last successful run recorded of its snapshot, if it applied it
+/// whole: [`apply::plan`] skips an identical snapshot.
+async fn last_snapshot(
+    conn: &mut PgConnection,
+    snapshot: &Snapshot,
+) -> Result<Option<LastSnapshot>> {
+    let last = ledger::last_snapshot(conn, &snapshot.project_id)
+        .await
+        .context("reading the last run's snapshot")?;
+    Ok(last.and_then(|(run_id, fingerprint)| {
+        fingerprint.map(|fingerprint| LastSnapshot {
+            run_id,
+            fingerprint,
+        })
+    }))
 }
 
 /// A snapshot none of whose installations could be read fails its run: applying the
@@ -274,8 +336,8 @@ async fn record_unreadable(
             reason,
         })?;
     apply::log_rejected(snapshot);
-    let rejected = runs::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
-    runs::record_rejected_count(&mut tx, run, rejected)
+    let rejected = ledger::record_rejected(&mut tx, run.id, &snapshot.rejects()).await?;
+    ledger::record_rejected_count(&mut tx, run, rejected)
         .await
         .context("recording the run's rejected records")?;
     tx.commit()

@@ -1,5 +1,5 @@
 //! Where a snapshot keeps its rows: each row copy encoded once (its hashes and its COPY
-//! text, see `rows::Encoder`) and appended to an anonymous temporary file, with one
+//! text, see `encode::Encoder`) and appended to an anonymous temporary file, with one
 //! line in a second file, the index: table, key, hashes, `updateTime`, where the row
 //! is, and the source record it came from ([`Origin`]). `apply` loads the index (about 100 bytes a row) into a temporary table and reads
 //! back only the rows it writes. A bounded cache of recent shared objects (`Recent`)
@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::rows::{Encoder, Hash, Key, Row, Table};
-use crate::spill::Spill;
+use super::encode::{Encoder, Hash};
+use crate::bridge::{Key, Row};
+use crate::catalog::Table;
+use crate::snapshot::spill::Spill;
 
 /// Where in a store's row file a row is: the store's number in the top bits.
 const PART_SHIFT: u32 = 40;
@@ -150,10 +152,10 @@ impl Store {
         line.extend_from_slice(table.name().as_bytes());
         let Key(k1, k2) = row.key();
         line.push(b'\t');
-        crate::copy_text::escape_into(line, k1.as_bytes());
+        crate::snapshot::copy_text::escape_into(line, k1.as_bytes());
         line.push(b'\t');
         match k2 {
-            Some(k2) => crate::copy_text::escape_into(line, k2.as_bytes()),
+            Some(k2) => crate::snapshot::copy_text::escape_into(line, k2.as_bytes()),
             None => line.extend_from_slice(b"\\N"),
         }
         line.push(b'\t');

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::spill::{Lines, Spill};
+use crate::snapshot::spill::{Lines, Spill};
 
 /// Rejected records of a run that keep their payload, at most.
 pub const PAYLOADS: usize = 1_000;
@@ -112,7 +112,7 @@ impl Rejects {
         self.line.push(b'\t');
         self.line.extend_from_slice(position.to_string().as_bytes());
         self.line.push(b'\t');
-        crate::copy_text::escape_into(&mut self.line, reason.as_bytes());
+        crate::snapshot::copy_text::escape_into(&mut self.line, reason.as_bytes());
         self.line.push(b'\n');
         if let Err(e) = self.lines.append(&[&self.line]) {
             self.failure = Some(format!("writing rejected records to a temporary file: {e}"));
@@ -151,7 +151,7 @@ impl Rejects {
             return;
         }
         self.line.clear();
-        crate::copy_text::escape_into(&mut self.line, &json);
+        crate::snapshot::copy_text::escape_into(&mut self.line, &json);
         let offset = self.payloads.len();
         if let Err(e) = self.payloads.append(&[&self.line]) {
             self.failure = Some(format!("writing rejected records to a temporary file: {e}"));

@@ -1,7 +1,10 @@
 //! Bookkeeping of runs: the `sync_runs` row of each run, its `rejected_records`, the
-//! per-project lock, and the observed time that orders a project's snapshots. Every
-//! read and write of those two tables is here, and the first observed time each applied
+//! per-project lock, the observed time that orders a project's snapshots, the
+//! fingerprint of the snapshot a run applied (which `lifecycle` reads and records), and
+//! a project named by id or by the name a sync stored ([`resolve_project`]). Every read
+//! and write of those two tables is here, and the first observed time each applied
 //! snapshot leaves in `project_retention` (which `prune` cannot delete, as it does runs).
+//! It may use `apply`'s counts; `apply` never uses it.
 //!
 //! A run's row is written in autocommit as the run starts (status `running`), closed
 //! inside the apply transaction when it succeeds, and closed in autocommit when it fails.
@@ -13,10 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::apply::Counts;
-use crate::rejects::AllRejects;
-
-/// Rejected records sent per COPY message.
-const COPY_CHUNK: usize = 1 << 20;
+use crate::copy_in::{send_chunked, CopyError, COPY_CHUNK};
+use crate::snapshot::rejects::AllRejects;
 
 /// Another run holds the project's lock (exit code 75).
 #[derive(Debug, thiserror::Error)]
@@ -58,20 +59,20 @@ pub struct NewRun<'a> {
 /// lasts as long as the session, so a killed run releases it with its connection.
 pub async fn lock(conn: &mut PgConnection, project: &str, wait: bool) -> anyhow::Result<()> {
     if wait {
-        sqlx::query(include_str!("../sql/runs/lock.sql"))
+        sqlx::query(include_str!("../../sql/runs/lock.sql"))
             .bind(project)
             .execute(&mut *conn)
             .await?;
         return Ok(());
     }
-    let locked: bool = sqlx::query_scalar(include_str!("../sql/runs/try_lock.sql"))
+    let locked: bool = sqlx::query_scalar(include_str!("../../sql/runs/try_lock.sql"))
         .bind(project)
         .fetch_one(&mut *conn)
         .await?;
     if locked {
         return Ok(());
     }
-    let holder: Option<Holder> = sqlx::query_as(include_str!("../sql/runs/running.sql"))
+    let holder: Option<Holder> = sqlx::query_as(include_str!("../../sql/runs/running.sql"))
         .bind(project)
         .fetch_optional(&mut *conn)
         .await?;
@@ -94,7 +95,7 @@ pub async fn lock(conn: &mut PgConnection, project: &str, wait: bool) -> anyhow:
 }
 
 pub async fn unlock(conn: &mut PgConnection, project: &str) -> sqlx::Result<()> {
-    sqlx::query(include_str!("../sql/runs/unlock.sql"))
+    sqlx::query(include_str!("../../sql/runs/unlock.sql"))
         .bind(project)
         .execute(conn)
         .await?;
@@ -103,7 +104,7 @@ pub async fn unlock(conn: &mut PgConnection, project: &str) -> sqlx::Result<()> 
 
 /// Marks the project's unfinished runs `abandoned`; call while holding its lock.
 pub async fn abandon_unfinished(conn: &mut PgConnection, project: &str) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(include_str!("../sql/runs/abandon.sql"))
+    sqlx::query_scalar(include_str!("../../sql/runs/abandon.sql"))
         .bind(project)
         .fetch_all(conn)
         .await
@@ -114,7 +115,7 @@ pub async fn newest_observed(
     conn: &mut PgConnection,
     project: &str,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar(include_str!("../sql/runs/newest_observed.sql"))
+    sqlx::query_scalar(include_str!("../../sql/runs/newest_observed.sql"))
         .bind(project)
         .fetch_one(conn)
         .await
@@ -126,7 +127,7 @@ pub async fn applied_at(
     project: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(include_str!("../sql/runs/applied_at.sql"))
+    sqlx::query_scalar(include_str!("../../sql/runs/applied_at.sql"))
         .bind(project)
         .bind(at)
         .fetch_one(conn)
@@ -150,7 +151,7 @@ fn host() -> Option<String> {
 
 pub async fn start(pool: &PgPool, new: NewRun<'_>) -> sqlx::Result<Run> {
     let host = host();
-    let id: i64 = sqlx::query_scalar(include_str!("../sql/runs/start.sql"))
+    let id: i64 = sqlx::query_scalar(include_str!("../../sql/runs/start.sql"))
         .bind(new.command)
         .bind(new.project)
         .bind(new.group_ref)
@@ -186,7 +187,7 @@ pub async fn succeed(
 ) -> sqlx::Result<()> {
     let total =
         |f: fn(&crate::apply::TableCounts) -> u64| counts.values().map(f).sum::<u64>() as i64;
-    sqlx::query(include_str!("../sql/runs/succeeded.sql"))
+    sqlx::query(include_str!("../../sql/runs/succeeded.sql"))
         .bind(run.id)
         .bind(sqlx::types::Json(counts))
         .bind(total(|c| c.inserted + c.restored))
@@ -197,7 +198,7 @@ pub async fn succeed(
         .bind(rejected.without_payload as i64)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(include_str!("../sql/runs/first_observed.sql"))
+    sqlx::query(include_str!("../../sql/runs/first_observed.sql"))
         .bind(&run.project)
         .bind(run.observed_at)
         .execute(&mut *tx)
@@ -211,7 +212,7 @@ pub async fn last_snapshot(
     conn: &mut PgConnection,
     project: &str,
 ) -> sqlx::Result<Option<(i64, Option<serde_json::Value>)>> {
-    sqlx::query_as(include_str!("../sql/runs/last_snapshot.sql"))
+    sqlx::query_as(include_str!("../../sql/runs/last_snapshot.sql"))
         .bind(project)
         .fetch_optional(conn)
         .await
@@ -223,7 +224,7 @@ pub async fn record_snapshot(
     run_id: i64,
     fingerprint: &serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query(include_str!("../sql/runs/record_snapshot.sql"))
+    sqlx::query(include_str!("../../sql/runs/record_snapshot.sql"))
         .bind(run_id)
         .bind(fingerprint)
         .execute(tx)
@@ -245,27 +246,20 @@ pub async fn record_rejected(
     if count.rejected == 0 {
         return Ok(count);
     }
-    let mut copy = tx
-        .copy_in_raw(include_str!("../sql/runs/copy_rejected.sql"))
+    let copy = tx
+        .copy_in_raw(include_str!("../../sql/runs/copy_rejected.sql"))
         .await
         .context("recording rejected records")?;
     let mut text = rejects.copy_text(run_id);
-    let mut data = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
-    loop {
-        data.clear();
-        match text.fill(&mut data, COPY_CHUNK) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let _ = copy.abort("reading the rejected records failed").await;
-                return Err(anyhow::Error::new(e)
-                    .context("reading rejected records back from their temporary file (TMPDIR)"));
-            }
-        }
-        copy.send(data.as_slice())
-            .await
-            .context("recording rejected records")?;
-    }
+    let copy = send_chunked(copy, "reading the rejected records failed", |data| {
+        text.fill(data, COPY_CHUNK).map(|_| ())
+    })
+    .await
+    .map_err(|e| match e {
+        CopyError::Source(e) => anyhow::Error::new(e)
+            .context("reading rejected records back from their temporary file (TMPDIR)"),
+        CopyError::Database(e) => anyhow::Error::new(e).context("recording rejected records"),
+    })?;
     copy.finish().await.context("recording rejected records")?;
     Ok(count)
 }
@@ -277,7 +271,7 @@ pub async fn record_rejected_count(
     run: &Run,
     count: RejectedCount,
 ) -> sqlx::Result<()> {
-    sqlx::query(include_str!("../sql/runs/rejected_counts.sql"))
+    sqlx::query(include_str!("../../sql/runs/rejected_counts.sql"))
         .bind(run.id)
         .bind(count.rejected as i64)
         .bind(count.without_payload as i64)
@@ -289,7 +283,7 @@ pub async fn record_rejected_count(
 /// Removes the `running` row of a run that turned out to be a usage error (see
 /// `lifecycle::finish`).
 pub async fn discard(pool: &PgPool, run: &Run) -> sqlx::Result<()> {
-    sqlx::query(include_str!("../sql/runs/discard.sql"))
+    sqlx::query(include_str!("../../sql/runs/discard.sql"))
         .bind(run.id)
         .execute(pool)
         .await?;
@@ -299,7 +293,7 @@ pub async fn discard(pool: &PgPool, run: &Run) -> sqlx::Result<()> {
 /// Closes the run as failed, with the error that stopped it (scrubbed once more here:
 /// `sync_runs.error` is readable by the reader role).
 pub async fn fail(pool: &PgPool, run: &Run, error: &str) -> sqlx::Result<()> {
-    sqlx::query(include_str!("../sql/runs/failed.sql"))
+    sqlx::query(include_str!("../../sql/runs/failed.sql"))
         .bind(run.id)
         .bind(crate::scrub::scrub_text(error))
         .execute(pool)
@@ -315,7 +309,7 @@ pub async fn record_failure(
     group_ref: Option<&str>,
     error: &str,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(include_str!("../sql/runs/failed_before_start.sql"))
+    sqlx::query_scalar(include_str!("../../sql/runs/failed_before_start.sql"))
         .bind(command)
         .bind(project)
         .bind(group_ref)
@@ -346,10 +340,20 @@ pub async fn record_unavailable(
             )
         })
         .collect();
-    sqlx::query(include_str!("../sql/runs/lists_unavailable.sql"))
+    sqlx::query(include_str!("../../sql/runs/lists_unavailable.sql"))
         .bind(run.id)
         .bind(serde_json::Value::Object(lists))
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// The project id for `--project`, by id or by a name an earlier sync stored; else the
+/// text itself, taken as an id.
+pub async fn resolve_project(pool: &PgPool, project: &str) -> sqlx::Result<String> {
+    let id: Option<String> = sqlx::query_scalar(include_str!("../../sql/runs/resolve_project.sql"))
+        .bind(project)
+        .fetch_optional(pool)
+        .await?;
+    Ok(id.unwrap_or_else(|| project.to_owned()))
 }
