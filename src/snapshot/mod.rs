@@ -65,12 +65,15 @@ use crate::snapshot::store::{Origin, Store};
 /// so storing it would fail the whole run, every run.
 const NUL: &str = "holds a NUL character (\\u0000), which PostgreSQL cannot store";
 
-/// Why PostgreSQL could not store `value`, if it could not: a NUL, or a number too long
-/// (see `storable`). Either is replaced in `value`, which can then be kept as a payload.
-fn unstorable(value: &mut Value) -> Option<String> {
+/// Why PostgreSQL could not store `value`, if it could not: a lone surrogate (already
+/// replaced, when `lone_surrogate`: see [`parse_value`]), a NUL, or a number too long
+/// (see `storable`). Each is replaced in `value`, which can then be kept as a payload.
+fn unstorable(value: &mut Value, lone_surrogate: bool) -> Option<String> {
     let nul = crate::scrub::replace_nul(value);
     let long = crate::snapshot::storable::replace_long_numbers(value);
-    if nul {
+    if lone_surrogate {
+        Some(LONE_SURROGATE.into())
+    } else if nul {
         Some(NUL.into())
     } else {
         long
@@ -386,8 +389,7 @@ impl Part {
         add: fn(&mut Part, T),
     ) -> Result<(), serde_json::Error> {
         let (mut value, lone_surrogate) = parse_value(json, crate::snapshot::storable::scan(json))?;
-        let problem = unstorable(&mut value);
-        if let Some(reason) = lone_surrogate.then(|| LONE_SURROGATE.into()).or(problem) {
+        if let Some(reason) = unstorable(&mut value, lone_surrogate) {
             self.reject(source, position, reason, value);
             return Ok(());
         }
@@ -464,7 +466,7 @@ impl Part {
 
     fn add_integrations(&mut self, integrations: Vec<Value>) {
         for (position, mut value) in integrations.into_iter().enumerate() {
-            if let Some(reason) = unstorable(&mut value) {
+            if let Some(reason) = unstorable(&mut value, false) {
                 self.reject("integrations", position as u64, reason, value);
                 continue;
             }
@@ -489,7 +491,7 @@ impl Part {
     ) -> Result<(), serde_json::Error> {
         self.installations += 1;
         let scan = crate::snapshot::storable::scan(json);
-        if scan.clean() && memchr::memmem::find(json, b"\\u0000").is_none() {
+        if scan.clean() {
             // Checked as UTF-8 once, in one pass, rather than string by string.
             let parsed = match std::str::from_utf8(json) {
                 Ok(text) => serde_json::from_str::<model::Installation>(text),
@@ -525,8 +527,7 @@ impl Part {
         if let Some(id) = other.filter(|id| *id != self.project_id) {
             self.others.add(id);
         }
-        let problem = unstorable(&mut value);
-        if let Some(reason) = lone_surrogate.then(|| LONE_SURROGATE.into()).or(problem) {
+        if let Some(reason) = unstorable(&mut value, lone_surrogate) {
             return self.reject("installations", position, reason, value);
         }
         match read::<model::Installation>(&value) {

@@ -70,6 +70,8 @@ pub struct Scan {
     pub long_number: bool,
     /// A `\uD800`–`\uDFFF` escape without its other half.
     pub lone_surrogate: bool,
+    /// A `\u0000` escape: NUL, which no PostgreSQL text holds.
+    pub nul: bool,
 }
 
 impl Scan {
@@ -90,6 +92,7 @@ pub fn scan(json: &[u8]) -> Scan {
             }
         },
         |_| found.lone_surrogate = true,
+        || found.nul = true,
     );
     found
 }
@@ -101,14 +104,21 @@ pub fn replace_lone_surrogates(json: &[u8]) -> Vec<u8> {
         json,
         |_| {},
         |at| out[at..at + 6].copy_from_slice(b"\\ufffd"),
+        || {},
     );
     out
 }
 
-/// Calls `number` with each number outside strings and `lone` with the offset of each
-/// lone surrogate escape inside them. A backslash only ever appears in a string, so
-/// escapes are followed without tracking where each string starts.
-fn walk(json: &[u8], mut number: impl FnMut(&[u8]), mut lone: impl FnMut(usize)) {
+/// Calls `number` with each number outside strings, `lone` with the offset of each
+/// lone surrogate escape inside them, and `nul` at each `\u0000`. A backslash only ever
+/// appears in a string, so escapes are followed without tracking where each string
+/// starts.
+fn walk(
+    json: &[u8],
+    mut number: impl FnMut(&[u8]),
+    mut lone: impl FnMut(usize),
+    mut nul: impl FnMut(),
+) {
     let mut i = 0;
     while i < json.len() {
         match json[i] {
@@ -132,6 +142,10 @@ fn walk(json: &[u8], mut number: impl FnMut(&[u8]), mut lone: impl FnMut(usize))
                         }
                         Some(0xD800..=0xDFFF) => {
                             lone(i);
+                            i += 6;
+                        }
+                        Some(0) => {
+                            nul();
                             i += 6;
                         }
                         _ => i += 2,
@@ -253,10 +267,12 @@ mod tests {
         assert_eq!(
             scan(br#"{"a":"cut \ud83d","b":"\\ud83d"}"#),
             Scan {
-                long_number: false,
-                lone_surrogate: true
+                lone_surrogate: true,
+                ..Scan::default()
             }
         );
+        assert!(scan(br#"{"a":"x\u0000y"}"#).nul);
+        assert!(!scan(br#"{"a":"\\u0000 is text"}"#).nul);
         assert!(scan(br#"["\udc00 trailing"]"#).lone_surrogate);
         assert!(!scan(br#"["\\udc00 is text"]"#).lone_surrogate);
         assert_eq!(
