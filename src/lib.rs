@@ -35,6 +35,7 @@ pub mod snapshot;
 pub mod cli;
 
 // Plumbing.
+pub mod canonical;
 pub mod catalog;
 pub mod config;
 pub mod copy_in;

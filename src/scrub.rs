@@ -102,15 +102,18 @@ pub fn scrub_oauth_grant(map: &mut Map<String, Value>) {
     scrub_map(map);
 }
 
+/// Removes secrets from a value read in place (see [`crate::canonical`]), at any
+/// depth, exactly as [`scrub`] does from the `Value` of the same text.
+pub fn scrub_node(node: &mut crate::canonical::Node<'_>) {
+    with_protected(|protected| scrub_tree(node, protected));
+}
+
 fn scrub_value(value: &mut Value, protected: &[SecretString]) {
     match value {
         Value::Object(map) => scrub_fields(map, protected),
         Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, protected)),
-        Value::String(text) if looks_like_secret(text) || holds_protected(text, protected) => {
-            *text = REDACTED.to_owned()
-        }
         Value::String(text) => {
-            if let Cow::Owned(clean) = shapes::redact(text) {
+            if let Some(clean) = cleaned_string(text, protected) {
                 *text = clean;
             }
         }
@@ -118,8 +121,50 @@ fn scrub_value(value: &mut Value, protected: &[SecretString]) {
     }
 }
 
+fn scrub_tree(node: &mut crate::canonical::Node<'_>, protected: &[SecretString]) {
+    use crate::canonical::Node;
+    match node {
+        Node::Object(members) => {
+            if members
+                .iter()
+                .any(|(name, _)| is_secret_field(name, protected))
+            {
+                members.retain(|(name, _)| !is_secret_field(name, protected));
+            }
+            members
+                .iter_mut()
+                .for_each(|(_, v)| scrub_tree(v, protected));
+        }
+        Node::Array(items) => items.iter_mut().for_each(|v| scrub_tree(v, protected)),
+        Node::String(text) => {
+            if let Some(clean) = cleaned_string(text, protected) {
+                *text = Cow::Owned(clean);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a stored string value becomes, if it holds a secret: `[redacted]` when it looks
+/// like one or holds one the process protects, else each secret shape in it redacted.
+fn cleaned_string(text: &str, protected: &[SecretString]) -> Option<String> {
+    if looks_like_secret(text) || holds_protected(text, protected) {
+        return Some(REDACTED.to_owned());
+    }
+    match shapes::redact(text) {
+        Cow::Owned(clean) => Some(clean),
+        Cow::Borrowed(_) => None,
+    }
+}
+
+/// Whether a field is dropped from a stored object: its name says it holds a secret,
+/// or holds one the process protects.
+fn is_secret_field(name: &str, protected: &[SecretString]) -> bool {
+    is_secret_name(name) || holds_protected(name, protected)
+}
+
 fn scrub_fields(map: &mut Map<String, Value>, protected: &[SecretString]) {
-    let secret = |name: &str| is_secret_name(name) || holds_protected(name, protected);
+    let secret = |name: &str| is_secret_field(name, protected);
     // Most objects hold no secret field: looking costs less than `retain` rebuilding.
     if map.keys().any(|name| secret(name)) {
         map.retain(|name, _| !secret(name));

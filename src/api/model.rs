@@ -15,6 +15,25 @@ use serde_json::{Map, Value};
 /// Fields of an object that no struct field models.
 pub type Extra = Map<String, Value>;
 
+/// A free-form value (a config's or revision's `content`) kept as its JSON text, for the
+/// bridge to read in place (see [`crate::canonical`]): one copy of the text instead of a
+/// `Value` tree. Refused where serde_json would refuse its `Value`: nested deeper than
+/// serde_json reads (counting the installation and config around it), or holding a
+/// lone surrogate.
+pub struct RawJson(pub Box<serde_json::value::RawValue>);
+
+/// The levels of objects around a config's `content` in an installation element.
+const CONTENT_OUTER_LEVELS: usize = 2;
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        crate::canonical::check(raw.get(), CONTENT_OUTER_LEVELS)
+            .map_err(serde::de::Error::custom)?;
+        Ok(RawJson(raw))
+    }
+}
+
 /// Defines an API object: a struct of the fields listed, each read from its JSON key
 /// (`via` a reader of its own where the plain one will not do), and `extra`, every
 /// other field. Written out rather than derived with `#[serde(flatten)]`, which first
@@ -189,7 +208,7 @@ api_object! {
         pub id: Option<String> = "id",
         pub spec_version: Option<String> = "specVersion",
         pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
-        pub content: Option<Value> = "content",
+        pub content: Option<RawJson> = "content",
     }
 }
 
@@ -293,7 +312,7 @@ api_object! {
         pub revision_id: Option<String> = "revisionId",
         pub create_time: Option<DateTime<Utc>> = "createTime" via Timestamp,
         pub created_by: Option<String> = "createdBy",
-        pub content: Option<Value> = "content",
+        pub content: Option<RawJson> = "content",
     }
 }
 

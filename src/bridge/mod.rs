@@ -17,7 +17,7 @@
 
 pub mod row;
 
-pub use row::{Jsonb, Key, Row};
+pub use row::{JsonText, Jsonb, Key, Row};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,7 +55,7 @@ pub struct IntegrationRow {
     pub latest_revision_spec_version: Option<String>,
     #[serde(serialize_with = "row::time")]
     pub latest_revision_create_time: Option<DateTime<Utc>>,
-    pub latest_revision_content: Option<Jsonb<Value>>,
+    pub latest_revision_content: Option<Jsonb<JsonText>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
 
@@ -145,7 +145,7 @@ pub struct ConfigRow {
     pub created_by: Option<String>,
     pub created_by_kind: Option<String>,
     pub created_by_ref: Option<String>,
-    pub content: Option<Jsonb<Value>>,
+    pub content: Option<Jsonb<JsonText>>,
     pub extra: Jsonb<Map<String, Value>>,
 }
 
@@ -267,7 +267,9 @@ pub fn integration(project_id: &str, integration: model::Integration) -> Integra
             .and_then(|r| r.spec_version.clone())
             .clean(),
         latest_revision_create_time: revision.as_ref().and_then(|r| r.create_time),
-        latest_revision_content: revision.and_then(|r| r.content).map(scrubbed).map(Jsonb),
+        latest_revision_content: revision
+            .and_then(|r| r.content)
+            .map(|c| Jsonb(scrubbed_json(&c))),
         extra: Jsonb(scrubbed_map(extra)),
     }
 }
@@ -451,7 +453,7 @@ pub fn config(project_id: &str, installation_id: &str, config: model::Config) ->
         created_by,
         created_by_kind,
         created_by_ref,
-        content: config.content.map(scrubbed).map(Jsonb),
+        content: config.content.map(|c| Jsonb(scrubbed_json(&c))),
         extra: Jsonb(scrubbed_map(config.extra)),
     }
 }
@@ -502,6 +504,31 @@ impl Clean for Vec<String> {
     fn clean(self) -> Self {
         self.into_iter().map(Clean::clean).collect()
     }
+}
+
+/// A free-form value's stored text: read in place, scrubbed, written as serde_json
+/// writes the scrubbed `Value` (see [`crate::canonical`]).
+pub fn scrubbed_json(raw: &model::RawJson) -> JsonText {
+    let text = raw.0.get();
+    // `RawJson` is checked as serde_json checks a `Value`, so this always reads.
+    if let Ok(mut node) = crate::canonical::parse(text, crate::canonical::SERDE_JSON_MAX_DEPTH) {
+        crate::scrub::scrub_node(&mut node);
+        let mut out = Vec::with_capacity(text.len());
+        crate::canonical::write(&mut node, &mut out);
+        if let Some(json) = JsonText::from_canonical(out) {
+            return json;
+        }
+    }
+    scrubbed_json_via_value(text)
+}
+
+/// [`scrubbed_json`] through a `serde_json::Value`, as releases up to 0.4.0 made it:
+/// for a text the in-place reader refuses, which a checked `RawJson` never is.
+fn scrubbed_json_via_value(text: &str) -> JsonText {
+    let value = serde_json::from_str::<Value>(text)
+        .map(scrubbed)
+        .unwrap_or(Value::Null);
+    JsonText::from_canonical(value.to_string().into_bytes()).unwrap_or_default()
 }
 
 fn scrubbed_map(mut map: Map<String, Value>) -> Map<String, Value> {

@@ -25,6 +25,45 @@ impl<T: Serialize> Serialize for Jsonb<T> {
     }
 }
 
+/// A free-form value as it is stored: its JSON text as serde_json writes the `Value`
+/// of the same text (see [`crate::canonical`]), secrets already dropped. Serializes as
+/// that JSON (a serde_json raw value), so it hashes and writes as that `Value` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(Box<str>);
+
+impl Default for JsonText {
+    fn default() -> Self {
+        JsonText("null".into())
+    }
+}
+
+/// The name by which serde_json's serializers know a raw value (`RawValue`'s own
+/// `Serialize` uses it; `serde_json::value::RawValue::from_string` would parse the text
+/// once more to check it). A test holds that serde_json still writes it raw.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+impl JsonText {
+    /// `json` must be one JSON value, written by [`crate::canonical::write`].
+    pub(crate) fn from_canonical(json: Vec<u8>) -> Option<JsonText> {
+        String::from_utf8(json)
+            .ok()
+            .map(|text| JsonText(text.into_boxed_str()))
+    }
+
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut raw = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+        raw.serialize_field(RAW_VALUE_TOKEN, &*self.0)?;
+        raw.end()
+    }
+}
+
 /// Serializes a time as `chrono` does (RFC 3339, `Z`, fractions of 0, 3, 6 or 9
 /// digits), without its `fmt` machinery: times are in every row, and the text is hashed,
 /// so it must stay exactly the same.
@@ -98,6 +137,15 @@ pub struct Key<'a>(pub &'a str, pub Option<&'a str>);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_text_is_written_raw_and_read_back_as_its_value() {
+        let text = JsonText(r#"{"a":[1e+5,"x"]}"#.into());
+        assert_eq!(serde_json::to_string(&text).unwrap(), r#"{"a":[1e+5,"x"]}"#);
+        let value = serde_json::to_value(&text).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(r#"{"a":[1e5,"x"]}"#).unwrap();
+        assert_eq!(value, expected);
+    }
 
     #[test]
     fn times_are_written_exactly_as_chrono_writes_them() {

@@ -50,6 +50,49 @@ pub fn write_for_hash<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> io
     Ok(formatter.rewrote)
 }
 
+/// Writes `json`, compact JSON as serde_json writes it, with each number as
+/// [`hash_text`] gives it; returns whether any number was written differently.
+fn write_numbers_for_hash<W: io::Write + ?Sized>(w: &mut W, json: &str) -> io::Result<bool> {
+    let bytes = json.as_bytes();
+    let (mut done, mut at, mut rewrote) = (0, 0, false);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                // To the closing quote; an escaped character is never one.
+                at += 1;
+                while let Some(found) = bytes
+                    .get(at..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    at += found;
+                    if bytes[at] == b'"' {
+                        break;
+                    }
+                    at += 2;
+                }
+                at += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = bytes.get(at) {
+                    at += 1;
+                }
+                let number = &json[start..at];
+                let text = hash_text(number);
+                if text != number {
+                    w.write_all(&bytes[done..start])?;
+                    w.write_all(text.as_bytes())?;
+                    done = at;
+                    rewrote = true;
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    w.write_all(&bytes[done.min(bytes.len())..])?;
+    Ok(rewrote)
+}
+
 /// serde_json's compact output, numbers excepted (see [`hash_text`]).
 struct HashFormatter {
     rewrote: bool,
@@ -64,6 +107,17 @@ impl Formatter for &mut HashFormatter {
         let text = hash_text(number);
         self.rewrote |= text != number;
         w.write_all(text.as_bytes())
+    }
+
+    // A raw value (`bridge::JsonText`, written as serde_json writes a `Value`): its
+    // numbers are rewritten as they would have been in that `Value`.
+    fn write_raw_fragment<W: io::Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        self.rewrote |= write_numbers_for_hash(w, fragment)?;
+        Ok(())
     }
 
     // Numbers that were never text (a row's own integers) are written as they are.
