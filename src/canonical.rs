@@ -124,7 +124,10 @@ pub fn write(node: &mut Node<'_>, out: &mut Vec<u8>) {
             out.push(b'{');
             let mut first = true;
             for i in 0..members.len() {
-                if members.get(i + 1).is_some_and(|next| next.0 == members[i].0) {
+                if members
+                    .get(i + 1)
+                    .is_some_and(|next| next.0 == members[i].0)
+                {
                     continue;
                 }
                 if !first {
@@ -222,7 +225,8 @@ fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
 fn holds_surrogate_escape(text: &[u8]) -> bool {
     memchr::memmem::find_iter(text, b"\\u").any(|at| {
         text.get(at + 2..at + 4).is_some_and(|h| {
-            h[0].eq_ignore_ascii_case(&b'd') && matches!(h[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
+            h[0].eq_ignore_ascii_case(&b'd')
+                && matches!(h[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
         })
     })
 }
