@@ -148,41 +148,45 @@ pub fn write(node: &mut Node<'_>, out: &mut Vec<u8>) {
 /// and `\u00xx` (lowercase hex) for the other control characters below U+0020; every
 /// other character as it is. A borrowed string held no escape in its JSON text, so it
 /// has none of these.
+#[allow(clippy::ptr_arg)] // Borrowed or owned is what says whether it needs escapes.
 fn write_string(text: &Cow<'_, str>, out: &mut Vec<u8>) {
     out.push(b'"');
     match text {
         Cow::Borrowed(plain) => out.extend_from_slice(plain.as_bytes()),
-        Cow::Owned(text) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let bytes = text.as_bytes();
-            let mut start = 0;
-            for (i, &b) in bytes.iter().enumerate() {
-                let escape: &[u8] = match b {
-                    b'"' => b"\\\"",
-                    b'\\' => b"\\\\",
-                    0x08 => b"\\b",
-                    0x0c => b"\\f",
-                    b'\n' => b"\\n",
-                    b'\r' => b"\\r",
-                    b'\t' => b"\\t",
-                    0x00..=0x1f => &[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(b >> 4)],
-                        HEX[usize::from(b & 15)],
-                    ],
-                    _ => continue,
-                };
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(escape);
-                start = i + 1;
-            }
-            out.extend_from_slice(&bytes[start..]);
-        }
+        Cow::Owned(text) => escape_into(text, out),
     }
     out.push(b'"');
+}
+
+/// The body of [`write_string`] for a string that may need escapes.
+fn escape_into(text: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// A number's text as serde_json keeps it with `arbitrary_precision`: as sent, except
