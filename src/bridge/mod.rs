@@ -17,9 +17,6 @@
 
 pub mod row;
 
-#[cfg(test)]
-mod byte_identity;
-
 pub use row::{JsonText, Jsonb, Key, Row};
 
 use chrono::{DateTime, Utc};

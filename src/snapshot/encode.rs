@@ -553,6 +553,11 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     }
 }
 
+/// The byte-identity proof of the in-place path for free-form values.
+#[cfg(test)]
+#[path = "byte_identity.rs"]
+mod byte_identity;
+
 #[cfg(test)]
 mod tests {
     use super::*;

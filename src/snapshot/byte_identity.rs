@@ -1,5 +1,5 @@
 //! The proof that reading free-form values in place writes no false history: for every
-//! kind of value, the in-place path ([`super::scrubbed_json`], a [`JsonText`]) gives the
+//! kind of value, the in-place path ([`crate::bridge::scrubbed_json`], a [`JsonText`]) gives the
 //! same hash input bytes and the same COPY text as the `Value` path of 0.4.0 (a
 //! `serde_json::Value`, [`crate::scrub::scrubbed`], `Jsonb<Value>`), value by value and
 //! row by row. The values: every value at every depth of the upgrade fixtures, the
@@ -13,8 +13,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::*;
 use crate::api::model::RawJson;
+use crate::bridge::{installation, integration, row, scrubbed_json, JsonText, Jsonb, Key, Row};
+use crate::catalog::Table;
+use crate::scrub::scrubbed;
 use crate::snapshot::encode::Encoder;
 
 /// A secret this process protects, so that values holding it are redacted.
