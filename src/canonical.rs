@@ -101,27 +101,27 @@ pub fn check(text: &str, outer: usize) -> Result<(), Error> {
 
 /// Writes `node` as serde_json writes the `Value` of the same text (see the module
 /// docs). Sorts the members of its objects in place.
-pub fn write(node: &mut Node<'_>, out: &mut Vec<u8>) {
+pub fn write(node: &mut Node<'_>, out: &mut String) {
     match node {
-        Node::Null => out.extend_from_slice(b"null"),
-        Node::Bool(true) => out.extend_from_slice(b"true"),
-        Node::Bool(false) => out.extend_from_slice(b"false"),
-        Node::Number(text) => out.extend_from_slice(text.as_bytes()),
+        Node::Null => out.push_str("null"),
+        Node::Bool(true) => out.push_str("true"),
+        Node::Bool(false) => out.push_str("false"),
+        Node::Number(text) => out.push_str(text),
         Node::String(text) => write_string(text, out),
         Node::Array(items) => {
-            out.push(b'[');
+            out.push('[');
             for (i, item) in items.iter_mut().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push(',');
                 }
                 write(item, out);
             }
-            out.push(b']');
+            out.push(']');
         }
         Node::Object(members) => {
             // Stable, so of two members of one name the last sent stays last.
             members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
+            out.push('{');
             let mut first = true;
             for i in 0..members.len() {
                 if members
@@ -131,15 +131,15 @@ pub fn write(node: &mut Node<'_>, out: &mut Vec<u8>) {
                     continue;
                 }
                 if !first {
-                    out.push(b',');
+                    out.push(',');
                 }
                 first = false;
                 let (name, value) = &mut members[i];
                 write_string(name, out);
-                out.push(b':');
+                out.push(':');
                 write(value, out);
             }
-            out.push(b'}');
+            out.push('}');
         }
     }
 }
@@ -149,44 +149,44 @@ pub fn write(node: &mut Node<'_>, out: &mut Vec<u8>) {
 /// other character as it is. A borrowed string held no escape in its JSON text, so it
 /// has none of these.
 #[allow(clippy::ptr_arg)] // Borrowed or owned is what says whether it needs escapes.
-fn write_string(text: &Cow<'_, str>, out: &mut Vec<u8>) {
-    out.push(b'"');
+fn write_string(text: &Cow<'_, str>, out: &mut String) {
+    out.push('"');
     match text {
-        Cow::Borrowed(plain) => out.extend_from_slice(plain.as_bytes()),
+        Cow::Borrowed(plain) => out.push_str(plain),
         Cow::Owned(text) => escape_into(text, out),
     }
-    out.push(b'"');
+    out.push('"');
 }
 
 /// The body of [`write_string`] for a string that may need escapes.
-fn escape_into(text: &str, out: &mut Vec<u8>) {
+fn escape_into(text: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f => &[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 15)],
-            ],
+    // Every byte escaped is ASCII, so each cut is at a character boundary.
+    for (i, b) in text.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => {
+                out.push_str(&text[start..i]);
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+                start = i + 1;
+                continue;
+            }
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escape);
+        out.push_str(&text[start..i]);
+        out.push_str(escape);
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.push_str(&text[start..]);
 }
 
 /// A number's text as serde_json keeps it with `arbitrary_precision`: as sent, except
@@ -365,9 +365,9 @@ mod tests {
 
     fn canonical(text: &str) -> String {
         let mut node = parse(text, SERDE_JSON_MAX_DEPTH).unwrap();
-        let mut out = Vec::new();
+        let mut out = String::new();
         write(&mut node, &mut out);
-        String::from_utf8(out).unwrap()
+        out
     }
 
     #[test]

@@ -513,11 +513,9 @@ pub fn scrubbed_json(raw: &model::RawJson) -> JsonText {
     // `RawJson` is checked as serde_json checks a `Value`, so this always reads.
     if let Ok(mut node) = crate::canonical::parse(text, crate::canonical::SERDE_JSON_MAX_DEPTH) {
         crate::scrub::scrub_node(&mut node);
-        let mut out = Vec::with_capacity(text.len());
+        let mut out = String::with_capacity(text.len());
         crate::canonical::write(&mut node, &mut out);
-        if let Some(json) = JsonText::from_canonical(out) {
-            return json;
-        }
+        return JsonText::from_canonical(out);
     }
     scrubbed_json_via_value(text)
 }
@@ -528,7 +526,7 @@ fn scrubbed_json_via_value(text: &str) -> JsonText {
     let value = serde_json::from_str::<Value>(text)
         .map(scrubbed)
         .unwrap_or(Value::Null);
-    JsonText::from_canonical(value.to_string().into_bytes()).unwrap_or_default()
+    JsonText::from_canonical(value.to_string())
 }
 
 fn scrubbed_map(mut map: Map<String, Value>) -> Map<String, Value> {

@@ -29,11 +29,11 @@ impl<T: Serialize> Serialize for Jsonb<T> {
 /// of the same text (see [`crate::canonical`]), secrets already dropped. Serializes as
 /// that JSON (a serde_json raw value), so it hashes and writes as that `Value` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonText(Box<str>);
+pub struct JsonText(String);
 
 impl Default for JsonText {
     fn default() -> Self {
-        JsonText("null".into())
+        JsonText("null".to_owned())
     }
 }
 
@@ -44,10 +44,8 @@ const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 impl JsonText {
     /// `json` must be one JSON value, written by [`crate::canonical::write`].
-    pub(crate) fn from_canonical(json: Vec<u8>) -> Option<JsonText> {
-        String::from_utf8(json)
-            .ok()
-            .map(|text| JsonText(text.into_boxed_str()))
+    pub(crate) fn from_canonical(json: String) -> JsonText {
+        JsonText(json)
     }
 
     pub fn get(&self) -> &str {
@@ -140,7 +138,7 @@ mod tests {
 
     #[test]
     fn json_text_is_written_raw_and_read_back_as_its_value() {
-        let text = JsonText(r#"{"a":[1e+5,"x"]}"#.into());
+        let text = JsonText(r#"{"a":[1e+5,"x"]}"#.to_owned());
         assert_eq!(serde_json::to_string(&text).unwrap(), r#"{"a":[1e+5,"x"]}"#);
         let value = serde_json::to_value(&text).unwrap();
         let expected: serde_json::Value = serde_json::from_str(r#"{"a":[1e5,"x"]}"#).unwrap();
