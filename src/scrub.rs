@@ -455,6 +455,25 @@ const fn letter_bit(b: u8) -> u32 {
     }
 }
 
+/// Set in a name's letters (see [`NAME_LETTER_BITS`]) by a byte outside ASCII.
+const NON_ASCII: u32 = 1 << 31;
+
+/// Per byte of a name: the [`letter_bit`] of its letter, either case; [`NON_ASCII`]
+/// for bytes outside ASCII; nothing for digits and punctuation.
+const NAME_LETTER_BITS: [u32; 256] = {
+    let mut bits = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        bits[b] = if b >= 0x80 {
+            NON_ASCII
+        } else {
+            letter_bit((b as u8).to_ascii_lowercase())
+        };
+        b += 1;
+    }
+    bits
+};
+
 /// The letters of each word of [`SECRET_WORDS`], as sets of [`letter_bit`]s.
 const SECRET_WORD_LETTERS: [u32; SECRET_WORDS.len()] = {
     let mut sets = [0u32; SECRET_WORDS.len()];
@@ -475,21 +494,23 @@ const SECRET_WORD_LETTERS: [u32; SECRET_WORDS.len()] = {
 /// [`SECRET_WORDS`] (`accessToken`, `client_secret`, `X-Api-Key`, `password`, `pwd`,
 /// `privateKey`, `hmacKey`, ...).
 pub fn is_secret_name(name: &str) -> bool {
-    // This runs for every field name of every stored object: fold ASCII names on the
-    // stack (the same result as below, without allocating).
-    if name.is_ascii() && name.len() <= 64 {
+    // This runs for every field name of every stored object. First the letters it has,
+    // in one pass: most names lack a letter of every word, so none can hold one.
+    let mut letters = 0u32;
+    for b in name.bytes() {
+        letters |= NAME_LETTER_BITS[usize::from(b)];
+    }
+    let ascii = letters & NON_ASCII == 0;
+    if ascii && !SECRET_WORD_LETTERS.iter().any(|&word| word & !letters == 0) {
+        return false;
+    }
+    // Fold ASCII names on the stack (the same result as below, without allocating).
+    if ascii && name.len() <= 64 {
         let mut buf = [0u8; 64];
         let mut n = 0;
-        let mut letters = 0u32;
         for b in name.bytes().filter(u8::is_ascii_alphanumeric) {
-            let folded = b.to_ascii_lowercase();
-            buf[n] = folded;
+            buf[n] = b.to_ascii_lowercase();
             n += 1;
-            letters |= letter_bit(folded);
-        }
-        // Most names lack a letter of every word: then none can hold one.
-        if !SECRET_WORD_LETTERS.iter().any(|&word| word & !letters == 0) {
-            return false;
         }
         let folded = &buf[..n];
         // Most positions start no word.
