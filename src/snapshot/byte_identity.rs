@@ -59,6 +59,24 @@ fn assert_same(text: &str) -> bool {
     old_rewrote
 }
 
+/// A row type of 0.4.0 is a `Row` as its bridge type is: keyed by `id`.
+macro_rules! row_of_value {
+    ($row:ident, $table:expr, $time:ident) => {
+        impl Row for $row {
+            const TABLE: Table = $table;
+            fn key(&self) -> Key<'_> {
+                Key(&self.id, None)
+            }
+            fn update_time(&self) -> Option<DateTime<Utc>> {
+                self.$time
+            }
+            fn extra(&self) -> &Map<String, Value> {
+                &self.extra.0
+            }
+        }
+    };
+}
+
 /// `ConfigRow` as 0.4.0 had it: its content a `Value`.
 #[derive(Serialize)]
 struct ConfigRowOfValue {
@@ -75,18 +93,7 @@ struct ConfigRowOfValue {
     extra: Jsonb<Map<String, Value>>,
 }
 
-impl Row for ConfigRowOfValue {
-    const TABLE: Table = Table::Configs;
-    fn key(&self) -> Key<'_> {
-        Key(&self.id, None)
-    }
-    fn update_time(&self) -> Option<DateTime<Utc>> {
-        self.create_time
-    }
-    fn extra(&self) -> &Map<String, Value> {
-        &self.extra.0
-    }
-}
+row_of_value!(ConfigRowOfValue, Table::Configs, create_time);
 
 /// `IntegrationRow` as 0.4.0 had it.
 #[derive(Serialize)]
@@ -107,18 +114,7 @@ struct IntegrationRowOfValue {
     extra: Jsonb<Map<String, Value>>,
 }
 
-impl Row for IntegrationRowOfValue {
-    const TABLE: Table = Table::Integrations;
-    fn key(&self) -> Key<'_> {
-        Key(&self.id, None)
-    }
-    fn update_time(&self) -> Option<DateTime<Utc>> {
-        self.update_time
-    }
-    fn extra(&self) -> &Map<String, Value> {
-        &self.extra.0
-    }
-}
+row_of_value!(IntegrationRowOfValue, Table::Integrations, update_time);
 
 /// A row's hashes and COPY line.
 fn encoded<R: Row>(row: &R) -> (crate::snapshot::encode::Encoded, Vec<u8>) {
@@ -126,6 +122,17 @@ fn encoded<R: Row>(row: &R) -> (crate::snapshot::encode::Encoded, Vec<u8>) {
     let hashes = encoder.encode(row).unwrap();
     encoder.write_line(row).unwrap();
     (hashes, encoder.line.clone())
+}
+
+/// Asserts that two rows have the same hashes (0.1.0's included) and COPY line.
+fn assert_same_encoding<N: Row, O: Row>(new: &N, old: &O, source: &str) {
+    let (new_hashes, new_line) = encoded(new);
+    let (old_hashes, old_line) = encoded(old);
+    assert_eq!(
+        String::from_utf8_lossy(&new_line),
+        String::from_utf8_lossy(&old_line)
+    );
+    assert_eq!(new_hashes, old_hashes, "{source}");
 }
 
 /// The content `element` (an installation's JSON) had, scrubbed as 0.4.0 scrubbed it.
@@ -158,13 +165,7 @@ fn assert_same_config_row(text: &str) {
         content: content_of_value(&element, &["config", "content"]),
         extra: new.extra.clone(),
     };
-    let (new_hashes, new_line) = encoded(&new);
-    let (old_hashes, old_line) = encoded(&old);
-    assert_eq!(
-        String::from_utf8_lossy(&new_line),
-        String::from_utf8_lossy(&old_line)
-    );
-    assert_eq!(new_hashes, old_hashes, "{text}");
+    assert_same_encoding(&new, &old, text);
 }
 
 /// Asserts that an integration element's row is encoded the same both ways.
@@ -188,13 +189,7 @@ fn assert_same_integration_row(element: &Value) {
         latest_revision_content: content_of_value(element, &["latestRevision", "content"]),
         extra: new.extra.clone(),
     };
-    let (new_hashes, new_line) = encoded(&new);
-    let (old_hashes, old_line) = encoded(&old);
-    assert_eq!(
-        String::from_utf8_lossy(&new_line),
-        String::from_utf8_lossy(&old_line)
-    );
-    assert_eq!(new_hashes, old_hashes, "{element}");
+    assert_same_encoding(&new, &old, &element.to_string());
 }
 
 /// Every value in `text` at every depth, as its own JSON text: each is a content the
