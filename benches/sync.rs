@@ -1632,14 +1632,14 @@ fn targets(results: &[Measured], n: usize, runs: usize) -> String {
     let change_limit = if n >= 1_000_000 { 0.30 } else { 0.25 };
     let mut figures = [
         figure(
-            "reading the response, MB/s of JSON (slowest run)",
+            "reading the response, MB/s of JSON (slowest scenario)",
             "≥ 400 MB/s",
             true,
             400.0,
             rate,
         ),
         figure(
-            "reading the lists, MB/s of JSON (slowest run)",
+            "reading the lists, MB/s of JSON (slowest scenario)",
             "≥ 400 MB/s, as the installations",
             true,
             400.0,
@@ -1668,7 +1668,7 @@ fn targets(results: &[Measured], n: usize, runs: usize) -> String {
             ratio,
         ),
         figure(
-            "peak RSS, sync (largest run)",
+            "peak RSS, sync (largest scenario)",
             "≤ 100 MB",
             false,
             100e6,
