@@ -291,25 +291,25 @@ async fn measure(
     settle(conn).await;
     let before = rows_written(conn, "ampersand").await;
     eprintln!("   {name} ...");
-    let run_ = ampsync
+    let child = ampsync
         .run(args, Some(&format!("{n} {name}")))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let rows = stable_rows_written(conn, "ampersand").await - before;
-    let phases = Phases::from_log(&run_.log);
+    let phases = Phases::from_log(&child.log);
     eprintln!(
         "   {name}: {:.2}s, {rows} rows, {:.1} MB peak RSS, {:.1} MB temporary files; {}",
-        run_.wall.as_secs_f64(),
-        run_.peak_rss as f64 / 1e6,
+        child.wall.as_secs_f64(),
+        child.peak_rss as f64 / 1e6,
         phases.temp_bytes as f64 / 1e6,
-        run_.stdout.trim()
+        child.stdout.trim()
     );
     Measured {
         n,
         run,
         scenario: name,
-        wall: run_.wall,
+        wall: child.wall,
         rows,
-        peak_rss: Some(run_.peak_rss),
+        peak_rss: Some(child.peak_rss),
         phases: Some(phases),
         bytes,
     }
