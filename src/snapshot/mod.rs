@@ -19,12 +19,13 @@
 //! # Flat memory
 //!
 //! A large project answers with hundreds of MB; the snapshot does not hold its rows in
-//! memory but in temporary files (see `store`). Memory holds one batch of installations
-//! per worker, the file buffers, and each store's bounded cache of recent shared
+//! memory but in temporary files (see `store`). Memory holds one batch of elements per
+//! worker, the file buffers, and each store's bounded cache of recent shared
 //! objects.
 //!
-//! Installation elements are read straight from their JSON text into the API types;
-//! only an element that cannot be read that way, or that a quick pass over its text
+//! Every array (the installations, the connections and provider-apps lists) is read
+//! the same way, by one worker per core (see `Reader`): each element straight from its
+//! JSON text into its API type; only an element that cannot be read that way, or that a quick pass over its text
 //! finds PostgreSQL could not store (`\u0000`, a lone surrogate, a number too long: see
 //! `storable`), goes through a `serde_json::Value`, to be checked and kept as a
 //! rejected record whose reason names the record's id and the field.
@@ -117,10 +118,10 @@ pub struct Snapshot {
     listed: BTreeSet<List>,
     /// The lists the API would not give (403, 404), each with why.
     pub unavailable: Vec<(List, String)>,
-    /// Part 0 is filled on the caller's thread; the others by the workers that read the
-    /// installations stream, once it has ended.
+    /// Part 0 is filled on the caller's thread; the others by the readers of the
+    /// installations and of the lists (see [`Reader`]), once their stream has ended.
     parts: Vec<Part>,
-    workers: Option<Workers>,
+    installations_reader: Reader,
     /// Records rejected once their rows met the database (see [`Snapshot::reject_stored`]).
     late: Rejects,
     /// Copies per table that left the index with those records.
@@ -132,13 +133,13 @@ impl Snapshot {
         let project_id = project_id.into();
         Snapshot {
             parts: vec![Part::new(0, project_id.clone())],
-            project_id,
             covered: BTreeSet::new(),
             listed: BTreeSet::new(),
             unavailable: Vec::new(),
-            workers: None,
+            installations_reader: Reader::new(Stream::Installations, &project_id, 0),
             late: Rejects::default(),
             dropped: std::collections::BTreeMap::new(),
+            project_id,
         }
     }
 
@@ -302,17 +303,6 @@ impl Snapshot {
         self.covered.insert(Table::Integrations);
         self.parts[0].add_integrations(integrations);
     }
-
-    /// Adds one element of the installations response, as its JSON text, on this
-    /// thread; an element that cannot be read, or that belongs to another project, is
-    /// rejected. An error means the text is not JSON at all.
-    pub fn add_installation_json(
-        &mut self,
-        position: u64,
-        json: &[u8],
-    ) -> Result<(), serde_json::Error> {
-        self.parts[0].add_installation_json(position, json)
-    }
 }
 
 impl Snapshot {
@@ -329,84 +319,190 @@ impl Snapshot {
     /// Adds a list response read whole into `sink` (see [`ListSink`]).
     pub fn add_list(&mut self, sink: ListSink) {
         self.listed.insert(sink.list);
-        self.parts.push(sink.part);
+        self.parts.extend(sink.reader.parts);
     }
 }
 
 /// Where a list response (`connections`, `provider-apps`) is read, element by element,
-/// on the thread that streams it, into a part of its own: a list can be as long as the
-/// installations, so it is never held whole. An element that cannot be read, or that
-/// names another project, is rejected.
+/// as the installations are (see [`Reader`]), into parts of its own: a list can be as
+/// long as the installations, so it is never held whole. An element that cannot be
+/// read, or that names another project, is rejected.
 pub struct ListSink {
     list: List,
-    part: Part,
+    reader: Reader,
 }
 
-/// Part numbers of the lists: after any number of workers.
+/// Part numbers of the lists: after any number of workers, one range per list.
 const LIST_PARTS: u64 = 1 << 16;
 
 impl ListSink {
     pub fn new(list: List, project_id: &str) -> ListSink {
         ListSink {
             list,
-            part: Part::new(LIST_PARTS + list as u64, project_id.to_owned()),
+            reader: Reader::new(
+                Stream::List(list),
+                project_id,
+                LIST_PARTS * (list as u64 + 1),
+            ),
         }
     }
 }
 
 impl ElementSink for ListSink {
     fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
-        let source = self.list.name();
-        let part = &mut self.part;
-        match self.list {
-            List::Connections => part.add_listed(
-                source,
-                position,
-                json,
-                |c: &model::Connection| c.project_id.as_deref(),
-                Part::add_connection,
-            ),
-            List::ProviderApps => part.add_listed(
-                source,
-                position,
-                json,
-                |a: &model::ProviderApp| a.project_id.as_deref(),
-                Part::add_provider_app,
-            ),
+        self.reader.element(position, json)
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.reader.end()
+    }
+}
+
+/// What a response's array holds: installations, or the elements of a list. Each is
+/// read the same way (see [`Reader`]); a later paged stream is one more variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Installations,
+    List(List),
+}
+
+impl Stream {
+    /// Its name as `rejected_records.source` has it (see [`Origin::SOURCES`]).
+    pub fn source(self) -> &'static str {
+        match self {
+            Stream::Installations => "installations",
+            Stream::List(list) => list.name(),
         }
     }
 }
 
+/// An API type an array's elements are read into, and what its rows are.
+trait Element: serde::de::DeserializeOwned {
+    /// The project the element names, if any.
+    fn project_id(&self) -> Option<&str>;
+    /// Adds its rows to `part`.
+    fn add(self, part: &mut Part);
+}
+
+impl Element for model::Installation {
+    fn project_id(&self) -> Option<&str> {
+        self.project_id.as_deref()
+    }
+    fn add(self, part: &mut Part) {
+        part.add_installation(self);
+    }
+}
+
+impl Element for model::Connection {
+    fn project_id(&self) -> Option<&str> {
+        self.project_id.as_deref()
+    }
+    fn add(self, part: &mut Part) {
+        part.add_connection(self);
+    }
+}
+
+impl Element for model::ProviderApp {
+    fn project_id(&self) -> Option<&str> {
+        self.project_id.as_deref()
+    }
+    fn add(self, part: &mut Part) {
+        part.add_provider_app(self);
+    }
+}
+
 impl Part {
-    /// Reads one list element as a `T` and adds it with `add`; rejects it (from a
-    /// `Value`) when it cannot be read, holds `\u0000` or belongs to another project.
-    fn add_listed<T: serde::de::DeserializeOwned>(
+    /// Adds one element of `stream`, as its JSON text; an element that cannot be read,
+    /// or that belongs to another project, is rejected. An error means the text is not
+    /// JSON at all.
+    fn add_json(
         &mut self,
-        source: &'static str,
+        stream: Stream,
         position: u64,
         json: &[u8],
-        project_of: impl Fn(&T) -> Option<&str>,
-        add: fn(&mut Part, T),
     ) -> Result<(), serde_json::Error> {
-        let (mut value, lone_surrogate) = parse_value(json, crate::snapshot::storable::scan(json))?;
-        if let Some(reason) = unstorable(&mut value, lone_surrogate) {
-            self.reject(source, position, reason, value);
-            return Ok(());
+        match stream {
+            Stream::Installations => {
+                self.installations += 1;
+                self.add_element::<model::Installation>(stream, position, json)
+            }
+            Stream::List(List::Connections) => {
+                self.add_element::<model::Connection>(stream, position, json)
+            }
+            Stream::List(List::ProviderApps) => {
+                self.add_element::<model::ProviderApp>(stream, position, json)
+            }
         }
-        match read::<T>(&value) {
-            Ok(object) => match project_of(&object) {
+    }
+
+    /// Reads one element straight from its text into an `E`; only an element that
+    /// cannot be read that way, that holds what PostgreSQL could not store, or that
+    /// names another project goes through a `Value`, to be rejected with its reason.
+    fn add_element<E: Element>(
+        &mut self,
+        stream: Stream,
+        position: u64,
+        json: &[u8],
+    ) -> Result<(), serde_json::Error> {
+        let scan = crate::snapshot::storable::scan(json);
+        if scan.clean() {
+            // Checked as UTF-8 once, in one pass, rather than string by string.
+            let parsed = match std::str::from_utf8(json) {
+                Ok(text) => serde_json::from_str::<E>(text),
+                Err(_) => serde_json::from_slice::<E>(json),
+            };
+            match parsed {
+                Ok(element) if element.project_id().is_none_or(|p| p == self.project_id) => {
+                    self.store.origin = Origin::new(stream.source(), position);
+                    element.add(self);
+                    return Ok(());
+                }
+                // Another project's, or not an element: rejected below, from a Value.
+                Ok(_) => {}
+                Err(e) if e.is_data() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (value, lone_surrogate) = parse_value(json, scan)?;
+        self.add_element_value::<E>(stream, position, value, lone_surrogate);
+        Ok(())
+    }
+
+    /// As [`Part::add_element`], from a parsed element (in which a lone surrogate was
+    /// replaced, if `lone_surrogate`).
+    fn add_element_value<E: Element>(
+        &mut self,
+        stream: Stream,
+        position: u64,
+        mut value: Value,
+        lone_surrogate: bool,
+    ) {
+        let source = stream.source();
+        if stream == Stream::Installations {
+            // Counted whether or not the rest can be read: a response of another
+            // project's installations that also fail to parse is still another
+            // project's.
+            let other = value.get("projectId").and_then(Value::as_str);
+            if let Some(id) = other.filter(|id| *id != self.project_id) {
+                self.others.add(id);
+            }
+        }
+        if let Some(reason) = unstorable(&mut value, lone_surrogate) {
+            return self.reject(source, position, reason, value);
+        }
+        match read::<E>(&value) {
+            Ok(element) => match element.project_id() {
                 Some(other) if other != self.project_id => {
                     let reason = format!("belongs to project {other}, not {}", self.project_id);
                     self.reject(source, position, reason, value);
                 }
                 _ => {
                     self.store.origin = Origin::new(source, position);
-                    add(self, object);
+                    element.add(self);
                 }
             },
             Err(reason) => self.reject(source, position, reason, value),
         }
-        Ok(())
     }
 
     /// A listed connection: its row and those of the objects it embeds.
@@ -484,66 +580,7 @@ impl Part {
         self.insert(&bridge::integration(&self.project_id, integration));
     }
 
-    fn add_installation_json(
-        &mut self,
-        position: u64,
-        json: &[u8],
-    ) -> Result<(), serde_json::Error> {
-        self.installations += 1;
-        let scan = crate::snapshot::storable::scan(json);
-        if scan.clean() {
-            // Checked as UTF-8 once, in one pass, rather than string by string.
-            let parsed = match std::str::from_utf8(json) {
-                Ok(text) => serde_json::from_str::<model::Installation>(text),
-                Err(_) => serde_json::from_slice::<model::Installation>(json),
-            };
-            match parsed {
-                Ok(inst)
-                    if inst
-                        .project_id
-                        .as_deref()
-                        .is_none_or(|p| p == self.project_id) =>
-                {
-                    self.add_installation(position, inst);
-                    return Ok(());
-                }
-                // Another project's, or not an installation: rejected below, from a Value.
-                Ok(_) => {}
-                Err(e) if e.is_data() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let (value, lone_surrogate) = parse_value(json, scan)?;
-        self.add_installation_value(position, value, lone_surrogate);
-        Ok(())
-    }
-
-    /// As [`Snapshot::add_installation_json`], from a parsed element (in which a lone
-    /// surrogate was replaced, if `lone_surrogate`).
-    fn add_installation_value(&mut self, position: u64, mut value: Value, lone_surrogate: bool) {
-        // Counted whether or not the rest can be read: a response of another project's
-        // installations that also fail to parse is still another project's.
-        let other = value.get("projectId").and_then(Value::as_str);
-        if let Some(id) = other.filter(|id| *id != self.project_id) {
-            self.others.add(id);
-        }
-        if let Some(reason) = unstorable(&mut value, lone_surrogate) {
-            return self.reject("installations", position, reason, value);
-        }
-        match read::<model::Installation>(&value) {
-            Ok(inst) => match inst.project_id.as_deref() {
-                Some(other) if other != self.project_id => {
-                    let reason = format!("belongs to project {other}, not {}", self.project_id);
-                    self.reject("installations", position, reason, value);
-                }
-                _ => self.add_installation(position, inst),
-            },
-            Err(reason) => self.reject("installations", position, reason, value),
-        }
-    }
-
-    fn add_installation(&mut self, position: u64, inst: model::Installation) {
-        self.store.origin = Origin::new("installations", position);
+    fn add_installation(&mut self, inst: model::Installation) {
         let rows = bridge::installation(&self.project_id, inst);
         for group in &rows.groups {
             self.insert(group);
@@ -591,15 +628,59 @@ fn shortened(text: &str) -> String {
 
 impl ElementSink for Snapshot {
     fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
-        if self.workers.is_none() {
-            self.workers = Workers::start(&self.project_id);
+        self.installations_reader.element(position, json)
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        let ended = self.installations_reader.end();
+        self.parts
+            .extend(std::mem::take(&mut self.installations_reader.parts));
+        ended
+    }
+}
+
+/// Reads one response's array (see [`Stream`]): its elements go, in batches, to the
+/// workers, one per core, each filling a part of its own; on a single core (or if no
+/// worker starts) they are read on the caller's thread, into one part. Part numbers
+/// start after `base`, so the readers of different streams never share one.
+struct Reader {
+    stream: Stream,
+    project_id: String,
+    base: u64,
+    workers: Option<Workers>,
+    /// Filled once the stream has ended (or, without workers, as it goes).
+    parts: Vec<Part>,
+    started: bool,
+}
+
+impl Reader {
+    fn new(stream: Stream, project_id: &str, base: u64) -> Reader {
+        Reader {
+            stream,
+            project_id: project_id.to_owned(),
+            base,
+            workers: None,
+            parts: Vec::new(),
+            started: false,
         }
-        match &mut self.workers {
-            Some(workers) => {
+    }
+
+    fn element(&mut self, position: u64, json: &[u8]) -> Result<(), serde_json::Error> {
+        if !self.started {
+            self.started = true;
+            self.workers = Workers::start(self.stream, &self.project_id, self.base);
+            if self.workers.is_none() {
+                self.parts
+                    .push(Part::new(self.base + 1, self.project_id.clone()));
+            }
+        }
+        match (&mut self.workers, self.parts.first_mut()) {
+            (Some(workers), _) => {
                 workers.push(position, json);
                 Ok(())
             }
-            None => self.add_installation_json(position, json),
+            (None, Some(part)) => part.add_json(self.stream, position, json),
+            (None, None) => Ok(()),
         }
     }
 
@@ -617,9 +698,9 @@ impl ElementSink for Snapshot {
     }
 }
 
-// Parsing and encoding take most of a sync's CPU time, and each installation is read
-// on its own (the conflict rule does not depend on order), so the elements go, in
-// batches, to one worker per core, each with its own part.
+// Parsing and encoding take most of a sync's CPU time, and each element is read on its
+// own (the conflict rule does not depend on order), so the elements go, in batches, to
+// one worker per core, each with its own part.
 
 /// Elements per batch, at most.
 const BATCH_ELEMENTS: usize = 256;
@@ -634,7 +715,7 @@ struct Batch {
     ends: Vec<usize>,
 }
 
-/// The worker threads reading installations, while the stream lasts.
+/// The worker threads reading one stream, while it lasts.
 struct Workers {
     /// One channel per worker, served in turn: which worker reads which batch, and so
     /// each part's content, depends only on the input (see [`Snapshot::digest`]).
@@ -646,21 +727,21 @@ struct Workers {
 
 impl Workers {
     /// Workers for this machine's cores; none on a single core, or if no thread starts.
-    fn start(project_id: &str) -> Option<Workers> {
+    fn start(stream: Stream, project_id: &str, base: u64) -> Option<Workers> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         if cores < 2 {
             return None;
         }
         let mut senders = Vec::new();
         let mut threads = Vec::new();
-        for number in 1..=cores as u64 {
+        for worker in 1..=cores as u64 {
             let (sender, receiver) = mpsc::sync_channel::<Batch>(2);
-            let mut part = Part::new(number, project_id.to_owned());
+            let mut part = Part::new(base + worker, project_id.to_owned());
             let spawned = std::thread::Builder::new()
-                .name(format!("normalize-{number}"))
+                .name(format!("read-{}-{worker}", stream.source()))
                 .spawn(move || {
                     while let Ok(batch) = receiver.recv() {
-                        part.add_batch(&batch);
+                        part.add_batch(stream, &batch);
                     }
                     part
                 });
@@ -715,7 +796,7 @@ impl Workers {
                 Ok(part) => parts.push(part),
                 Err(_) => {
                     let mut lost = Part::new(u64::MAX, String::new());
-                    lost.store.failure = Some("a worker reading installations stopped".into());
+                    lost.store.failure = Some("a worker reading the response stopped".into());
                     parts.push(lost);
                 }
             }
@@ -735,11 +816,11 @@ impl Drop for Workers {
 }
 
 impl Part {
-    fn add_batch(&mut self, batch: &Batch) {
+    fn add_batch(&mut self, stream: Stream, batch: &Batch) {
         let mut start = 0;
         for (i, &end) in batch.ends.iter().enumerate() {
             let position = batch.first_position + i as u64;
-            if let Err(e) = self.add_installation_json(position, &batch.json[start..end]) {
+            if let Err(e) = self.add_json(stream, position, &batch.json[start..end]) {
                 if self.invalid.is_none() {
                     self.invalid = Some((position, e.to_string()));
                 }
