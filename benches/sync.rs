@@ -31,7 +31,8 @@
 //!    `--provider-apps-file`) into a second, empty database.
 //!
 //! It prints wall time, rows written (tuples inserted, updated or deleted in the
-//! `ampersand` tables, from `pg_stat_user_tables`), the peak RSS of the `ampsync`
+//! synced tables and their history, from `pg_stat_user_tables`; the bookkeeping tables
+//! left out), the peak RSS of the `ampsync`
 //! process (`wait4`'s `ru_maxrss`, through a small launcher: see `launcher`) and its
 //! temporary disk use (its log's `temp_bytes`) for each, with each scenario's ratio to
 //! the COPY floor and to the full sync; then, from each run's debug log, where its time
@@ -1322,7 +1323,8 @@ async fn rows_written(conn: &mut PgConnection, schema: &str) -> i64 {
     sqlx::query_scalar(
         "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
          FROM pg_stat_user_tables
-         WHERE schemaname = $1 AND relname NOT IN ('sync_runs', 'rejected_records')",
+         WHERE schemaname = $1
+           AND relname NOT IN ('sync_runs', 'rejected_records', 'project_retention')",
     )
     .bind(schema)
     .fetch_one(&mut *conn)
