@@ -134,6 +134,49 @@ pub struct SyncArgs {
 
     #[command(flatten)]
     pub api: ApiArgs,
+
+    #[command(flatten)]
+    pub operations: OperationArgs,
+}
+
+/// How a sync reads operations, after its snapshot (see `operations`).
+#[derive(Debug, Clone, Args)]
+pub struct OperationArgs {
+    /// Which installations' operations to read: `changed` (those whose health or last
+    /// operation status changed, with operations in progress or never read, then the
+    /// longest-unread, within --max-operation-requests), `all` (every installation, every
+    /// run) or `off`.
+    #[arg(
+        long,
+        env = "AMPSYNC_OPERATIONS",
+        value_enum,
+        default_value = "changed"
+    )]
+    pub operations: crate::operations::Mode,
+
+    /// Requests a run may send for operations and their logs [default: 2000; none
+    /// with --operations all]. Every installation is still read within ceil(4 × live
+    /// installations / N) runs.
+    #[arg(long, env = "AMPSYNC_MAX_OPERATION_REQUESTS")]
+    pub max_operation_requests: Option<u64>,
+
+    /// Operation requests in flight at once.
+    #[arg(long, env = "AMPSYNC_OPERATION_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub operation_concurrency: u16,
+
+    /// Whose logs to read: `failed` operations', `all` finished ones', or `off`. Logs
+    /// older than the project's log retention are not asked for.
+    #[arg(
+        long,
+        env = "AMPSYNC_OPERATION_LOGS",
+        value_enum,
+        default_value = "failed"
+    )]
+    pub operation_logs: crate::operations::Logs,
+
+    /// Keep each write's successfulRecordIds (otherwise only their count).
+    #[arg(long, env = "AMPSYNC_OPERATION_RECORD_IDS")]
+    pub operation_record_ids: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -237,8 +237,9 @@ const FUNCTIONS: [(&str, &str); 14] = [
 /// `sql/views/`, applied after [`FUNCTIONS`] on every `migrate` as they are. A view is
 /// recreated only when its definition changed (`ampersand.replace_view`): every command
 /// migrates, and replacing a view locks out its readers. The migrations that first
-/// created them (V3, V4, V9) stay as they landed.
-const VIEWS: [(&str, &str); 4] = [
+/// created them (V3, V4, V9) stay as they landed; those of operations (V12 onwards) exist
+/// only here.
+const VIEWS: [(&str, &str); 8] = [
     ("change_log", include_str!("../sql/views/change_log.sql")),
     (
         "installation_overview",
@@ -251,6 +252,22 @@ const VIEWS: [(&str, &str); 4] = [
     (
         "connection_funnel",
         include_str!("../sql/views/connection_funnel.sql"),
+    ),
+    (
+        "operation_failures_per_day",
+        include_str!("../sql/views/operation_failures_per_day.sql"),
+    ),
+    (
+        "unhealthy_installation_last_failure",
+        include_str!("../sql/views/unhealthy_installation_last_failure.sql"),
+    ),
+    (
+        "records_processed_per_day",
+        include_str!("../sql/views/records_processed_per_day.sql"),
+    ),
+    (
+        "operations_in_progress",
+        include_str!("../sql/views/operations_in_progress.sql"),
     ),
 ];
 

@@ -16,6 +16,9 @@
 //!         secrets     files,       with       rejected records, the snapshot's
 //!         dropped     encoded,     history    fingerprint)
 //!                     rejects
+//!
+//! api ──▶ operations   after a sync's snapshot: each installation's operations and
+//!                      logs, within a request budget, with history and cursors
 //! ```
 //!
 //! Plumbing, used by the stages and knowing none of the commands: `catalog` (the
@@ -28,6 +31,7 @@ pub mod api;
 pub mod apply;
 pub mod bridge;
 pub mod commands;
+pub mod operations;
 pub mod run;
 pub mod snapshot;
 

@@ -368,6 +368,16 @@ pub fn replace_nul(value: &mut Value) -> bool {
     }
 }
 
+/// As [`replace_nul`], for the fields of an object.
+pub fn replace_nul_in_map(map: &mut Map<String, Value>) -> bool {
+    let mut value = Value::Object(std::mem::take(map));
+    let found = replace_nul(&mut value);
+    if let Value::Object(fields) = value {
+        *map = fields;
+    }
+    found
+}
+
 /// A parser's message about a value it could not read, without the values it quotes:
 /// serde quotes the offending string (`invalid type: string "…", expected …`), and that
 /// string may be a token sent where an object was expected. Field names (`` missing

@@ -63,11 +63,18 @@ UNION ALL
                AS changed_columns
     FROM ampersand.installations_history AS h
     LEFT JOIN ampersand.installations_history AS p ON h.change = 'update' AND p.id = h.id AND p.valid_to = h.valid_from
+UNION ALL
+    SELECT 'operations'::text AS table_name, h.project_id AS project_id, h.id AS key, h.change,
+           h.valid_from AS changed_at, h.sync_run_id,
+           CASE WHEN h.change = 'update' THEN ampersand.changed_columns(to_jsonb(h), to_jsonb(p)) END
+               AS changed_columns
+    FROM ampersand.operations_history AS h
+    LEFT JOIN ampersand.operations_history AS p ON h.change = 'update' AND p.project_id = h.project_id AND p.id = h.id AND p.valid_to = h.valid_from
 $view$);
 
 COMMENT ON VIEW ampersand.change_log IS
     'Every change to every synced table, newest versions included: which table and key, insert/update/delete, when (the snapshot''s observed time) and by which run; for an update, the columns that changed.';
-COMMENT ON COLUMN ampersand.change_log.table_name IS 'The table that changed (projects, integrations, groups, consumers, provider_apps, connections, configs, installations).';
+COMMENT ON COLUMN ampersand.change_log.table_name IS 'The table that changed (projects, integrations, groups, consumers, provider_apps, connections, configs, installations, operations).';
 COMMENT ON COLUMN ampersand.change_log.project_id IS 'Project of the changed row.';
 COMMENT ON COLUMN ampersand.change_log.key IS 'Key of the changed row: its id, or group_ref / consumer_ref for groups and consumers.';
 COMMENT ON COLUMN ampersand.change_log.change IS 'insert (new, or back after a delete), update, or delete (gone from the source).';

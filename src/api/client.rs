@@ -1,6 +1,8 @@
 //! Fetches one project from the Ampersand API: `GET /projects/{p}`,
 //! `/projects/{p}/integrations`, `/projects/{p}/installations[?groupRef=]` and the
-//! lists `/projects/{p}/connections[?groupRef=]` and `/projects/{p}/provider-apps`.
+//! lists `/projects/{p}/connections[?groupRef=]` and `/projects/{p}/provider-apps`;
+//! and, for `operations`, each installation's operations page by page and an
+//! operation's logs.
 //!
 //! Every request has a connect timeout, a stall (read) timeout and an overall timeout;
 //! 429, 5xx and connection failures are retried with exponential backoff and full
@@ -37,6 +39,28 @@ pub enum Listed<S> {
     /// The API answered 403 or 404: this API or key does not offer the list. Why, as
     /// `{endpoint} answered {status}: {problem detail}` (scrubbed).
     Unavailable(String),
+}
+
+/// The installation whose operations a request lists.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationsOf<'a> {
+    pub integration: &'a str,
+    pub installation: &'a str,
+}
+
+/// One page of an installation's operations, as the API answers it.
+#[derive(Debug, serde::Deserialize)]
+pub struct OperationsPage {
+    pub results: Vec<Value>,
+    pub pagination: Pagination,
+}
+
+/// `PaginationInfo`: `done` on the last page; otherwise the token of the next.
+#[derive(Debug, serde::Deserialize)]
+pub struct Pagination {
+    pub done: bool,
+    #[serde(rename = "nextPageToken")]
+    pub next_page_token: Option<String>,
 }
 
 /// Caps on what one response can make the job hold in memory, on decoded bytes (after
@@ -192,6 +216,45 @@ impl ApiClient {
             ),
             Err(e) => Err(e),
         }
+    }
+
+    /// One page of `GET /projects/{project}/integrations/{integration}/installations/
+    /// {installation}/operations`, read whole (a page is at most 1,000 operations, and
+    /// the body cap applies), each operation left as a `Value` for `operations::record`.
+    pub async fn operations_page(
+        &self,
+        project: &str,
+        installation: &OperationsOf<'_>,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<OperationsPage, ApiError> {
+        let mut endpoint = self.endpoint(
+            project,
+            &[
+                "integrations",
+                &encode(installation.integration),
+                "installations",
+                &encode(installation.installation),
+                "operations",
+            ],
+            None,
+        );
+        endpoint.push_str(&format!("?pageSize={page_size}"));
+        if let Some(token) = page_token {
+            endpoint.push_str("&pageToken=");
+            endpoint.push_str(&encode(token));
+        }
+        self.fetch_json(project, &endpoint).await
+    }
+
+    /// `GET /projects/{project}/operations/{operation}/logs`: a bare array of entries.
+    pub async fn operation_logs(
+        &self,
+        project: &str,
+        operation: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        let endpoint = self.endpoint(project, &["operations", &encode(operation), "logs"], None);
+        self.fetch_json(project, &endpoint).await
     }
 
     /// GETs `endpoint`, a JSON array, streamed into a sink made fresh for each attempt.

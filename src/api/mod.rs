@@ -8,6 +8,6 @@ pub mod model;
 pub mod retry;
 pub mod stream;
 
-pub use client::{ApiClient, ApiSettings, Limits, Listed};
+pub use client::{ApiClient, ApiSettings, Limits, Listed, OperationsOf, OperationsPage};
 pub use error::ApiError;
 pub use retry::RetryPolicy;

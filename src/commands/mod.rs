@@ -182,6 +182,13 @@ async fn run_sync(
             dry_run: args.dry_run,
             allow_mass_delete: args.allow_mass_delete,
             wait: args.wait,
+            operations: crate::operations::Settings {
+                mode: args.operations.operations,
+                max_requests: args.operations.max_operation_requests,
+                concurrency: usize::from(args.operations.operation_concurrency),
+                logs: args.operations.operation_logs,
+                keep_record_ids: args.operations.operation_record_ids,
+            },
         };
         match sync::sync_project(pool, api, &request, shutdown.clone()).await {
             Ok(outcome) => {

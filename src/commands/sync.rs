@@ -1,6 +1,7 @@
 //! `ampsync sync` for one project: fetch the project, its integrations, its
 //! installations and the connections and provider-apps lists (streamed into a snapshot) and apply them through the run lifecycle
-//! (`lifecycle`), which `import` shares.
+//! (`lifecycle`), which `import` shares; then, under the same lock, read the project's
+//! operations (`operations`).
 
 use std::time::Instant;
 
@@ -24,6 +25,7 @@ pub struct SyncRequest<'a> {
     pub dry_run: bool,
     pub allow_mass_delete: bool,
     pub wait: bool,
+    pub operations: crate::operations::Settings,
 }
 
 /// `ampsync sync` for one project.
@@ -151,7 +153,7 @@ async fn sync_fetched_project(
         pool,
         &mut conn,
         &run,
-        shutdown,
+        shutdown.clone(),
         async |conn: &mut PgConnection| {
             let fetch_started = Instant::now();
             let mut snapshot = fetch.await?;
@@ -170,9 +172,57 @@ async fn sync_fetched_project(
         },
     )
     .await?;
+    let outcome = read_operations(&mut conn, api, req, &run, outcome, shutdown).await;
     lifecycle::release(conn, &project_id).await;
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "run finished");
-    Ok(outcome)
+    outcome
+}
+
+/// Reads the project's operations once its snapshot committed (see `operations`), and
+/// adds what was read to the run's outcome. The snapshot stays applied whatever happens
+/// here; an error (the database, a signal) is reported as such.
+async fn read_operations(
+    conn: &mut PgConnection,
+    api: &ApiClient,
+    req: &SyncRequest<'_>,
+    run: &ledger::Run,
+    mut outcome: Outcome,
+    mut shutdown: Shutdown,
+) -> Result<Outcome> {
+    if req.operations.mode == crate::operations::Mode::Off {
+        return Ok(outcome);
+    }
+    let run_ref = crate::operations::RunRef {
+        project: &outcome.project_id,
+        id: run.id,
+        observed_at: run.observed_at,
+        group_ref: req.group_ref,
+    };
+    let read = shutdown
+        .interruptible(crate::operations::sync(conn, api, run_ref, &req.operations))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|read| read);
+    match read {
+        Ok(summary) => {
+            if summary.inserted + summary.updated > 0 {
+                outcome.counts.insert(
+                    "operations",
+                    crate::apply::TableCounts {
+                        inserted: summary.inserted,
+                        updated: summary.updated,
+                        ..Default::default()
+                    },
+                );
+            }
+            outcome.operations = Some(summary);
+            Ok(outcome)
+        }
+        Err(e) => Err(e.context(format!(
+            "run {} applied the snapshot of project {}, but reading its operations stopped; the operations committed so far are kept, with their cursors, and the next sync goes on from there",
+            run.id, outcome.project_id
+        ))),
+    }
 }
 
 /// A sync that failed before it could take the lock (the API refused the project, say)

@@ -37,6 +37,8 @@ pub struct Outcome {
     pub deletions_skipped: Option<String>,
     /// The lists the API would not give (403, 404), each with why.
     pub lists_unavailable: Vec<(List, String)>,
+    /// What a sync read of operations after the snapshot, when it read any.
+    pub operations: Option<crate::operations::Summary>,
 }
 
 impl Outcome {
@@ -93,6 +95,10 @@ impl Outcome {
         }
         for (list, reason) in &self.lists_unavailable {
             line.push_str(&format!("; {list} list unavailable ({reason})"));
+        }
+        if let Some(operations) = &self.operations {
+            line.push_str("; ");
+            line.push_str(&operations.line());
         }
         line
     }
@@ -270,6 +276,7 @@ pub async fn apply_snapshot(
         rejected,
         deletions_skipped: plan.deletions_skipped,
         lists_unavailable: snapshot.unavailable.clone(),
+        operations: None,
     })
 }
 
@@ -299,6 +306,7 @@ pub async fn dry_run(
         },
         deletions_skipped: plan.deletions_skipped,
         lists_unavailable: snapshot.unavailable.clone(),
+        operations: None,
     })
 }
 

@@ -29,6 +29,10 @@ pub enum Route {
     Installations,
     Connections,
     ProviderApps,
+    /// `GET .../installations/{id}/operations`.
+    Operations,
+    /// `GET /projects/{p}/operations/{id}/logs`.
+    OperationLogs,
 }
 
 /// A scripted reply the fake API gives instead of the normal one.
@@ -138,6 +142,17 @@ pub struct FakeState {
     faults: VecDeque<Scripted>,
     /// Each request answered: its endpoint, its path (with query) and its headers.
     requests: Vec<(Route, String, HeaderMap)>,
+    /// Each installation's operations, oldest first, as they were created.
+    pub operations: std::collections::BTreeMap<String, Vec<Value>>,
+    /// The order the operations list answers in (the API documents none).
+    pub operations_newest_first: bool,
+    /// Each operation's logs; an operation without an entry has none (`[]`), one the
+    /// fake does not know answers 404.
+    pub operation_logs: std::collections::BTreeMap<String, Value>,
+    /// After this many operations pages, this operation is created for the
+    /// installation (a new operation arriving while a run pages).
+    pub create_after_pages: Option<(usize, String, Value)>,
+    operations_pages: usize,
     /// Compress bodies when the client accepts gzip.
     pub gzip: bool,
     /// How many responses went out gzip-encoded.
@@ -181,6 +196,11 @@ impl FakeApi {
             provider_apps: None,
             faults: VecDeque::new(),
             requests: Vec::new(),
+            operations: Default::default(),
+            operations_newest_first: true,
+            operation_logs: Default::default(),
+            create_after_pages: None,
+            operations_pages: 0,
             gzip: false,
             gzipped: 0,
         }));
@@ -202,6 +222,14 @@ impl FakeApi {
                 "/v1/projects/{project}/provider-apps",
                 get(provider_apps_handler),
             )
+            .route(
+                "/v1/projects/{project}/integrations/{integration}/installations/{installation}/operations",
+                get(operations_handler),
+            )
+            .route(
+                "/v1/projects/{project}/operations/{operation}/logs",
+                get(operation_logs_handler),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -221,6 +249,28 @@ impl FakeApi {
     /// What `GET /projects/{p}/provider-apps` lists from now on.
     pub fn set_provider_apps(&self, provider_apps: Value) {
         self.state.lock().unwrap().provider_apps = Some(provider_apps);
+    }
+
+    /// Creates `operation` (its `installationId` says whose), the newest so far.
+    pub fn add_operation(&self, operation: Value) {
+        let installation = operation["installationId"].as_str().unwrap().to_owned();
+        let mut s = self.state.lock().unwrap();
+        s.operations
+            .entry(installation)
+            .or_default()
+            .push(operation);
+    }
+
+    /// Replaces the operation with `operation`'s id (a status that moved).
+    pub fn update_operation(&self, operation: Value) {
+        let mut s = self.state.lock().unwrap();
+        for ops in s.operations.values_mut() {
+            for op in ops.iter_mut() {
+                if op["id"] == operation["id"] {
+                    *op = operation.clone();
+                }
+            }
+        }
     }
 
     /// The next request, to any endpoint, gets `fault`.
@@ -276,23 +326,14 @@ fn answer(
     path: String,
     filter: &ListQuery,
 ) -> Response {
-    let mut s = state.lock().unwrap();
-    let accepts_gzip = headers
-        .get("accept-encoding")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("gzip"));
-    s.requests.push((route, path, headers.clone()));
-    let fault = s.take_fault(route);
-    if let Some(Fault::Status { .. } | Fault::Custom(_)) = fault {
-        return fault_response(fault.unwrap(), Bytes::new());
-    }
-    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
-        return problem(401, "Unauthorized", "Invalid API key");
-    }
-    if project != s.project["id"] && project != s.project["name"] {
-        return problem(404, "Not Found", &format!("project {project} not found"));
-    }
-    let body = Bytes::from(match route {
+    answer_with(state, route, headers, project, path, |s| {
+        Ok(Bytes::from(list_body(s, route, filter)))
+    })
+}
+
+/// What the project, integrations, installations and list endpoints answer.
+fn list_body(s: &FakeState, route: Route, filter: &ListQuery) -> String {
+    match route {
         Route::Project => s.project.to_string(),
         Route::Integrations => s.integrations.to_string(),
         Route::Installations => match filter.group_ref.as_deref() {
@@ -332,7 +373,40 @@ fn answer(
                 })
             })
             .to_string(),
-    });
+        Route::Operations | Route::OperationLogs => unreachable!("answered by their handlers"),
+    }
+}
+
+/// The part every endpoint shares: record the request, play a scripted fault, check the
+/// key and the project, then answer with `body` (or the response it gives instead).
+fn answer_with(
+    state: &Mutex<FakeState>,
+    route: Route,
+    headers: HeaderMap,
+    project: &str,
+    path: String,
+    body: impl FnOnce(&mut FakeState) -> Result<Bytes, Response>,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let accepts_gzip = headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    s.requests.push((route, path, headers.clone()));
+    let fault = s.take_fault(route);
+    if let Some(Fault::Status { .. } | Fault::Custom(_)) = fault {
+        return fault_response(fault.unwrap(), Bytes::new());
+    }
+    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
+        return problem(401, "Unauthorized", "Invalid API key");
+    }
+    if project != s.project["id"] && project != s.project["name"] {
+        return problem(404, "Not Found", &format!("project {project} not found"));
+    }
+    let body = match body(&mut s) {
+        Ok(body) => body,
+        Err(resp) => return resp,
+    };
     if let Some(fault) = fault {
         return fault_response(fault, body);
     }
@@ -534,6 +608,99 @@ async fn provider_apps_handler(
     let path = format!("/projects/{project}/provider-apps");
     let none = ListQuery::default();
     answer(&state, Route::ProviderApps, headers, &project, path, &none)
+}
+
+/// `pageSize` and `pageToken` of the operations list.
+#[derive(Default, serde::Deserialize)]
+struct PageQuery {
+    #[serde(rename = "pageSize")]
+    page_size: Option<usize>,
+    #[serde(rename = "pageToken")]
+    page_token: Option<String>,
+}
+
+/// The operations of one installation, a page at a time, in the fake's order. A page
+/// token is the offset of the next page: a list that grows between two requests repeats
+/// a row at the boundary, as offset paging does. An installation that is not (or no
+/// longer) listed answers 404.
+async fn operations_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((project, integration, installation)): Path<(String, String, String)>,
+    Query(page): Query<PageQuery>,
+) -> Response {
+    let mut path = format!("/projects/{project}/integrations/{integration}/installations/{installation}/operations?pageSize={}", page.page_size.unwrap_or(200));
+    if let Some(token) = &page.page_token {
+        path.push_str(&format!("&pageToken={token}"));
+    }
+    answer_with(&state, Route::Operations, headers, &project, path, |s| {
+        let listed = s.installations.as_array().unwrap().iter().any(|i| {
+            i["id"] == installation.as_str() && i["integrationId"] == integration.as_str()
+        });
+        if !listed {
+            return Err(problem(
+                404,
+                "Not Found",
+                &format!("installation {installation} not found"),
+            ));
+        }
+        let size = page.page_size.unwrap_or(200).clamp(1, 1000);
+        let offset: usize = match page.page_token.as_deref() {
+            None => 0,
+            Some(token) => match token.strip_prefix("offset-").and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => return Err(problem(400, "Bad Request", "invalid pageToken")),
+            },
+        };
+        let mut all = s.operations.get(&installation).cloned().unwrap_or_default();
+        if s.operations_newest_first {
+            all.reverse();
+        }
+        let results: Vec<Value> = all.iter().skip(offset).take(size).cloned().collect();
+        let done = offset + results.len() >= all.len();
+        let mut pagination = json!({"done": done});
+        if !done {
+            pagination["nextPageToken"] = json!(format!("offset-{}", offset + results.len()));
+        }
+        s.operations_pages += 1;
+        if let Some((after, _, _)) = &s.create_after_pages {
+            if *after == s.operations_pages {
+                let (_, whose, op) = s.create_after_pages.take().unwrap();
+                s.operations.entry(whose).or_default().push(op);
+            }
+        }
+        Ok(Bytes::from(
+            json!({"results": results, "pagination": pagination}).to_string(),
+        ))
+    })
+}
+
+async fn operation_logs_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((project, operation)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/projects/{project}/operations/{operation}/logs");
+    answer_with(&state, Route::OperationLogs, headers, &project, path, |s| {
+        let known = s
+            .operations
+            .values()
+            .flatten()
+            .any(|op| op["id"] == operation.as_str());
+        if !known {
+            return Err(problem(
+                404,
+                "Not Found",
+                "Operation not found for the given operation ID.",
+            ));
+        }
+        let logs = s
+            .operation_logs
+            .get(&operation)
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        Ok(Bytes::from(logs.to_string()))
+    })
 }
 
 /// A server that answers every request with `404` and remembers what it was sent: where

@@ -1,0 +1,29 @@
+-- Repeatable: applied by `ampsync migrate` after the versioned migrations and
+-- sql/functions/, every time (see src/db.rs): ampersand.replace_view recreates the view
+-- only when this definition differs from the one it has. This file is the view's one
+-- current definition: change it here, never in a migration. CREATE OR REPLACE VIEW can
+-- only add columns at the end; a change that drops, renames or retypes a column needs a
+-- versioned migration that drops the view first (this file then creates it again).
+
+-- Operations whose last read said in_progress, oldest first, with how long they have
+-- run by the last sync's observed time: stuck ones stand out.
+SELECT ampersand.replace_view('operations_in_progress', $view$
+SELECT o.project_id,
+       o.id                          AS operation_id,
+       o.installation_id,
+       o.integration_id,
+       o.action_type,
+       o.create_time,
+       o.records_processed,
+       o.records_estimated_total,
+       c.last_read_at,
+       c.last_read_at - o.create_time AS running_for
+FROM ampersand.operations AS o
+LEFT JOIN ampersand.operation_cursors AS c
+  ON c.project_id = o.project_id AND c.installation_id = o.installation_id
+WHERE o.status = 'in_progress'
+$view$);
+
+COMMENT ON VIEW ampersand.operations_in_progress IS 'Operations still in_progress at the last read of their installation, with how long they had run then (running_for): order by running_for DESC to find stuck ones.';
+COMMENT ON COLUMN ampersand.operations_in_progress.last_read_at IS 'Observed time of the last complete read of the installation''s operations.';
+COMMENT ON COLUMN ampersand.operations_in_progress.running_for IS 'last_read_at - create_time.';
