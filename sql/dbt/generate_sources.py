@@ -26,9 +26,15 @@ KEYS = {
     "sync_runs": ["id"],
     "rejected_records": ["sync_run_id", "source", "position"],
     "project_retention": ["project_id"],
+    "operations": ["project_id", "id"],
+    "operation_logs": ["project_id", "operation_id", "entry_hash"],
+    "operation_log_reads": ["project_id", "operation_id"],
+    "operation_cursors": ["project_id", "installation_id"],
 }
+NO_HISTORY = ("sync_runs", "rejected_records", "project_retention", "operation_logs",
+              "operation_log_reads", "operation_cursors")
 for table in list(KEYS):
-    if table not in ("sync_runs", "rejected_records", "project_retention"):
+    if table not in NO_HISTORY:
         KEYS[table + "_history"] = KEYS[table] + ["valid_from"]
 
 # References: (table, column) -> (table, column) it points at.
@@ -41,6 +47,7 @@ RELATIONSHIPS = {
     ("connections", "provider_app_id"): ("provider_apps", "id"),
     ("connections", "group_ref"): ("groups", "group_ref"),
     ("rejected_records", "sync_run_id"): ("sync_runs", "id"),
+    ("operation_logs", "operation_id"): ("operations", "id"),
 }
 
 # Freshness comes from the run ledger: when a run last succeeded.
@@ -50,6 +57,20 @@ FRESHNESS = {
         "filter": "status = 'succeeded'",
         "freshness": {"warn_after": {"count": 2, "period": "hour"},
                       "error_after": {"count": 1, "period": "day"}},
+    },
+    # A project runs operations all day; a day without a new or changed one means
+    # the sync stopped reading them (or the project stopped running).
+    "operations": {
+        "loaded_at_field": "changed_at",
+        "filter": "true",
+        "freshness": {"warn_after": {"count": 1, "period": "day"},
+                      "error_after": {"count": 3, "period": "day"}},
+    },
+    # Logs are read for failures only, by default: a quiet week is good news, so only warn.
+    "operation_logs": {
+        "loaded_at_field": "first_seen_at",
+        "filter": "true",
+        "freshness": {"warn_after": {"count": 7, "period": "day"}},
     },
 }
 

@@ -6,7 +6,8 @@ SELECT id, command, project, group_ref, status, observed_at, started_at, finishe
        deletions_skipped_reason, error,
        (SELECT string_agg(name, ',' ORDER BY name)
         FROM jsonb_object_keys(CASE jsonb_typeof(lists_unavailable) WHEN 'object'
-                                    THEN lists_unavailable END) AS name) AS lists_unavailable
+                                    THEN lists_unavailable END) AS name) AS lists_unavailable,
+       operations
 FROM ampersand.sync_runs
 WHERE $1::text IS NULL OR project = $1
 ORDER BY id DESC

@@ -26,3 +26,7 @@ COMMENT ON COLUMN ampersand.operation_failures_per_day.day IS 'UTC date of creat
 COMMENT ON COLUMN ampersand.operation_failures_per_day.operations IS 'Operations created that day.';
 COMMENT ON COLUMN ampersand.operation_failures_per_day.failures IS 'Of those, with status failure.';
 COMMENT ON COLUMN ampersand.operation_failures_per_day.in_progress IS 'Of those, still in_progress at the last read.';
+COMMENT ON COLUMN ampersand.operation_failures_per_day.project_id IS 'The project (projects.id).';
+COMMENT ON COLUMN ampersand.operation_failures_per_day.integration_id IS 'The integration (integrations.id).';
+COMMENT ON COLUMN ampersand.operation_failures_per_day.integration_name IS 'Its name.';
+COMMENT ON COLUMN ampersand.operation_failures_per_day.action_type IS 'read, write or subscribe.';

@@ -25,3 +25,8 @@ $view$);
 COMMENT ON VIEW ampersand.records_processed_per_day IS 'Per UTC day, integration and object (the operation''s first object): read operations and the records they processed (metadata.progress.recordsProcessed).';
 COMMENT ON COLUMN ampersand.records_processed_per_day.object_name IS 'The read''s first object (metadata.objects[0]); (none) when it named none.';
 COMMENT ON COLUMN ampersand.records_processed_per_day.records_processed IS 'Sum of recordsProcessed over those reads (a running read counts what it had processed at the last sync).';
+COMMENT ON COLUMN ampersand.records_processed_per_day.project_id IS 'The project (projects.id).';
+COMMENT ON COLUMN ampersand.records_processed_per_day.day IS 'UTC date of the read''s createTime.';
+COMMENT ON COLUMN ampersand.records_processed_per_day.integration_id IS 'The integration (integrations.id).';
+COMMENT ON COLUMN ampersand.records_processed_per_day.reads IS 'Read operations created that day.';
+COMMENT ON COLUMN ampersand.records_processed_per_day.failures IS 'Of those, failed.';

@@ -41,3 +41,11 @@ COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.failed_at IS 'cr
 COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.result IS 'That operation''s result summary.';
 COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.log_message IS 'A log line of that operation: one with an error first, else the newest.';
 COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.log_error IS 'That log line''s error.';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.project_id IS 'The project (projects.id).';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.installation_id IS 'The installation (installations.id).';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.integration_id IS 'Its integration (integrations.id).';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.group_ref IS 'Its group.';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.health_status IS 'Its health, as the last snapshot had it.';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.last_operation_status IS 'Its lastOperationStatus, as the last snapshot had it.';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.operation_id IS 'Its last failed operation (operations.id); null when none was read.';
+COMMENT ON COLUMN ampersand.unhealthy_installation_last_failure.action_type IS 'That operation''s action type.';

@@ -32,6 +32,20 @@ pub struct RunRow {
     pub error: Option<String>,
     /// The lists the API would not give the run (`connections,provider_apps`).
     pub lists_unavailable: Option<String>,
+    /// What the sync read of operations (`sync_runs.operations`), when it read any.
+    pub operations: Option<sqlx::types::Json<serde_json::Value>>,
+}
+
+/// An installation whose last operations read failed (see `operations`).
+#[derive(Debug, Serialize, FromRow)]
+pub struct OperationFailure {
+    #[serde(serialize_with = "scrubbed")]
+    pub project: String,
+    #[serde(serialize_with = "scrubbed")]
+    pub installation_id: String,
+    pub failed_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "scrubbed")]
+    pub error: String,
 }
 
 #[derive(Debug, Serialize, FromRow)]
@@ -79,9 +93,17 @@ pub struct Status {
     pub projects: Vec<Freshness>,
     pub runs_by_status: Vec<RunsByStatus>,
     pub rows: Vec<RowCount>,
+    /// Installations whose last operations read failed, newest failure first (at most
+    /// [`OPERATION_FAILURES_SHOWN`]), and how many there are in all. They do not fail
+    /// the probe: the snapshot was applied, and the next runs try them again.
+    pub operation_failures: Vec<OperationFailure>,
+    pub operation_failures_total: i64,
     /// Why the probe fails, one line per project; empty when healthy.
     pub problems: Vec<String>,
 }
+
+/// How many failed installations `status` lists.
+pub const OPERATION_FAILURES_SHOWN: i64 = 10;
 
 pub async fn status(
     pool: &PgPool,
@@ -122,20 +144,37 @@ pub async fn status(
             .await
             .context("reading sync_runs")?;
     let mut rows = Vec::new();
-    for table in crate::catalog::Table::ALL {
+    for table in crate::catalog::Table::NAMES
+        .into_iter()
+        .chain(["operations"])
+    {
         let (live, deleted): (i64, i64) =
             sqlx::query_as(include_str!("../../sql/status/row_counts.sql"))
-                .bind(table.name())
+                .bind(table)
                 .bind(project)
                 .fetch_one(pool)
                 .await
                 .with_context(|| format!("counting rows of {table}"))?;
         rows.push(RowCount {
-            table_name: table.name().to_owned(),
+            table_name: table.to_owned(),
             live,
             deleted,
         });
     }
+    let operation_failures: Vec<OperationFailure> =
+        sqlx::query_as(include_str!("../../sql/status/operation_failures.sql"))
+            .bind(project)
+            .bind(OPERATION_FAILURES_SHOWN)
+            .fetch_all(pool)
+            .await
+            .context("reading the operations reads that failed")?;
+    let operation_failures_total: i64 = sqlx::query_scalar(include_str!(
+        "../../sql/status/operation_failures_count.sql"
+    ))
+    .bind(project)
+    .fetch_one(pool)
+    .await
+    .context("counting the operations reads that failed")?;
     let mut problems = Vec::new();
     if projects.is_empty() {
         problems.push(format!(
@@ -170,6 +209,8 @@ pub async fn status(
         projects,
         runs_by_status,
         rows,
+        operation_failures,
+        operation_failures_total,
         problems,
     })
 }
@@ -212,6 +253,16 @@ impl Status {
             if let (None, Some(lists)) = (&r.error, &r.lists_unavailable) {
                 let sep = if note.is_empty() { "" } else { "; " };
                 note = format!("{note}{sep}lists unavailable: {lists}");
+            }
+            if let Some(ops) = &r.operations {
+                let n = |name: &str| ops.0[name].as_u64().unwrap_or(0);
+                let sep = if note.is_empty() { "" } else { "; " };
+                note = format!(
+                    "{note}{sep}operations: {} read, {} left, {} failed",
+                    n("installations_read"),
+                    n("installations_left"),
+                    n("installations_failed")
+                );
             }
             out.push_str(&format!(
                 "{:<5} {:<7} {:<20} {:<10} {:<20} {:<20} {:>8} {:>6} {:>6} {:>6} {:>5}  {}\n",
@@ -261,6 +312,26 @@ impl Status {
                 "{:<14} {:>8} {:>8}\n",
                 c.table_name, c.live, c.deleted
             ));
+        }
+        if self.operation_failures_total > 0 {
+            out.push_str(&format!(
+                "\nOPERATIONS NOT READ: {} installations whose last read failed (tried again by later runs)\n",
+                self.operation_failures_total
+            ));
+            out.push_str(&format!(
+                "{:<20} {:<24} {:<20} {}\n",
+                "PROJECT", "INSTALLATION", "FAILED", "ERROR"
+            ));
+            for f in &self.operation_failures {
+                out.push_str(&format!(
+                    "{:<20} {:<24} {:<20} {}\n",
+                    scrub_text(&f.project),
+                    scrub_text(&f.installation_id),
+                    f.failed_at
+                        .map_or("-".into(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                    scrub_text(&f.error).chars().take(160).collect::<String>()
+                ));
+            }
         }
         if self.problems.is_empty() {
             out.push_str("\nOK\n");

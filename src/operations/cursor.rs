@@ -5,7 +5,10 @@
 //! goes to the last page (`done`) unless the responses themselves show that it need
 //! not: every `createTime` read so far is no newer than the one before it, at least one
 //! is strictly older (newest-first, shown, not assumed), and a whole page holds only
-//! operations the cursor knows. Then every later page is older still, and known.
+//! operations the cursor knows, down to one strictly older than the cursor's instant.
+//! Then every later page is older still, and known. (Operations created at one
+//! instant come in no documented order among themselves: a page of them alone, all
+//! known, says nothing about the next page, which may hold a new one of that instant.)
 //!
 //! The cursor is the newest `createTime` a complete read saw plus the ids created at
 //! that very time: an operation created at the cursor's time but not among those ids is
@@ -49,6 +52,11 @@ impl Cursor {
             }
             _ => false,
         }
+    }
+
+    /// Whether `created` is strictly older than the cursor's instant.
+    pub fn is_older(&self, created: Option<DateTime<Utc>>) -> bool {
+        matches!((self.newest, created), (Some(newest), Some(created)) if created < newest)
     }
 
     /// The cursor after a complete read that saw `seen` (id, createTime).

@@ -157,11 +157,15 @@ impl Reader<'_> {
                 }
             };
             let mut all_known = !page.results.is_empty();
+            // Past the cursor's instant: operations at that very instant may come in any
+            // order among themselves, so a page of them alone proves nothing about the next.
+            let mut passed_newest = false;
             for element in page.results {
                 match record::operation(self.project, element, self.keep_record_ids) {
                     Ok(row) => {
                         order.see(row.created);
                         all_known &= read.target.cursor.knows(&row.id, row.created);
+                        passed_newest |= read.target.cursor.is_older(row.created);
                         if seen_ids.insert(row.id.clone()) {
                             read.rows.push(row);
                         }
@@ -173,7 +177,7 @@ impl Reader<'_> {
                 }
             }
             let next = page.pagination.next_page_token.filter(|t| !t.is_empty());
-            let early = may_stop_early && all_known && order.newest_first();
+            let early = may_stop_early && all_known && passed_newest && order.newest_first();
             if page.pagination.done || early {
                 break;
             }

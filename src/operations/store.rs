@@ -180,7 +180,7 @@ pub async fn write_rows<'a>(
         return Ok(Written::default());
     }
     let rows: Vec<&OperationRow> = unique.into_values().collect();
-    sqlx::query("SELECT ampersand.prepare_stage('operations', $1)")
+    sqlx::query(include_str!("../../sql/operations/prepare_stage.sql"))
         .bind(&STAGE_COLUMNS[..])
         .execute(&mut *conn)
         .await?;

@@ -19,6 +19,7 @@ mod interrupted; // runs that die: SIGKILL, SIGTERM or SIGINT mid-fetch or mid-a
 mod lists; // the connections and provider-apps lists: appear, go, 403/404, group syncs, secrets, import
 mod locks; // runs that collide on a project's lock: exit 75 naming the holder, --wait, other projects
 mod logs; // the run summary event and progress log lines
+mod operations; // each installation's operations: pages, both orders, the cursor's boundary, history, logs, budget and rotation, 429s and 404s, secrets
 mod postgres_connection; // one Postgres configuration for migrations and data: TLS, PG* env, no password in errors
 mod prune; // retention: old runs, rejected records and ended history versions go, what matters stays
 mod rejects; // an unreadable record among many; 100,000 unreadable records with flat memory and a recorded failure; imports of the wrong project

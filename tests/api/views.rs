@@ -6,11 +6,15 @@ use sqlx::{Connection, PgConnection};
 
 use crate::helpers::spawn_app;
 
-const VIEWS: [&str; 4] = [
+const VIEWS: [&str; 8] = [
     "change_log",
     "installation_overview",
     "config_read_objects",
     "connection_funnel",
+    "operation_failures_per_day",
+    "unhealthy_installation_last_failure",
+    "records_processed_per_day",
+    "operations_in_progress",
 ];
 
 #[tokio::test]

@@ -144,7 +144,8 @@ pub struct FakeState {
     requests: Vec<(Route, String, HeaderMap)>,
     /// Each installation's operations, oldest first, as they were created.
     pub operations: std::collections::BTreeMap<String, Vec<Value>>,
-    /// The order the operations list answers in (the API documents none).
+    /// The order the operations list answers in (the API documents none): by
+    /// createTime, newest or oldest first, ties by id.
     pub operations_newest_first: bool,
     /// Each operation's logs; an operation without an entry has none (`[]`), one the
     /// fake does not know answers 404.
@@ -652,10 +653,18 @@ async fn operations_handler(
                 None => return Err(problem(400, "Bad Request", "invalid pageToken")),
             },
         };
+        // Ordered as a database would: by createTime, ties by id (ascending either way).
         let mut all = s.operations.get(&installation).cloned().unwrap_or_default();
-        if s.operations_newest_first {
-            all.reverse();
-        }
+        let newest_first = s.operations_newest_first;
+        all.sort_by(|a, b| {
+            let (ta, tb) = (a["createTime"].as_str(), b["createTime"].as_str());
+            let by_time = if newest_first {
+                tb.cmp(&ta)
+            } else {
+                ta.cmp(&tb)
+            };
+            by_time.then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
+        });
         let results: Vec<Value> = all.iter().skip(offset).take(size).cloned().collect();
         let done = offset + results.len() >= all.len();
         let mut pagination = json!({"done": done});
