@@ -92,7 +92,8 @@ pub enum Command {
 
     /// Write a project's `List installations` response (a JSON array) as the tables
     /// hold it now, or held it at `--as-of`, without secrets: the inverse of `import`.
-    /// Only reads, so it never migrates and works as `ampersand_reader`.
+    /// Only reads, so it never migrates and works as `ampersand_reader`. Operations and
+    /// their logs are left out: the response has no place for them.
     #[command(
         after_help = "Examples:\n  ampsync export --project proj-7c1e2a90 > now.json\n  ampsync export --project proj-7c1e2a90 --as-of 2026-11-01T00:00:00Z --output 2026-11-01.json"
     )]
@@ -268,6 +269,13 @@ pub struct ImportArgs {
     /// installations reach are deleted.
     #[arg(long)]
     pub provider_apps_file: Vec<PathBuf>,
+
+    /// Saved operations responses (`GET .../installations/{id}/operations`: a list
+    /// response, an array of them, or an array of operations): one for every snapshot,
+    /// or one per file in the order of the files. Written after the file's snapshot, with
+    /// history; no operation is ever deleted.
+    #[arg(long)]
+    pub operations_file: Vec<PathBuf>,
 
     /// Apply a snapshot that deletes more than half of a project's live installations,
     /// or of the connections, groups, consumers or provider apps only the lists show.

@@ -163,6 +163,12 @@ pub async fn export(
         seconds = started.elapsed().as_secs_f64(),
         "exported"
     );
+    // The installations response has no place for them: say so, so that nobody takes
+    // the file for everything the database holds.
+    tracing::info!(
+        project = %project_id,
+        "operations and their logs are not part of the export (the installations response has no place for them); query ampersand.operations and ampersand.operation_logs"
+    );
     Ok(Exported {
         project_id,
         installations,

@@ -36,6 +36,9 @@ pub struct ImportRequest {
     pub connections_files: Vec<PathBuf>,
     /// Saved provider-apps lists, as `connections_files`.
     pub provider_apps_files: Vec<PathBuf>,
+    /// Saved operations responses, as `connections_files`: each applied after its
+    /// snapshot, in the same run.
+    pub operations_files: Vec<PathBuf>,
     pub allow_mass_delete: bool,
     pub wait: bool,
     /// The longest installation element accepted, in bytes.
@@ -44,7 +47,8 @@ pub struct ImportRequest {
 
 /// One installations file to import: its path, its observed time, and the list files
 /// that go with it.
-type ImportFile = (PathBuf, DateTime<Utc>, Vec<(List, PathBuf)>);
+/// With it, its position among the files given (which `--operations-file` it takes).
+type ImportFile = (PathBuf, DateTime<Utc>, (usize, Vec<(List, PathBuf)>));
 
 /// Imports every file as one run each; stops at the first that fails.
 pub async fn import(
@@ -84,7 +88,7 @@ pub async fn import(
     let span = tracing::info_span!("import", project = %project_id);
     let files = files
         .into_iter()
-        .map(|(path, at, i)| (path, at, lists(i)))
+        .map(|(path, at, i)| (path, at, (i, lists(i))))
         .collect();
     import_files(
         pool,
@@ -145,7 +149,7 @@ async fn import_files(
     }
 
     let mut outcomes = Vec::new();
-    for (path, observed_at, lists) in pending {
+    for (path, observed_at, (index, lists)) in pending {
         let run =
             lifecycle::start_run(pool, &mut conn, "import", &project_id, None, observed_at).await?;
         let outcome = lifecycle::finish(
@@ -187,6 +191,10 @@ async fn import_files(
             },
         )
         .await?;
+        let outcome = match operations_file(req, index) {
+            Some(file) => import_operations(&mut conn, &run, outcome, file).await?,
+            None => outcome,
+        };
         outcomes.push(outcome);
     }
     lifecycle::release(conn, &project_id).await;
@@ -226,6 +234,7 @@ fn check_inputs(req: &ImportRequest) -> Result<(), ConfigError> {
     for (flag, given) in [
         ("--connections-file", &req.connections_files),
         ("--provider-apps-file", &req.provider_apps_files),
+        ("--operations-file", &req.operations_files),
     ] {
         // One list file for every snapshot is read once per snapshot.
         let reads = if given.len() == 1 { req.files.len() } else { 1 };
@@ -277,7 +286,12 @@ fn list_files(req: &ImportRequest) -> Result<impl Fn(usize) -> Vec<(List, PathBu
             &req.provider_apps_files,
         ),
     ];
-    for (_, flag, given) in &flags {
+    let operations = (
+        List::Connections,
+        "--operations-file",
+        &req.operations_files,
+    );
+    for (_, flag, given) in flags.iter().chain([&operations]) {
         if given.len() > 1 && given.len() != req.files.len() {
             bail!(
                 "{} files but {} {flag} values: give one for every file, or one per file in the same order",
@@ -299,6 +313,55 @@ fn list_files(req: &ImportRequest) -> Result<impl Fn(usize) -> Vec<(List, PathBu
             })
             .collect()
     })
+}
+
+/// The operations file of the `i`th file: the only one, or its `i`th.
+fn operations_file(req: &ImportRequest, i: usize) -> Option<&Path> {
+    match req.operations_files.as_slice() {
+        [only] => Some(only),
+        all => all.get(i).map(PathBuf::as_path),
+    }
+}
+
+/// Writes a saved operations response into the run that applied its snapshot, and adds
+/// what it wrote to the run's outcome. The snapshot is applied whatever happens here.
+async fn import_operations(
+    conn: &mut sqlx::PgConnection,
+    run: &crate::run::ledger::Run,
+    mut outcome: Outcome,
+    file: &Path,
+) -> Result<Outcome> {
+    let value: Value = input::read_with(file, serde_json::from_reader)
+        .await?
+        .with_context(|| format!("reading {} as JSON", file.display()))?;
+    let Some(elements) = crate::operations::archived(value) else {
+        bail!(
+            "{} is not a saved operations response (a list response with results, an array of them, or an array of operations); the snapshot of run {} is applied, its operations are not",
+            file.display(),
+            run.id
+        );
+    };
+    let run_ref = crate::operations::RunRef {
+        project: &outcome.project_id,
+        id: run.id,
+        observed_at: run.observed_at,
+        group_ref: None,
+    };
+    let summary = crate::operations::import(conn, run_ref, elements).await?;
+    if summary.inserted + summary.updated > 0 {
+        outcome.counts.insert(
+            "operations",
+            crate::apply::TableCounts {
+                inserted: summary.inserted,
+                updated: summary.updated,
+                ..Default::default()
+            },
+        );
+    }
+    if summary.rejected > 0 {
+        outcome.rejected.rejected += summary.rejected;
+    }
+    Ok(outcome)
 }
 
 /// Reads a saved list response (`Connection[]`, `ProviderApp[]`) into a sink, element

@@ -215,6 +215,7 @@ async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Resu
         integrations_file: args.integrations_file,
         connections_files: args.connections_file,
         provider_apps_files: args.provider_apps_file,
+        operations_files: args.operations_file,
         allow_mass_delete: args.allow_mass_delete,
         wait: args.wait,
         max_element: usize::try_from(args.element.max_element_size.as_u64()).unwrap_or(usize::MAX),

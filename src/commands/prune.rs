@@ -1,7 +1,8 @@
 //! `ampsync prune`: retention for what only grows. It deletes a project's runs (and
 //! their rejected records) that started before a cutoff, keeping the runs later runs
 //! and `status` depend on, and with `--history` the history versions that ended before
-//! the cutoff, recording that cutoff (`project_retention.history_since`) so that `export`
+//! the cutoff (operations' too) and the operation log entries logged before it,
+//! recording that cutoff (`project_retention.history_since`) so that `export`
 //! refuses times whose history is gone. One transaction per project, under the
 //! project's lock, so a sync never sees half a prune; `--dry-run` does the same work
 //! and rolls it back.
@@ -57,7 +58,9 @@ pub struct Pruned {
     pub runs: i64,
     pub rejected_records: i64,
     /// History versions per table, for `--history`.
-    pub versions: Vec<(Table, i64)>,
+    pub versions: Vec<(&'static str, i64)>,
+    /// Operation log entries logged before the cutoff, for `--history`.
+    pub log_entries: i64,
 }
 
 impl Pruned {
@@ -80,6 +83,12 @@ impl Pruned {
             line.push_str(&format!("; {total} history versions that ended before it"));
             if !per_table.is_empty() {
                 line.push_str(&format!(" ({})", per_table.join(", ")));
+            }
+            if self.log_entries > 0 {
+                line.push_str(&format!(
+                    "; {} operation log entries logged before it",
+                    self.log_entries
+                ));
             }
         }
         line
@@ -144,9 +153,10 @@ async fn prune_project(pool: &PgPool, req: &PruneRequest, project: &str) -> Resu
             .await
             .context("deleting old runs and their rejected records")?;
     if req.history {
-        for table in Table::ALL {
+        // The snapshot's tables, then operations (which `export` leaves out).
+        for table in Table::NAMES.into_iter().chain(["operations"]) {
             let n: i64 = sqlx::query_scalar(include_str!("../../sql/prune/history.sql"))
-                .bind(table.name())
+                .bind(table)
                 .bind(project)
                 .bind(req.cutoff)
                 .fetch_one(&mut *tx)
@@ -154,8 +164,16 @@ async fn prune_project(pool: &PgPool, req: &PruneRequest, project: &str) -> Resu
                 .with_context(|| format!("deleting old versions of {table}"))?;
             pruned.versions.push((table, n));
         }
-        // Export refuses times before the cutoff from now on: their history is partial.
-        if pruned.versions.iter().any(|(_, n)| *n > 0) {
+        pruned.log_entries = sqlx::query_scalar(include_str!("../../sql/prune/operation_logs.sql"))
+            .bind(project)
+            .bind(req.cutoff)
+            .fetch_one(&mut *tx)
+            .await
+            .context("deleting old operation log entries")?;
+        // Export refuses times before the cutoff from now on: the history of what it
+        // exports is partial.
+        let exported = |table: &str| Table::named(table).is_some();
+        if pruned.versions.iter().any(|(t, n)| *n > 0 && exported(t)) {
             sqlx::query(include_str!("../../sql/prune/history_since.sql"))
                 .bind(project)
                 .bind(req.cutoff)

@@ -241,6 +241,72 @@ pub async fn sync(
     Ok(summary)
 }
 
+/// Writes archived operations (`import --operations-file`) for run `run`, in one
+/// transaction, and records them on the run. `elements` are operations as the list
+/// sends them; no cursor moves (a later sync still reads each installation whole once).
+pub async fn import(
+    conn: &mut PgConnection,
+    run: RunRef<'_>,
+    elements: Vec<serde_json::Value>,
+) -> Result<Summary> {
+    let mut rows = Vec::new();
+    let mut rejected = Vec::new();
+    for element in elements {
+        match record::operation(run.project, element, false) {
+            Ok(row) => rows.push(row),
+            Err(refused) => rejected.push(refused),
+        }
+    }
+    let mut position = 0;
+    let written = async {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let written = store::write_rows(&mut tx, run.id, run.observed_at, rows.iter()).await?;
+        store::write_rejected(&mut tx, run.id, rejected.iter(), &mut position).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(written)
+    }
+    .await
+    .with_context(|| format!("writing the archived operations of project {}", run.project))?;
+    let summary = Summary {
+        inserted: written.inserted,
+        updated: written.updated,
+        rejected: position as u64,
+        ..Summary::default()
+    };
+    let value = serde_json::to_value(&summary).context("summarizing the operations read")?;
+    store::record_run(conn, run.id, &value, written)
+        .await
+        .context("recording the archived operations on the run")?;
+    Ok(summary)
+}
+
+/// The operations of an archived response: a list response (`{"results": [...]}`), an
+/// array of them, or a bare array of operations; none when it is none of these.
+pub fn archived(value: serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    use serde_json::Value;
+    let page = |v: Value| match v {
+        Value::Object(mut page) => match page.remove("results") {
+            Some(Value::Array(results)) => Some(results),
+            _ => None,
+        },
+        _ => None,
+    };
+    match value {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                if item.get("results").is_some() {
+                    out.extend(page(item)?);
+                } else {
+                    out.push(item);
+                }
+            }
+            Some(out)
+        }
+        other => page(other),
+    }
+}
+
 async fn write(
     conn: &mut PgConnection,
     run: RunRef<'_>,

@@ -15,7 +15,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::cursor::Cursor;
 use super::read::{End, Read, Target};
-use super::record::{LogRow, OperationRow};
+use super::record::{LogRow, OperationRow, Rejected};
 
 /// The stage's columns: `OperationRow`'s fields, in any order (the stage is filled by
 /// name, from JSON).
@@ -117,21 +117,13 @@ pub async fn write_reads(
     let mut tx = conn.begin().await?;
     let rows = reads.iter().flat_map(|r| r.rows.iter());
     let written = write_rows(&mut tx, run, observed_at, rows).await?;
-    let rejected: Vec<Value> = reads
-        .iter()
-        .flat_map(|r| r.rejected.iter())
-        .map(|r| {
-            *position += 1;
-            json!({"position": *position, "reason": r.reason, "payload": r.payload})
-        })
-        .collect();
-    if !rejected.is_empty() {
-        sqlx::query(include_str!("../../sql/operations/rejected.sql"))
-            .bind(run)
-            .bind(Json(&rejected))
-            .execute(&mut *tx)
-            .await?;
-    }
+    write_rejected(
+        &mut tx,
+        run,
+        reads.iter().flat_map(|r| r.rejected.iter()),
+        position,
+    )
+    .await?;
     let cursors: Vec<Value> = reads
         .iter()
         .filter_map(|r| {
@@ -162,6 +154,30 @@ pub async fn write_reads(
     }
     tx.commit().await?;
     Ok(written)
+}
+
+/// Records operations that could not be stored as rejected records of run `run`
+/// (source `operations`, numbered on from `position`), inside the caller's transaction.
+pub async fn write_rejected<'a>(
+    conn: &mut PgConnection,
+    run: i64,
+    rejected: impl Iterator<Item = &'a Rejected>,
+    position: &mut i64,
+) -> sqlx::Result<()> {
+    let rejected: Vec<Value> = rejected
+        .map(|r| {
+            *position += 1;
+            json!({"position": *position, "reason": r.reason, "payload": r.payload})
+        })
+        .collect();
+    if !rejected.is_empty() {
+        sqlx::query(include_str!("../../sql/operations/rejected.sql"))
+            .bind(run)
+            .bind(Json(&rejected))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stages `rows` (the last of two with one id wins) and merges them, inside the
