@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::fixtures::{assert_holds_no_secret, PROJECT_ID};
 use crate::helpers::{spawn_app, Fault, Route, TestApp};
+use crate::sql_files::import_samples;
 
 /// Operation `n` of installation `inst` (of the fixture's), created `second` seconds
 /// after 10:00 on 2026-11-01.
@@ -606,6 +607,96 @@ async fn operations_off_asks_nothing_and_a_dry_run_reads_none() {
     assert_eq!(app.api.count(Route::Operations), 0);
     assert_eq!(
         app.count("SELECT count(*) FROM ampersand.operations").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn archived_operations_import_with_history_export_leaves_them_out_and_prune_trims_them() {
+    // Arrange, Act: the samples, whose week-2 operations finish week 1's in progress.
+    let app = spawn_app().await;
+    import_samples(&app).await;
+
+    // Assert
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.operations").await,
+        363
+    );
+    let finished: Vec<(String, String)> = sqlx::query_as(
+        "SELECT p.status, h.status FROM ampersand.operations_history AS h
+         JOIN ampersand.operations_history AS p ON p.id = h.id AND p.valid_to = h.valid_from
+         WHERE h.change = 'update' ORDER BY h.id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert!(finished.iter().all(|(before, _)| before == "in_progress"));
+    let redacted = app
+        .count("SELECT count(*) FROM ampersand.operations WHERE result LIKE '%Bearer [redacted]%'")
+        .await;
+    assert!(redacted > 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.operations WHERE result LIKE '%FAKE-eyJ%'")
+            .await,
+        0
+    );
+
+    // Act: export, then prune the history older than a day (the samples are of November).
+    let export = app
+        .ampsync(&["export", "--project", "proj-7c1e2a90"])
+        .await
+        .success();
+    sqlx::query(
+        "INSERT INTO ampersand.operation_logs (project_id, operation_id, entry_hash, logged_at, first_seen_at, sync_run_id)
+         SELECT project_id, id, 'h1', '2026-11-07T20:00:00Z', '2026-11-08T00:00:00Z', 2
+         FROM ampersand.operations WHERE status = 'failure' LIMIT 1",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let prune = app
+        .ampsync(&[
+            "prune",
+            "--older-than",
+            "1d",
+            "--history",
+            "--project",
+            "proj-7c1e2a90",
+        ])
+        .await
+        .success();
+
+    // Assert
+    assert!(
+        !export.stdout().contains("\"actionType\""),
+        "no operation in the export"
+    );
+    assert!(
+        export
+            .stderr()
+            .contains("operations and their logs are not part of the export"),
+        "{}",
+        export.stderr()
+    );
+    assert!(
+        prune.stdout().contains("operations 2"),
+        "{}",
+        prune.stdout()
+    );
+    assert!(
+        prune.stdout().contains("1 operation log entries"),
+        "{}",
+        prune.stdout()
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.operations_history")
+            .await,
+        363
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.operation_logs")
+            .await,
         0
     );
 }

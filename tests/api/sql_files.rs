@@ -39,6 +39,10 @@ pub async fn import_samples(app: &TestApp) {
         &file("connections-2026-11-08.json"),
         "--provider-apps-file",
         &file("provider-apps.json"),
+        "--operations-file",
+        &file("operations-2026-11-01.json"),
+        "--operations-file",
+        &file("operations-2026-11-08.json"),
     ])
     .await
     .success();
