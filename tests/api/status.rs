@@ -34,8 +34,9 @@ async fn status_shows_the_latest_runs_with_counts_and_the_row_counts_and_exits_0
     // run 2: id, command, project, status, started (2 words), observed (2), seconds, counts, rejected
     assert_eq!(runs[0][..4], ["2", "import", "proj-7c1e2a90", "succeeded"]);
     assert_eq!(runs[0][6..8], ["2026-11-08", "00:00:00"]);
-    assert_eq!(runs[0][9..], ["14", "44", "9", "0"]);
-    assert_eq!(runs[1][9..], ["221", "0", "0", "0"]);
+    // The counts include the operations files' rows (183 new, 2 finished; 180).
+    assert_eq!(runs[0][9..13], ["197", "46", "9", "0"]);
+    assert_eq!(runs[1][9..13], ["401", "0", "0", "0"]);
     let table = |name: &str| {
         out.lines()
             .find(|l| l.split_whitespace().next() == Some(name))
@@ -107,7 +108,7 @@ async fn status_json_gives_runs_freshness_row_counts_and_problems_to_machines() 
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["id"], 2);
     assert_eq!(runs[0]["status"], "succeeded");
-    assert_eq!(runs[0]["rows_inserted"], 14);
+    assert_eq!(runs[0]["rows_inserted"], 197);
     assert_eq!(runs[0]["rows_deleted"], 9);
     assert_eq!(runs[0]["rejected"], 0);
     assert_eq!(runs[0]["observed_at"], "2026-11-08T00:00:00Z");
