@@ -40,7 +40,7 @@ use crate::helpers::{spawn_app, TestApp};
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
 /// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's, V10 and V11 0.4.0's.
-const LANDED: [(&str, &str); 11] = [
+const LANDED: [(&str, &str); 12] = [
     (
         "V1__tables.sql",
         "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
@@ -84,6 +84,10 @@ const LANDED: [(&str, &str); 11] = [
     (
         "V11__connection_scopes.sql",
         "16b2605b99a0d4f300fb77d066038e457ca4164d15c5c03437fbe3e65a3b8250",
+    ),
+    (
+        "V12__operations.sql",
+        "f85db30ad6249d3a8b34252ff2ab04bdb202b25530cd07fbe066b6c438ab318f",
     ),
 ];
 
