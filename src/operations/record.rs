@@ -116,13 +116,13 @@ fn row(
             Some(_) => Err(format!("operation {id}: `{name}` is not a string")),
         }
     };
-    let sent_project = text(&fields, "projectId")?;
+    let sent_project = text(fields, "projectId")?;
     if sent_project.as_deref().is_some_and(|p| p != project) {
         return Err(format!(
             "operation {id} belongs to another project than {project}"
         ));
     }
-    let created_text = text(&fields, "createTime")?;
+    let created_text = text(fields, "createTime")?;
     let created = created_text.as_deref().map(time).transpose()?;
     let mut metadata = match fields.get("metadata") {
         None | Some(Value::Null) => None,
@@ -159,12 +159,9 @@ fn row(
     // The hashed form: the object as stored, the ids as their count unless kept.
     let mut hashed = fields.clone();
     if let Some(Value::Object(m)) = hashed.get_mut("metadata") {
-        match (&record_ids, keep_record_ids) {
-            (Some(ids), false) => {
-                m.remove("successfulRecordIds");
-                m.insert("@successfulRecordCount".into(), Value::from(ids.len()));
-            }
-            _ => {}
+        if let (Some(ids), false) = (&record_ids, keep_record_ids) {
+            m.remove("successfulRecordIds");
+            m.insert("@successfulRecordCount".into(), Value::from(ids.len()));
         }
     }
     let hash = hash(&Value::Object(hashed));
@@ -176,12 +173,12 @@ fn row(
         .collect();
     Ok(OperationRow {
         project_id: project.to_owned(),
-        integration_id: text(&fields, "integrationId")?,
-        installation_id: text(&fields, "installationId")?,
-        config_id: text(&fields, "configId")?,
-        action_type: text(&fields, "actionType")?,
-        status: text(&fields, "status")?,
-        result: text(&fields, "result")?.map(scrub::redact_string),
+        integration_id: text(fields, "integrationId")?,
+        installation_id: text(fields, "installationId")?,
+        config_id: text(fields, "configId")?,
+        action_type: text(fields, "actionType")?,
+        status: text(fields, "status")?,
+        result: text(fields, "result")?.map(scrub::redact_string),
         create_time: created.map(stored_time),
         objects,
         retry_attempts: number(&retry, "attempts"),
