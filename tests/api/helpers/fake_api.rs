@@ -386,7 +386,7 @@ fn answer_with(
     headers: HeaderMap,
     project: &str,
     path: String,
-    body: impl FnOnce(&mut FakeState) -> Result<Bytes, Response>,
+    body: impl FnOnce(&mut FakeState) -> Result<Bytes, Box<Response>>,
 ) -> Response {
     let mut s = state.lock().unwrap();
     let accepts_gzip = headers
@@ -406,7 +406,7 @@ fn answer_with(
     }
     let body = match body(&mut s) {
         Ok(body) => body,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if let Some(fault) = fault {
         return fault_response(fault, body);
@@ -639,18 +639,18 @@ async fn operations_handler(
             i["id"] == installation.as_str() && i["integrationId"] == integration.as_str()
         });
         if !listed {
-            return Err(problem(
+            return Err(Box::new(problem(
                 404,
                 "Not Found",
                 &format!("installation {installation} not found"),
-            ));
+            )));
         }
         let size = page.page_size.unwrap_or(200).clamp(1, 1000);
         let offset: usize = match page.page_token.as_deref() {
             None => 0,
             Some(token) => match token.strip_prefix("offset-").and_then(|n| n.parse().ok()) {
                 Some(n) => n,
-                None => return Err(problem(400, "Bad Request", "invalid pageToken")),
+                None => return Err(Box::new(problem(400, "Bad Request", "invalid pageToken"))),
             },
         };
         // Ordered as a database would: by createTime, ties by id (ascending either way).
@@ -697,11 +697,11 @@ async fn operation_logs_handler(
             .flatten()
             .any(|op| op["id"] == operation.as_str());
         if !known {
-            return Err(problem(
+            return Err(Box::new(problem(
                 404,
                 "Not Found",
                 "Operation not found for the given operation ID.",
-            ));
+            )));
         }
         let logs = s
             .operation_logs
