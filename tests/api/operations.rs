@@ -85,7 +85,17 @@ async fn operations_are_read_page_by_page_to_done_into_typed_columns() {
             .await,
         2_500
     );
-    let row: (String, Option<i64>, Option<i64>, Vec<String>, Option<Vec<String>>, bool, Value, Value) =
+    type Stored = (
+        String,
+        Option<i64>,
+        Option<i64>,
+        Vec<String>,
+        Option<Vec<String>>,
+        bool,
+        Value,
+        Value,
+    );
+    let row: Stored =
         sqlx::query_as(
             "SELECT action_type, retry_attempts, successful_record_count, objects,
                     successful_record_ids, create_time = '2026-11-01T10:00:00.123457Z', extra, metadata
