@@ -348,16 +348,7 @@ async fn import_operations(
         group_ref: None,
     };
     let summary = crate::operations::import(conn, run_ref, elements).await?;
-    if summary.inserted + summary.updated > 0 {
-        outcome.counts.insert(
-            "operations",
-            crate::apply::TableCounts {
-                inserted: summary.inserted,
-                updated: summary.updated,
-                ..Default::default()
-            },
-        );
-    }
+    outcome.count_operations(&summary);
     if summary.rejected > 0 {
         outcome.rejected.rejected += summary.rejected;
     }

@@ -205,16 +205,7 @@ async fn read_operations(
         .and_then(|read| read);
     match read {
         Ok(summary) => {
-            if summary.inserted + summary.updated > 0 {
-                outcome.counts.insert(
-                    "operations",
-                    crate::apply::TableCounts {
-                        inserted: summary.inserted,
-                        updated: summary.updated,
-                        ..Default::default()
-                    },
-                );
-            }
+            outcome.count_operations(&summary);
             outcome.operations = Some(summary);
             Ok(outcome)
         }

@@ -42,6 +42,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds what a run wrote of operations (after its snapshot) to its per-table counts,
+    /// so the report shows `operations +N ~M` beside the snapshot's tables.
+    pub fn count_operations(&mut self, summary: &crate::operations::Summary) {
+        if summary.inserted + summary.updated > 0 {
+            self.counts.insert(
+                "operations",
+                apply::TableCounts {
+                    inserted: summary.inserted,
+                    updated: summary.updated,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
     /// `project P: run 7 applied: installations +3 ~1 -2, ...`, one line.
     pub fn summary(&self) -> String {
         let verb = if self.run_id.is_some() {
