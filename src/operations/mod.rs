@@ -8,7 +8,8 @@
 //! (`--max-operation-requests`), in this order ([`rotation`]):
 //! 1. the urgent: installations whose health or `lastOperationStatus` this run saw
 //!    change (or saw first), those with operations still `in_progress`, those never
-//!    attempted; at most three quarters of the budget;
+//!    attempted; at most three quarters of the budget (half with logs on, since a
+//!    quarter is kept for the logs);
 //! 2. then everyone else and the urgent left over, longest since attempted first.
 //!
 //! So at least a quarter of each run's budget goes to the longest-unread: with `L` live
@@ -16,7 +17,7 @@
 //! `ceil(4 L / B)` runs (one request each: an installation with under 1,000 operations
 //! since its cursor costs one). `--operations all` reads every installation every run
 //! (no budget unless one is given), for a backfill. With logs on, a quarter of the
-//! budget is kept for them.
+//! budget is kept for them (read after the operations, with whatever the reads left).
 //!
 //! # What stays true whatever happens
 //! - A batch of reads commits its rows and its cursors together (`store`); a cursor
@@ -180,7 +181,12 @@ pub async fn sync(
         .await
         .context("choosing the installations whose operations to read")?;
     summary.installations = queue.len() as u64;
-    let order = rotation(queue, budget.left());
+    // A quarter of the whole budget goes to the longest-unread whether or not a quarter
+    // is kept for logs, so every installation is read within ceil(4 L / B) runs.
+    let reserve = (total / 4).max(1);
+    let urgent_at_most =
+        usize::try_from(budget.left().saturating_sub(reserve)).unwrap_or(usize::MAX);
+    let order = rotation(queue, urgent_at_most);
 
     let stop = AtomicBool::new(false);
     let reader = Reader {
@@ -341,12 +347,10 @@ fn count(summary: &mut Summary, read: &Read) {
     }
 }
 
-/// The order a run reads installations in (see the module docs): the urgent, up to
-/// three quarters of `budget` requests' worth, then everyone left, longest since
-/// attempted first. `queue` comes longest since attempted first.
-pub fn rotation(queue: Vec<Queued>, budget: u64) -> Vec<Target> {
-    let reserve = (budget / 4).max(1);
-    let urgent_first = usize::try_from(budget.saturating_sub(reserve)).unwrap_or(usize::MAX);
+/// The order a run reads installations in (see the module docs): the urgent, at most
+/// `urgent_first` of them, then everyone left, longest since attempted first. `queue`
+/// comes longest since attempted first.
+pub fn rotation(queue: Vec<Queued>, urgent_first: usize) -> Vec<Target> {
     let (urgent, mut rest): (Vec<Queued>, Vec<Queued>) = queue.into_iter().partition(|q| q.urgent);
     let mut urgent = urgent.into_iter();
     let mut order: Vec<Target> = urgent
@@ -499,13 +503,13 @@ mod tests {
             queued("u4", true, Some(200)),
             queued("recent", false, Some(10)),
         ];
-        // A budget of 4: three urgent, then the longest-unread.
-        let order = rotation(queue.clone(), 4);
+        // Room for three urgent ones: then the longest-unread.
+        let order = rotation(queue.clone(), 3);
         assert_eq!(
             ids(&order),
             ["u1", "u2", "u3", "never", "old", "u4", "recent"]
         );
-        // A large budget: every urgent one first.
+        // Room for more: every urgent one first.
         let order = rotation(queue, 100);
         assert_eq!(
             ids(&order),
