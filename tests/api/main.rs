@@ -5,7 +5,7 @@ mod cli; // configuration, exit codes, migrations, TLS
 mod columns; // every synced column reaches the export under its API name (and the dbt sources: dbt.rs)
 #[cfg(feature = "failpoints")]
 mod crash; // the crash matrix: a run stopped at each failpoint, by panic and by exit, then run again
-mod dbt; // the dbt project declares every table and view with its comments as descriptions
+mod dbt; // the dbt project declares every table and view with its comments as descriptions; its staging models are generated from the schema
 mod deploy; // docker-compose.yml, Kubernetes manifests and Dockerfile parse and hold their promises
 mod export; // ampsync export: import then export gives the input back, less secrets; --as-of; flat memory
 mod faults; // the API misbehaving: statuses, Retry-After, broken, stalled and wrong bodies, gzip
