@@ -168,9 +168,11 @@ impl ApiClient {
         })
     }
 
-    /// `GET /projects/{project}`.
+    /// `GET /projects/{project}?includeEntitlements=true`.
     pub async fn project(&self, project: &str) -> Result<Project, ApiError> {
-        let endpoint = self.endpoint(project, &[], None);
+        // With its entitlements: `logRetentionDays` says which operation logs still exist.
+        let mut endpoint = self.endpoint(project, &[], None);
+        endpoint.push_str("?includeEntitlements=true");
         self.fetch_json(project, &endpoint).await
     }
 

@@ -281,6 +281,45 @@ async fn an_operation_in_progress_then_failed_is_a_version_and_its_logs_are_read
 }
 
 #[tokio::test]
+async fn logs_are_asked_for_only_within_the_projects_log_retention() {
+    // Arrange: a retention of 7 days (served only to a request that asks for
+    // entitlements), a failure of 2026-11-01 and one of an hour ago.
+    let app = spawn_app().await;
+    app.api.state.lock().unwrap().project["entitlements"]["logRetentionDays"] = json!({"value": 7});
+    app.api.add_operation(operation(&app, 1, 1, "failure", 0));
+    let mut recent = operation(&app, 1, 2, "failure", 0);
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    recent["createTime"] = json!(hour_ago.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    app.api.add_operation(recent);
+
+    // Act
+    sync(&app, &[]).await;
+
+    // Assert: the recent failure's logs asked for, the expired one's not.
+    let asked: Vec<String> = app
+        .api
+        .requests()
+        .into_iter()
+        .filter(|p| p.ends_with("/logs"))
+        .collect();
+    assert_eq!(
+        asked,
+        [format!("/projects/{PROJECT_ID}/operations/op-1-00002/logs")]
+    );
+    let retention: Option<i64> = sqlx::query_scalar(
+        "SELECT (entitlements -> 'logRetentionDays' ->> 'value')::bigint FROM ampersand.projects",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        retention,
+        Some(7),
+        "the project is read with its entitlements"
+    );
+}
+
+#[tokio::test]
 async fn an_operation_created_while_a_run_pages_at_the_cursors_time_is_neither_lost_nor_doubled() {
     // Arrange: 1,500 operations, the newest two created in the same second; while the
     // run reads page 1, a third is created in that second (the list shifts by one, so

@@ -335,7 +335,17 @@ fn answer(
 /// What the project, integrations, installations and list endpoints answer.
 fn list_body(s: &FakeState, route: Route, filter: &ListQuery) -> String {
     match route {
-        Route::Project => s.project.to_string(),
+        // As the API: entitlements only when asked for.
+        Route::Project if filter.include_entitlements.as_deref() == Some("true") => {
+            s.project.to_string()
+        }
+        Route::Project => {
+            let mut project = s.project.clone();
+            if let Some(fields) = project.as_object_mut() {
+                fields.remove("entitlements");
+            }
+            project.to_string()
+        }
         Route::Integrations => s.integrations.to_string(),
         Route::Installations => match filter.group_ref.as_deref() {
             None => s.installations.to_string(),
@@ -513,10 +523,10 @@ async fn project_handler(
     State(state): Shared,
     headers: HeaderMap,
     Path(project): Path<String>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
-    let path = format!("/projects/{project}");
-    let none = ListQuery::default();
-    answer(&state, Route::Project, headers, &project, path, &none)
+    let path = query.path(format!("/projects/{project}"));
+    answer(&state, Route::Project, headers, &project, path, &query)
 }
 
 async fn integrations_handler(
@@ -538,6 +548,8 @@ struct ListQuery {
     provider: Option<String>,
     #[serde(rename = "consumerRef")]
     consumer_ref: Option<String>,
+    #[serde(rename = "includeEntitlements")]
+    include_entitlements: Option<String>,
 }
 
 impl ListQuery {
@@ -547,6 +559,7 @@ impl ListQuery {
             ("groupRef", &self.group_ref),
             ("provider", &self.provider),
             ("consumerRef", &self.consumer_ref),
+            ("includeEntitlements", &self.include_entitlements),
         ]
         .into_iter()
         .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name}={v}")))
