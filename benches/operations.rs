@@ -111,6 +111,8 @@ struct Measured {
     /// Rows in `operations` and `operation_logs` after the run.
     operations_stored: i64,
     log_entries_stored: i64,
+    /// Of those, the second state's new operations (created after `NOW_SECS`).
+    new_stored: i64,
     /// New operations the second state serves, when this run saw it.
     new_served: Option<u64>,
 }
@@ -189,6 +191,12 @@ async fn measure(
         .fetch_one(&mut *conn)
         .await
         .expect("count operation_logs");
+    let new_stored: i64 =
+        sqlx::query_scalar(&format!("{} WHERE create_time >= $1", count("operations")))
+            .bind(chrono::DateTime::from_timestamp(NOW_SECS as i64, 0))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count new operations");
     eprintln!("   {scenario}: {:.2} s", child.wall.as_secs_f64());
     Measured {
         n: 0,
@@ -201,6 +209,7 @@ async fn measure(
         ledger: ledger.unwrap_or(Value::Null),
         operations_stored,
         log_entries_stored,
+        new_stored,
         new_served: None,
     }
 }
@@ -233,7 +242,7 @@ fn report(results: &[Measured]) -> String {
     }
     for m in results {
         if let Some(served) = m.new_served {
-            let found = m.ledger["inserted"].as_u64().unwrap_or(0);
+            let found = m.new_stored;
             let _ = writeln!(
                 out,
                 "N = {}, run {}, {}: {found} of {served} new operations found ({:.0} %)",

@@ -1,7 +1,10 @@
 -- The live installations of project $1 (of group $3 when given) whose operations a
 -- sync may read, with what decides their turn: urgent when run $2 saw its health or
 -- lastOperationStatus change (or saw it first), when it has operations stored as
--- in_progress, or when it was never attempted; then the longest since attempted.
+-- in_progress, or when it was never attempted; then the longest since attempted. The
+-- changed and the open come first among the urgent: while a large project is still
+-- being read for the first time, its never-read installations would otherwise crowd
+-- out the ones the snapshot says just did something.
 WITH changed AS (
     SELECT h.id
     FROM ampersand.installations_history AS h
@@ -30,4 +33,5 @@ LEFT JOIN ampersand.operation_cursors AS c
   ON c.project_id = i.project_id AND c.installation_id = i.id
 WHERE i.project_id = $1 AND i.deleted_at IS NULL AND i.integration_id IS NOT NULL
   AND ($3::text IS NULL OR i.group_ref = $3)
-ORDER BY c.last_attempt_at NULLS FIRST, i.id
+ORDER BY (i.id IN (SELECT id FROM changed) OR i.id IN (SELECT id FROM open)) DESC,
+         c.last_attempt_at NULLS FIRST, i.id

@@ -603,6 +603,37 @@ async fn the_budget_caps_each_run_and_the_rotation_reaches_every_installation_an
 }
 
 #[tokio::test]
+async fn a_changed_installation_is_read_before_those_never_read() {
+    // Arrange: 30 installations, 4 requests a run; the first run reads four of them.
+    let app = spawn_app().await;
+    let budget = ["--max-operation-requests", "4", "--operation-logs", "off"];
+    sync(&app, &budget).await;
+    let read: Vec<String> =
+        sqlx::query_scalar("SELECT installation_id FROM ampersand.operation_cursors ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        read,
+        ["inst-00000", "inst-00001", "inst-00002", "inst-00003"]
+    );
+
+    // Act: inst-00000 fails and turns unhealthy while 26 have never been read.
+    app.api.add_operation(operation(&app, 0, 1, "failure", 0));
+    let mut installations = app.api.state.lock().unwrap().installations.clone();
+    installations[0]["healthStatus"] = json!("unhealthy");
+    app.api.set_installations(installations);
+    sync(&app, &budget).await;
+
+    // Assert: its failure is stored by the very next run.
+    assert_eq!(
+        app.count("SELECT count(*) FROM ampersand.operations WHERE id = 'op-0-00001'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_secret_in_a_result_metadata_or_log_is_stored_nowhere() {
     // Arrange
     let app = spawn_app().await;
