@@ -29,6 +29,13 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// The Python that `scripts/test` prepares, with the packages of `tests/requirements.txt`.
+pub fn test_python() -> String {
+    std::env::var("AMPSYNC_TEST_PYTHON").expect(
+        "AMPSYNC_TEST_PYTHON names a Python with tests/requirements.txt installed: run the suite with scripts/test",
+    )
+}
+
 /// A PostgreSQL client program (`psql`, `pg_dump`): from the directory
 /// `AMPSYNC_TEST_PG_BIN` names, else from `PATH`. A client older than the server cannot
 /// dump it, so a run against a newer server names newer clients.
