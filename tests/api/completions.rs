@@ -37,20 +37,26 @@ fn ampsync(args: &[&str]) -> Run {
     Run(output)
 }
 
-/// `program ARGS`, or None (said on stderr) when the program is not installed here.
-fn run_if_installed(program: &str, args: &[&str]) -> Option<Output> {
-    match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(output) => Some(output),
+/// Whether `program` is installed here; when not, the check that needs it is skipped,
+/// and says so on stderr.
+fn installed(program: &str) -> bool {
+    match Command::new(program).arg("--version").output() {
+        Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: {program} is not installed, so its check did not run");
-            None
+            eprintln!("SKIPPED: {program} is not installed, so its checks did not run");
+            false
         }
         Err(e) => panic!("{program}: {e}"),
     }
+}
+
+/// `program ARGS`, which must start.
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -86,7 +92,7 @@ fn bash_completes(script: &str, line: &str) -> Vec<String> {
         current = words[words.len() - 1],
         previous = words[words.len() - 2],
     );
-    let out = run_if_installed("bash", &["-c", &program]).expect("bash is installed");
+    let out = run("bash", &["-c", &program]);
     assert!(out.status.success(), "bash: {}", text(&out.stderr));
     text(&out.stdout).lines().map(str::to_owned).collect()
 }
@@ -98,7 +104,7 @@ fn the_bash_completion_is_valid_bash_and_completes_commands_flags_and_their_valu
     let (_, path) = script("bash", dir.path());
 
     // Act
-    let syntax = run_if_installed("bash", &["-n", &path]).expect("bash is installed");
+    let syntax = run("bash", &["-n", &path]);
     let commands = bash_completes(&path, "ampsync ");
     let flags = bash_completes(&path, "ampsync sync --oper");
     let operations = bash_completes(&path, "ampsync sync --operations ");
@@ -125,15 +131,13 @@ fn the_bash_completion_is_valid_bash_and_completes_commands_flags_and_their_valu
 #[test]
 fn the_zsh_and_fish_completions_name_every_command_and_pass_their_shells_checks() {
     let dir = tempfile::tempdir().unwrap();
-    for shell in ["zsh", "fish"] {
+    // Each shell's own parse, which does not run the script.
+    for (shell, parse_only) in [("zsh", "-n"), ("fish", "--no-execute")] {
         // Arrange
         let (script, path) = script(shell, dir.path());
 
-        // Act: each shell's own parse, without running the script.
-        let syntax = match shell {
-            "zsh" => run_if_installed("zsh", &["-n", &path]),
-            _ => run_if_installed("fish", &["--no-execute", &path]),
-        };
+        // Act
+        let syntax = installed(shell).then(|| run(shell, &[parse_only, &path]));
 
         // Assert
         for command in COMMANDS {
@@ -146,14 +150,16 @@ fn the_zsh_and_fish_completions_name_every_command_and_pass_their_shells_checks(
     }
     // fish completes a command line on request: the values it offers are the CLI's.
     let (_, path) = script("fish", dir.path());
-    let offered = run_if_installed(
-        "fish",
-        &[
-            "--no-config",
-            "-c",
-            &format!("source '{path}'; complete -C 'ampsync sync --operations '"),
-        ],
-    );
+    let offered = installed("fish").then(|| {
+        run(
+            "fish",
+            &[
+                "--no-config",
+                "-c",
+                &format!("source '{path}'; complete -C 'ampsync sync --operations '"),
+            ],
+        )
+    });
     if let Some(offered) = offered {
         assert!(offered.status.success(), "{}", text(&offered.stderr));
         let mut values: Vec<String> = text(&offered.stdout)
@@ -271,11 +277,13 @@ fn the_man_pages_render_without_a_warning_from_groff_and_man() {
         .collect();
     pages.sort();
 
+    let (groff, man) = (installed("groff"), installed("man"));
+
     for page in &pages {
         let page = page.to_str().unwrap();
         // Act: every warning on; -k reads the help text's UTF-8 (`×`).
-        let groff = run_if_installed("groff", &["-k", "-man", "-Tutf8", "-z", "-ww", page]);
-        let man = run_if_installed("man", &["--warnings", "-l", page]);
+        let groff = groff.then(|| run("groff", &["-k", "-man", "-Tutf8", "-z", "-ww", page]));
+        let man = man.then(|| run("man", &["--warnings", "-l", page]));
 
         // Assert
         if let Some(groff) = groff {
@@ -288,11 +296,11 @@ fn the_man_pages_render_without_a_warning_from_groff_and_man() {
             assert!(text(&man.stdout).contains("SYNOPSIS"), "{page}");
         }
     }
-    let top = run_if_installed(
-        "man",
-        &["-l", dir.path().join("ampsync.1").to_str().unwrap()],
-    );
-    if let Some(top) = top {
+    if man {
+        let top = run(
+            "man",
+            &["-l", dir.path().join("ampsync.1").to_str().unwrap()],
+        );
         let rendered = text(&top.stdout);
         assert!(rendered.contains("--database-url"), "{rendered}");
         assert!(rendered.contains("ampsync-sync(1)"), "{rendered}");
