@@ -5,9 +5,9 @@
 #   docker build -t ampsync .
 #   docker run --rm ampsync --help
 #
-# The runtime image holds one binary and the sample data, runs as uid/gid 65532 and
-# works with a read-only root filesystem given a writable /tmp (TMPDIR), where ampsync
-# keeps a snapshot's rows in temporary files during a run.
+# The runtime image holds one binary, its man pages and the sample data, runs as uid/gid
+# 65532 and works with a read-only root filesystem given a writable /tmp (TMPDIR), where
+# ampsync keeps a snapshot's rows in temporary files during a run.
 
 ############################################################################
 # Build
@@ -28,11 +28,13 @@ COPY benches/ ./benches/
 COPY tests/ ./tests/
 
 # BuildKit cache mounts keep the registry and compiled dependencies between builds,
-# so a source edit recompiles only the crate itself.
+# so a source edit recompiles only the crate itself. The binary then writes its man
+# pages (ampsync.1, ampsync-sync.1, ...), which need no database.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/build/target \
     cargo build --release --locked --bin ampsync \
- && install -D -m 0755 target/release/ampsync /out/ampsync
+ && install -D -m 0755 target/release/ampsync /out/ampsync \
+ && /out/ampsync man --dir /out/man
 
 ############################################################################
 # Runtime
@@ -47,6 +49,7 @@ LABEL org.opencontainers.image.title="ampsync" \
       org.opencontainers.image.licenses="MIT"
 
 COPY --from=builder /out/ampsync /usr/local/bin/ampsync
+COPY --from=builder /out/man/ /usr/share/man/man1/
 # Saved API responses for `ampsync import` (the docker compose demo uses them).
 COPY samples/ /samples/
 

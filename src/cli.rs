@@ -98,6 +98,36 @@ pub enum Command {
         after_help = "Examples:\n  ampsync export --project proj-7c1e2a90 > now.json\n  ampsync export --project proj-7c1e2a90 --as-of 2026-11-01T00:00:00Z --output 2026-11-01.json"
     )]
     Export(ExportArgs),
+
+    /// Print a shell's completion script to standard output. Needs no database.
+    #[command(
+        after_help = "Examples (README, Shell completions, says where each shell looks):\n  ampsync completions bash > ~/.local/share/bash-completion/completions/ampsync\n  ampsync completions zsh > ~/.zfunc/_ampsync\n  ampsync completions fish > ~/.config/fish/completions/ampsync.fish"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Write the manual pages: ampsync(1) to standard output, or every page into --dir.
+    ///
+    /// With --dir: ampsync.1 and one page per command (ampsync-sync.1, ...), as the image
+    /// build installs them in /usr/share/man/man1. Needs no database.
+    #[command(
+        after_help = "Examples:\n  ampsync man | man -l -\n  ampsync man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page into this directory (created if missing, pages replaced)
+    /// instead of ampsync.1 to standard output.
+    #[arg(long, value_hint = clap::ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

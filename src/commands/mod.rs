@@ -5,11 +5,13 @@
 //! `sync` fetches from the API and `import` reads saved files; both drive each project's
 //! run through `run::lifecycle`. `export` reads the tables back into the API's JSON.
 //! `status` reports the ledger (`metrics` is its OpenMetrics form), `prune` trims
-//! history.
+//! history. `completions` and `man` are generated from the command line's definition.
 
+pub mod completions;
 pub mod exit;
 pub mod export;
 pub mod import;
+pub mod man;
 pub mod metrics;
 pub mod prune;
 pub mod status;
@@ -83,6 +85,15 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
+    // Generated from the command line's definition alone: they must work before anything
+    // is configured, so they never reach the migrate or connect below.
+    match &cli.command {
+        Command::Completions(args) => {
+            return completions::write(args.shell).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Man(args) => return man::write(args.dir.as_deref()).map(|()| ExitCode::SUCCESS),
+        _ => {}
+    }
     let database_url = cli.database_url;
     crate::config::protect_database_password(&database_url);
     // Validate the API settings and the prune's age before touching the database.
@@ -111,7 +122,7 @@ async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
     }
     let pool = crate::db::connect(&database_url).await?;
     match cli.command {
-        Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Migrate | Command::Completions(_) | Command::Man(_) => Ok(ExitCode::SUCCESS),
         Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
         Command::Import(args) => run_import(&pool, args, shutdown).await,
         Command::Status(args) => run_status(&pool, &args, shutdown).await,

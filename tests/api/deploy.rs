@@ -1,10 +1,20 @@
-//! The deployment files, checked by parsing them (no Docker engine or Kubernetes cluster
-//! runs here): docker-compose.yml, deploy/kubernetes/*.yaml and the Dockerfile keep the
-//! promises the README makes about them.
+//! The deployment files (no Docker engine or Kubernetes cluster runs here). Every
+//! deploy/kubernetes/*.yaml is validated against Kubernetes' own schemas, strictly, for
+//! the oldest and the newest Kubernetes release the deploy README claims; on top of that,
+//! parsing checks that the manifests, docker-compose.yml and the Dockerfile keep ampsync's
+//! own promises (Forbid, deadlines, secrets, non-root, lock-down), which no schema knows.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_norway::Value;
+
+use crate::helpers::test_python;
+
+/// The oldest and the newest Kubernetes release the manifests are claimed for (deploy
+/// README). 1.28's schema still requires `onPodConditions` in every podFailurePolicy
+/// rule, which the CronJob's exit-code rule has no use for.
+const KUBERNETES: [&str; 2] = ["1.29", "1.37"];
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -63,6 +73,107 @@ fn env<'a>(container: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no env {name}"))
 }
 
+/// Every Kubernetes manifest the repository ships.
+fn manifests() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo("deploy/kubernetes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `kubernetes-validate --strict` (unknown fields are errors) of `files` against each of
+/// [`KUBERNETES`]: whether it passed, and its report, one line per document and version.
+fn kubernetes_validate(files: &[PathBuf]) -> (bool, Vec<String>) {
+    let mut validate = Command::new(test_python());
+    validate.args(["-m", "kubernetes_validate", "--strict"]);
+    for version in KUBERNETES {
+        validate.args(["--kubernetes-version", version]);
+    }
+    let out = validate.args(files).output().expect("the test Python runs");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    (
+        out.status.success(),
+        report.lines().map(str::to_owned).collect(),
+    )
+}
+
+#[test]
+fn every_kubernetes_manifest_is_valid_for_the_oldest_and_newest_kubernetes_claimed() {
+    // Arrange
+    let files = manifests();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"secrets.example.yaml".to_owned()),
+        "{names:?}"
+    );
+    let documents: usize = names
+        .iter()
+        .map(|n| yaml_documents(&format!("deploy/kubernetes/{n}")).len())
+        .sum();
+
+    // Act
+    let (passed, report) = kubernetes_validate(&files);
+
+    // Assert: a kind the schemas do not have is only a WARN, and passes: none may be.
+    assert!(passed, "{report:#?}");
+    for version in KUBERNETES {
+        let valid = report
+            .iter()
+            .filter(|l| {
+                l.starts_with("INFO ")
+                    && l.contains(" passed for resource ")
+                    && l.ends_with(&format!(" against version {version}"))
+            })
+            .count();
+        assert_eq!(valid, documents, "each document for {version}: {report:#?}");
+    }
+    assert_eq!(report.len(), documents * KUBERNETES.len(), "{report:#?}");
+    let claim = format!("Kubernetes {} to {}", KUBERNETES[0], KUBERNETES[1]);
+    assert!(
+        read("deploy/kubernetes/README.md").contains(&claim),
+        "the deploy README claims {claim}"
+    );
+}
+
+#[test]
+fn a_misspelled_field_fails_the_kubernetes_validation() {
+    // Arrange: the CronJob with one field misspelled, deep in its pod template.
+    let dir = tempfile::tempdir().unwrap();
+    let cronjob = read("deploy/kubernetes/cronjob.yaml");
+    assert_eq!(cronjob.matches("restartPolicy:").count(), 1);
+    let misspelled = dir.path().join("cronjob.yaml");
+    std::fs::write(
+        &misspelled,
+        cronjob.replace("restartPolicy:", "restartPolcy:"),
+    )
+    .unwrap();
+
+    // Act
+    let (passed, report) = kubernetes_validate(&[misspelled]);
+
+    // Assert
+    assert!(!passed, "{report:#?}");
+    for version in KUBERNETES {
+        assert!(
+            report.iter().any(|l| l.starts_with("ERROR ")
+                && l.contains(&format!("against version {version}"))
+                && l.contains("'restartPolcy' was unexpected")),
+            "{version}: {report:#?}"
+        );
+    }
+}
+
 #[test]
 fn compose_starts_a_healthy_postgres_before_a_read_only_job_that_imports_the_samples() {
     let compose = yaml("docker-compose.yml");
@@ -119,10 +230,10 @@ fn the_cronjob_runs_sync_one_at_a_time_with_secrets_limits_and_a_locked_down_pod
     let cronjob = yaml("deploy/kubernetes/cronjob.yaml");
     assert_eq!(at(&cronjob, &["kind"]).as_str(), Some("CronJob"));
     let spec = at(&cronjob, &["spec"]);
-    assert!(at(spec, &["schedule"]).as_str().is_some());
     assert_eq!(at(spec, &["concurrencyPolicy"]).as_str(), Some("Forbid"));
     let job = at(spec, &["jobTemplate", "spec"]);
-    assert!(at(job, &["backoffLimit"]).as_u64().is_some());
+    // Two retries, which a busy lock (75) needs; the README says so.
+    assert_eq!(at(job, &["backoffLimit"]).as_u64(), Some(2));
     assert!(at(job, &["activeDeadlineSeconds"]).as_u64().unwrap() > 0);
     let pod = at(job, &["template", "spec"]);
     assert_eq!(at(pod, &["restartPolicy"]).as_str(), Some("Never"));
@@ -136,15 +247,10 @@ fn the_cronjob_runs_sync_one_at_a_time_with_secrets_limits_and_a_locked_down_pod
     assert_eq!(strings(at(container, &["args"])), ["sync"]);
     assert_locked_down(pod, container);
     assert_secrets(pod, container);
+    // Sized (README, Performance): the schema allows none.
     for kind in ["requests", "limits"] {
         for resource in ["cpu", "memory"] {
-            assert!(
-                at(container, &["resources", kind, resource])
-                    .as_str()
-                    .is_some()
-                    || at(container, &["resources", kind, resource]).is_number(),
-                "resources.{kind}.{resource}"
-            );
+            at(container, &["resources", kind, resource]);
         }
     }
     // A configuration error (exit 2) is not retried.
@@ -213,8 +319,9 @@ fn the_example_secrets_hold_only_placeholders_for_the_names_the_manifests_use() 
             assert!(value.as_str().unwrap().contains("REPLACE-ME"), "{value:?}");
         }
     }
-    assert!(at(&docs[0], &["stringData", "url"]).is_string());
-    assert!(at(&docs[1], &["stringData", "api-key"]).is_string());
+    // The keys the manifests read.
+    at(&docs[0], &["stringData", "url"]);
+    at(&docs[1], &["stringData", "api-key"]);
 }
 
 /// Non-root, read-only root filesystem, no privilege escalation, no capabilities.
@@ -293,7 +400,7 @@ fn assert_secrets(pod: &Value, container: &Value) {
 }
 
 #[test]
-fn the_dockerfile_builds_in_stages_and_runs_ampsync_as_a_non_root_user() {
+fn the_dockerfile_builds_in_stages_and_runs_ampsync_as_a_non_root_user_with_its_man_pages() {
     let dockerfile = read("Dockerfile");
     let instructions: Vec<&str> = dockerfile
         .lines()
@@ -332,6 +439,11 @@ fn the_dockerfile_builds_in_stages_and_runs_ampsync_as_a_non_root_user() {
     assert!(runtime
         .iter()
         .any(|l| l.starts_with("COPY --from=") && l.ends_with(&entrypoint[0])));
+    // The man pages: written by the binary in the build stage, installed where man looks.
+    assert!(instructions
+        .iter()
+        .any(|l| l.ends_with("/out/ampsync man --dir /out/man")));
+    assert!(runtime.contains(&"COPY --from=builder /out/man/ /usr/share/man/man1/"));
     // What it copies exists, and the build context keeps secrets out.
     for dir in ["src", "migrations", "sql", "samples"] {
         assert!(dockerfile.contains(&format!("COPY {dir}/")), "{dir}");

@@ -3,6 +3,7 @@
 
 mod cli; // configuration, exit codes, migrations, TLS
 mod columns; // every synced column reaches the export under its API name (and the dbt sources: dbt.rs)
+mod completions; // ampsync completions (bash, zsh, fish, elvish, powershell) and man pages: valid for the shells and groff, no database needed
 #[cfg(feature = "failpoints")]
 mod crash; // the crash matrix: a run stopped at each failpoint, by panic and by exit, then run again
 mod dbt; // the dbt project declares every table and view with its comments as descriptions; its staging models are generated from the schema

@@ -12,8 +12,8 @@ use sqlx::{Connection, PgConnection};
 
 use crate::fixtures::PROJECT_ID;
 use crate::helpers::{
-    app_with_pending_changes, block_installation_writes, eventually, exited_within, spawn_app,
-    sync_args, unblock, waiting_on_lock, Run, TestApp, FINISHES,
+    app_with_pending_changes, block_installation_writes, closed_port, eventually, exited_within,
+    spawn_app, sync_args, unblock, waiting_on_lock, Run, TestApp, FINISHES,
 };
 
 /// The local server's certificate, which is also its own CA.
@@ -191,12 +191,6 @@ async fn a_pgsslmode_that_is_not_an_sslmode_is_a_configuration_error_rather_than
 /// A realistic password with characters a URL must percent-encode, in both spellings.
 const PASSWORD: &str = "Pg-s3cr3t/Q9wX7vL2";
 const PASSWORD_IN_URL: &str = "Pg-s3cr3t%2FQ9wX7vL2";
-
-/// A local port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// Whether `text` holds any part of [`PASSWORD`] that would identify it.
 fn holds_the_password(text: &str) -> bool {

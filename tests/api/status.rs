@@ -202,10 +202,7 @@ async fn status_shows_failed_runs_rejected_records_and_skipped_deletions_and_exi
 /// (`tests/parse_metrics.py`, run with the Python that `scripts/test` prepares).
 fn parse_metrics(exposition: &str) -> Vec<(String, Value, f64)> {
     use std::io::Write;
-    let python = std::env::var("AMPSYNC_TEST_PYTHON").expect(
-        "AMPSYNC_TEST_PYTHON names a Python with prometheus_client: run the suite with scripts/test",
-    );
-    let mut child = std::process::Command::new(python)
+    let mut child = std::process::Command::new(crate::helpers::test_python())
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/parse_metrics.py"

@@ -23,6 +23,19 @@ pub fn admin_url() -> String {
     database_url("postgres", "postgres")
 }
 
+/// A local port nothing listens on (the listener that found it is closed again).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The Python that `scripts/test` prepares, with the packages of `tests/requirements.txt`.
+pub fn test_python() -> String {
+    std::env::var("AMPSYNC_TEST_PYTHON").expect(
+        "AMPSYNC_TEST_PYTHON names a Python with tests/requirements.txt installed: run the suite with scripts/test",
+    )
+}
+
 /// A PostgreSQL client program (`psql`, `pg_dump`): from the directory
 /// `AMPSYNC_TEST_PG_BIN` names, else from `PATH`. A client older than the server cannot
 /// dump it, so a run against a newer server names newer clients.
