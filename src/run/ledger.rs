@@ -176,14 +176,22 @@ pub struct RejectedCount {
     pub without_payload: u64,
 }
 
+/// What a successful run records besides its counts.
+pub struct Succeeded<'a> {
+    pub rejected: RejectedCount,
+    pub deletions_skipped: Option<&'a str>,
+    /// The snapshot's temporary files, in bytes (what `ampsync check` compares TMPDIR's
+    /// free space with).
+    pub temp_bytes: u64,
+}
+
 /// Closes the run as succeeded, inside the transaction that applied it, and keeps its
 /// observed time as the project's first when it is the earliest.
 pub async fn succeed(
     tx: &mut PgConnection,
     run: &Run,
     counts: &Counts,
-    rejected: RejectedCount,
-    deletions_skipped: Option<&str>,
+    outcome: Succeeded<'_>,
 ) -> sqlx::Result<()> {
     let total =
         |f: fn(&crate::apply::TableCounts) -> u64| counts.values().map(f).sum::<u64>() as i64;
@@ -193,9 +201,10 @@ pub async fn succeed(
         .bind(total(|c| c.inserted + c.restored))
         .bind(total(|c| c.updated + c.touched))
         .bind(total(|c| c.deleted))
-        .bind(rejected.rejected as i64)
-        .bind(deletions_skipped)
-        .bind(rejected.without_payload as i64)
+        .bind(outcome.rejected.rejected as i64)
+        .bind(outcome.deletions_skipped)
+        .bind(outcome.rejected.without_payload as i64)
+        .bind(i64::try_from(outcome.temp_bytes).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
     sqlx::query(include_str!("../../sql/runs/first_observed.sql"))
