@@ -90,6 +90,17 @@ pub enum Command {
     )]
     Prune(PruneArgs),
 
+    /// Check every prerequisite of a sync, writing nothing: the API and the key, Postgres,
+    /// the migrations, the role's privileges, TMPDIR and each project's lock.
+    ///
+    /// One line per check; exit 0 when every check passed (warnings included), 1 when one
+    /// failed, 2 for a usage or configuration error. Takes the settings `sync` takes;
+    /// with --no-migrate, pending migrations fail (the job would run without them).
+    #[command(
+        after_help = "Examples (a pre-flight step, with the job's own settings):\n  AMPERSAND_API_KEY_FILE=/run/secrets/ampersand ampsync check --project acme\n  ampsync check --project acme --format json"
+    )]
+    Check(CheckArgs),
+
     /// Write a project's `List installations` response (a JSON array) as the tables
     /// hold it now, or held it at `--as-of`, without secrets: the inverse of `import`.
     /// Only reads, so it never migrates and works as `ampersand_reader`. Operations and
@@ -100,8 +111,9 @@ pub enum Command {
     Export(ExportArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct SyncArgs {
+/// The projects a sync fetches (and `check` checks), from the API.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
     /// Project id or name; repeat for several. The env var takes a comma-separated list.
     ///
     /// A response more than half of whose installations carry another project's
@@ -114,6 +126,12 @@ pub struct SyncArgs {
         required = true
     )]
     pub projects: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub projects: ProjectArgs,
 
     /// Sync only this group's installations and connections; deletions stay within the
     /// group.
@@ -287,6 +305,30 @@ pub struct ImportArgs {
     pub wait: bool,
     #[command(flatten)]
     pub element: ElementLimit,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub projects: ProjectArgs,
+
+    /// What to print: `text` (one line per check) or `json` (`{"ok", "checks": [...]}`,
+    /// see the README).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+
+    /// The read-only role whose existence and rights are checked (sql/roles.sql makes it).
+    #[arg(long, default_value = "ampersand_reader")]
+    pub reader_role: String,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -221,12 +221,24 @@ pub struct MigrationState {
 /// written: migrating would replace the newer release's functions and views with this
 /// one's.
 #[derive(Debug, thiserror::Error)]
-#[error("the database was migrated by a newer release of ampsync: it has migration {newest_applied}, and this ampsync {} knows migrations up to {newest_known}; {upgrade}", env!("CARGO_PKG_VERSION"))]
+#[error("{}; {upgrade}", self.found())]
 pub struct NewerDatabase {
     pub newest_applied: MigrationName,
     pub newest_known: String,
     /// What to do, with the newest release the run ledger saw when it saw one.
     pub upgrade: String,
+}
+
+impl NewerDatabase {
+    /// What is wrong, naming both versions (the message less what to do).
+    pub fn found(&self) -> String {
+        format!(
+            "the database was migrated by a newer release of ampsync: it has migration {}, and this ampsync {} knows migrations up to {}",
+            self.newest_applied,
+            env!("CARGO_PKG_VERSION"),
+            self.newest_known
+        )
+    }
 }
 
 impl MigrationState {
