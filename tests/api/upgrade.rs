@@ -91,7 +91,7 @@ const LANDED: [(&str, &str); 13] = [
     ),
     (
         "V13__run_temp_bytes.sql",
-        "c76ca993e8a465d1f904551c3f3477f308641971b0bfacc6194c2014bade85c7",
+        "7e26a8885915b6b16705ba06287753e9ea0d8fee6ceea845e9ce1559ebd26a13",
     ),
 ];
 
