@@ -8,8 +8,8 @@ use sqlx::{Connection, PgConnection};
 
 use crate::fixtures::{PROJECT_ID, PROJECT_NAME};
 use crate::helpers::{
-    admin_url, database_url, exited_within, spawn_app, start_held_sync, Gate, Run, TestApp,
-    API_KEY, FINISHES,
+    admin_url, database_url, exited_within, on_own_runtime, spawn_app, start_held_sync, Gate, Run,
+    TestApp, API_KEY, FINISHES,
 };
 use crate::sql_files::{drop_roles, reader_role};
 
@@ -36,6 +36,20 @@ fn named<'r>(report: &'r Value, name: &str) -> &'r Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no check {name} in {report:#}"))
+}
+
+/// The check `name` of a JSON report, which must have `status`; and its detail.
+fn with_status<'r>(report: &'r Value, name: &str, status: &str) -> (&'r Value, &'r str) {
+    let check = named(report, name);
+    assert_eq!(check["status"], status, "{check}");
+    (check, check["detail"].as_str().unwrap())
+}
+
+/// A text field of a check (`fix`), which must be there.
+fn field<'c>(check: &'c Value, name: &str) -> &'c str {
+    check[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {check}"))
 }
 
 /// `check --format json` with extra environment; its report.
@@ -148,19 +162,12 @@ async fn on_a_database_never_migrated_check_creates_no_schema_and_reports_the_pe
     // Assert: pending migrations are a warning, since a sync applies them first.
     assert_eq!(run.code(), 0, "{report:#}");
     assert_eq!(report["ok"], true);
-    let migrations = named(&report, "migrations");
-    assert_eq!(migrations["status"], "warn");
+    let (migrations, detail) = with_status(&report, "migrations", "warn");
     assert!(
-        migrations["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("a database never migrated: all"),
-        "{migrations}"
+        detail.starts_with("a database never migrated: all"),
+        "{detail}"
     );
-    assert!(migrations["fix"]
-        .as_str()
-        .unwrap()
-        .contains("ampsync migrate"));
+    assert!(field(migrations, "fix").contains("ampsync migrate"));
     // ...but fail a job that runs with --no-migrate.
     assert_eq!(no_migrate.code(), 1);
     assert_eq!(named(&strict, "migrations")["status"], "failed");
@@ -221,9 +228,8 @@ async fn the_json_report_has_one_entry_per_check_with_stable_fields() {
     assert_eq!(named(&report, "api")["project"], PROJECT_ID);
     assert_eq!(named(&report, "lock")["project"], PROJECT_ID);
     // No reader role yet: a warning that says how to make one.
-    let reader = named(&report, "reader_role");
-    assert_eq!(reader["status"], "warn");
-    assert!(reader["fix"].as_str().unwrap().contains("sql/roles.sql"));
+    let (reader, _) = with_status(&report, "reader_role", "warn");
+    assert!(field(reader, "fix").contains("sql/roles.sql"));
 }
 
 #[tokio::test]
@@ -238,16 +244,12 @@ async fn a_key_the_api_refuses_fails_the_api_check_and_never_reaches_the_output(
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
     assert_eq!(report["ok"], false);
-    let api = named(&report, "api");
-    assert_eq!(api["status"], "failed");
+    let (api, detail) = with_status(&report, "api", "failed");
     assert!(
-        api["detail"]
-            .as_str()
-            .unwrap()
-            .contains("the API refused the key (401 Unauthorized)"),
-        "{api}"
+        detail.contains("the API refused the key (401 Unauthorized)"),
+        "{detail}"
     );
-    assert!(api["fix"].as_str().unwrap().contains("AMPERSAND_API_KEY"));
+    assert!(field(api, "fix").contains("AMPERSAND_API_KEY"));
     for key in [wrong, API_KEY] {
         assert!(!run.stdout().contains(key), "{}", run.stdout());
         assert!(!run.stderr().contains(key), "{}", run.stderr());
@@ -272,16 +274,12 @@ async fn a_closed_api_port_fails_the_api_check_as_unreachable_and_the_rest_is_st
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
-    let api = named(&report, "api");
-    assert_eq!(api["status"], "failed");
+    let (api, detail) = with_status(&report, "api", "failed");
     assert!(
-        api["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("the API could not be reached"),
-        "{api}"
+        detail.starts_with("the API could not be reached"),
+        "{detail}"
     );
-    assert!(api["fix"].as_str().unwrap().contains("AMPERSAND_API_URL"));
+    assert!(field(api, "fix").contains("AMPERSAND_API_URL"));
     assert_eq!(named(&report, "postgres")["status"], "ok");
     // Without the API's answer the lock is looked up by the text given.
     assert_eq!(named(&report, "lock")["status"], "ok");
@@ -303,16 +301,12 @@ async fn a_closed_postgres_port_fails_the_postgres_check_skips_what_needs_it_and
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
-    let postgres = named(&report, "postgres");
-    assert_eq!(postgres["status"], "failed");
+    let (postgres, detail) = with_status(&report, "postgres", "failed");
     assert!(
-        postgres["detail"]
-            .as_str()
-            .unwrap()
-            .contains("could not connect to Postgres at postgres@127.0.0.1:"),
-        "{postgres}"
+        detail.contains("could not connect to Postgres at postgres@127.0.0.1:"),
+        "{detail}"
     );
-    assert!(postgres["fix"].as_str().unwrap().contains("DATABASE_URL"));
+    assert!(field(postgres, "fix").contains("DATABASE_URL"));
     for name in ["migrations", "privileges", "reader_role", "lock"] {
         assert_eq!(named(&report, name)["status"], "skipped", "{name}");
     }
@@ -357,13 +351,12 @@ async fn a_database_a_newer_release_migrated_fails_check_and_migrate_and_sync_re
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
-    let migrations = named(&report, "migrations");
-    assert_eq!(migrations["status"], "failed");
+    let (migrations, detail) = with_status(&report, "migrations", "failed");
     let found = "the database was migrated by a newer release of ampsync: it has migration V99 (from_the_future), and this ampsync 0.4.0 knows migrations up to V13 (run_temp_bytes)";
-    assert_eq!(migrations["detail"], found);
+    assert_eq!(detail, found);
     let upgrade = "upgrade ampsync to 0.9.1 or later";
     assert!(
-        migrations["fix"].as_str().unwrap().starts_with(upgrade),
+        field(migrations, "fix").starts_with(upgrade),
         "{migrations}"
     );
     for refused in [&migrate, &sync] {
@@ -404,25 +397,18 @@ impl BareRole {
 impl Drop for BareRole {
     fn drop(&mut self) {
         let (name, db_url) = (self.name.clone(), self.db_url.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = PgConnection::connect(&db_url).await {
-                    let _ = sqlx::query(&format!("DROP OWNED BY {name}"))
-                        .execute(&mut conn)
-                        .await;
-                }
-                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {name}"))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
+        on_own_runtime(move || async move {
+            if let Ok(mut conn) = PgConnection::connect(&db_url).await {
+                let _ = sqlx::query(&format!("DROP OWNED BY {name}"))
+                    .execute(&mut conn)
+                    .await;
+            }
+            if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {name}"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        });
     }
 }
 
@@ -440,9 +426,7 @@ async fn a_role_without_privileges_fails_the_privileges_check_with_the_grants_to
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
-    let privileges = named(&report, "privileges");
-    assert_eq!(privileges["status"], "failed");
-    let detail = privileges["detail"].as_str().unwrap();
+    let (privileges, detail) = with_status(&report, "privileges", "failed");
     assert!(
         detail.starts_with(&format!("role {} lacks", role.name)),
         "{detail}"
@@ -452,7 +436,7 @@ async fn a_role_without_privileges_fails_the_privileges_check_with_the_grants_to
         "{detail}"
     );
     assert!(detail.contains("USAGE on schema ampersand"), "{detail}");
-    let fix = privileges["fix"].as_str().unwrap();
+    let fix = field(privileges, "fix");
     assert!(
         fix.contains(&format!("GRANT postgres TO {}", role.name)),
         "{fix}"
@@ -462,12 +446,8 @@ async fn a_role_without_privileges_fails_the_privileges_check_with_the_grants_to
         "{fix}"
     );
     // A job with --no-migrate needs no owner's rights, only the tables'.
-    let privileges = named(&no_migrate, "privileges");
-    assert_eq!(privileges["status"], "failed");
-    assert!(
-        !privileges["detail"].as_str().unwrap().contains("owner"),
-        "{privileges}"
-    );
+    let (_, detail) = with_status(&no_migrate, "privileges", "failed");
+    assert!(!detail.contains("owner"), "{detail}");
     drop(role);
 }
 
@@ -498,18 +478,13 @@ async fn a_tmpdir_without_room_for_the_last_runs_temporary_files_fails_and_says_
 
     // Assert
     assert_eq!(full.code(), 1, "{report:#}");
-    let check = named(&report, "tmpdir");
-    assert_eq!(check["status"], "failed");
-    let detail = check["detail"].as_str().unwrap();
+    let (check, detail) = with_status(&report, "tmpdir", "failed");
     assert!(
         detail.starts_with(&format!("TMPDIR {tmpdir} is writable, 1000 B free, but the last run of project {PROJECT_ID} (run 1) took")),
         "{detail}"
     );
     assert!(
-        check["fix"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("free space in {tmpdir}, or point TMPDIR at")),
+        field(check, "fix").starts_with(&format!("free space in {tmpdir}, or point TMPDIR at")),
         "{check}"
     );
     assert_eq!(named(&roomy, "tmpdir")["status"], "ok");
@@ -531,15 +506,8 @@ async fn a_tmpdir_that_takes_no_file_fails_the_tmpdir_check() {
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
-    let check = named(&report, "tmpdir");
-    assert_eq!(check["status"], "failed");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap()
-            .contains("does not take a file"),
-        "{check}"
-    );
+    let (_, detail) = with_status(&report, "tmpdir", "failed");
+    assert!(detail.contains("does not take a file"), "{detail}");
 }
 
 #[tokio::test]
@@ -558,10 +526,9 @@ async fn a_held_lock_fails_the_lock_check_naming_the_run_its_host_and_pid_and_th
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
-    let lock = named(&report, "lock");
-    assert_eq!(lock["status"], "failed");
+    let (lock, detail) = with_status(&report, "lock", "failed");
     let host = hostname::get().unwrap().to_string_lossy().into_owned();
-    let detail = lock["detail"].as_str().unwrap();
+
     assert!(detail.starts_with("sync run 1 started at "), "{detail}");
     assert!(
         detail.contains(&format!(
@@ -569,7 +536,7 @@ async fn a_held_lock_fails_the_lock_check_naming_the_run_its_host_and_pid_and_th
         )),
         "{detail}"
     );
-    assert!(lock["fix"].as_str().unwrap().contains("--wait"), "{lock}");
+    assert!(field(lock, "fix").contains("--wait"), "{lock}");
     // The check took nothing from the run it found.
     held.success();
     assert_eq!(app.runs().await.len(), 1);
