@@ -579,3 +579,30 @@ async fn bad_usage_and_configuration_errors_exit_2() {
         no_key.stderr()
     );
 }
+
+#[tokio::test]
+async fn the_postgres_check_names_the_server_major_and_whether_the_connection_is_encrypted() {
+    // Arrange: the local server offers TLS (see postgres_connection.rs).
+    let app = spawn_app().await;
+    let tls = format!("{}?sslmode=require", app.database_url);
+    let plain = format!("{}?sslmode=disable", app.database_url);
+
+    // Act
+    let (_, encrypted) = check_json(&app, &[], &[("DATABASE_URL", &tls)]).await;
+    let (_, unencrypted) = check_json(&app, &[], &[("DATABASE_URL", &plain)]).await;
+
+    // Assert
+    let major: i32 =
+        sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let (_, detail) = with_status(&encrypted, "postgres", "ok");
+    assert!(
+        detail.contains(&format!("(major {major}, supported: 14-18)")),
+        "{detail}"
+    );
+    assert!(detail.contains("connection TLS (TLSv1."), "{detail}");
+    let (_, detail) = with_status(&unencrypted, "postgres", "ok");
+    assert!(detail.ends_with("connection not encrypted"), "{detail}");
+}
