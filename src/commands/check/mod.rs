@@ -194,7 +194,7 @@ pub async fn check(
             for name in ["migrations", "privileges", "reader_role"] {
                 checks.push(Check::skipped(name, "needs Postgres"));
             }
-            checks.push(tmpdir::check(Ok(None)));
+            checks.push(tmpdir::check(Err("Postgres could not be reached".into())));
             for project in req.projects {
                 checks.push(Check::skipped("lock", "needs Postgres").of(project));
             }
