@@ -36,6 +36,12 @@
 //! A `PGSSLMODE` that sqlx cannot read would silently mean `prefer`; [`connect_options`]
 //! refuses it instead.
 //!
+//! Before migrating, the database's migration history is compared with the embedded
+//! migrations ([`MigrationState`], which `ampsync check` reports too): a database that
+//! holds a migration this binary does not know was migrated by a newer release, and is
+//! refused ([`NewerDatabase`]) before anything is written, where refinery would only say
+//! that a migration is "missing from the filesystem".
+//!
 //! Every session asks the server to notice a client that is gone ([`SESSION_SETTINGS`]):
 //! a run killed with `kill -9` mid-statement cannot end its session, and without these
 //! the server finishes the dead client's statement (which may wait on a lock for hours)
@@ -162,9 +168,7 @@ pub async fn connect_session(
 /// database a newer release migrated is refused before anything is written
 /// ([`NewerDatabase`]): this binary's functions and views would replace that release's.
 pub async fn migrate(database_url: &SecretString) -> Result<usize> {
-    let mut connection = connect_session(database_url, "ampsync-migrate")
-        .await
-        .context("connecting to migrate")?;
+    let mut connection = connect_session(database_url, "ampsync-migrate").await?;
     let state = migration_state(&mut connection)
         .await
         .context("reading the migrations the database has")?;
@@ -277,7 +281,7 @@ impl MigrationState {
             .filter(|m| {
                 !applied
                     .iter()
-                    .any(|(v, _, _)| i64::from(*v) == i64::from(m.version()))
+                    .any(|(v, _, _)| u32::try_from(*v) == Ok(m.version()))
             })
             .collect();
         pending.sort_by_key(|m| m.version());
@@ -335,7 +339,9 @@ pub async fn relation_exists(conn: &mut PgConnection, name: &str) -> sqlx::Resul
         .await
 }
 
-/// The newest ampsync version `sync_runs` records, if the table exists and has one.
+/// The newest ampsync version `sync_runs` records, if the table exists and has one: the
+/// one read of the run ledger outside `run::ledger`, since the refusal to migrate comes
+/// before any stage runs (and this plumbing imports none).
 async fn newest_release(conn: &mut PgConnection) -> sqlx::Result<Option<String>> {
     if !relation_exists(conn, "ampersand.sync_runs").await? {
         return Ok(None);
@@ -482,7 +488,7 @@ async fn apply_functions(conn: &mut PgConnection) -> Result<()> {
 
 /// Where a connection goes, for messages: user, host, port, database and `sslmode` as
 /// the options hold them (the environment included), and never the password.
-pub fn target(options: &PgConnectOptions) -> String {
+fn target(options: &PgConnectOptions) -> String {
     let place = match options.get_socket() {
         Some(socket) => socket.display().to_string(),
         None => format!("{}:{}", options.get_host(), options.get_port()),
