@@ -67,6 +67,10 @@ pub enum Command {
     Migrate,
 
     /// Fetch each project from the Ampersand API and apply it as one snapshot.
+    ///
+    /// A response more than half of whose installations carry another project's
+    /// `projectId`, or none of whose installations can be read, fails that project's run
+    /// (exit 1, recorded) and applies nothing.
     #[command(
         after_help = "Examples:\n  AMPERSAND_API_KEY_FILE=/run/secrets/ampersand ampsync sync --project acme\n  ampsync sync --project acme --group-ref grp-initech --dry-run"
     )]
@@ -115,10 +119,6 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ProjectArgs {
     /// Project id or name; repeat for several. The env var takes a comma-separated list.
-    ///
-    /// A response more than half of whose installations carry another project's
-    /// `projectId`, or none of whose installations can be read, fails that project's
-    /// run (exit 1, recorded) and applies nothing.
     #[arg(
         long = "project",
         env = "AMPERSAND_PROJECT",
