@@ -67,6 +67,10 @@ pub enum Command {
     Migrate,
 
     /// Fetch each project from the Ampersand API and apply it as one snapshot.
+    ///
+    /// A response more than half of whose installations carry another project's
+    /// `projectId`, or none of whose installations can be read, fails that project's run
+    /// (exit 1, recorded) and applies nothing.
     #[command(
         after_help = "Examples:\n  AMPERSAND_API_KEY_FILE=/run/secrets/ampersand ampsync sync --project acme\n  ampsync sync --project acme --group-ref grp-initech --dry-run"
     )]
@@ -89,6 +93,17 @@ pub enum Command {
         after_help = "Examples:\n  ampsync prune --older-than 90d --dry-run\n  ampsync prune --older-than 365d --history --project proj-7c1e2a90"
     )]
     Prune(PruneArgs),
+
+    /// Check every prerequisite of a sync, writing nothing: the API and the key, Postgres,
+    /// the migrations, the role's privileges, TMPDIR and each project's lock.
+    ///
+    /// One line per check; exit 0 when every check passed (warnings included), 1 when one
+    /// failed, 2 for a usage or configuration error. Takes the settings `sync` takes;
+    /// with --no-migrate, pending migrations fail (the job would run without them).
+    #[command(
+        after_help = "Examples (a pre-flight step, with the job's own settings):\n  AMPERSAND_API_KEY_FILE=/run/secrets/ampersand ampsync check --project acme\n  ampsync check --project acme --format json"
+    )]
+    Check(CheckArgs),
 
     /// Write a project's `List installations` response (a JSON array) as the tables
     /// hold it now, or held it at `--as-of`, without secrets: the inverse of `import`.
@@ -130,13 +145,10 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub struct SyncArgs {
+/// The projects a sync fetches (and `check` checks), from the API.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
     /// Project id or name; repeat for several. The env var takes a comma-separated list.
-    ///
-    /// A response more than half of whose installations carry another project's
-    /// `projectId`, or none of whose installations can be read, fails that project's
-    /// run (exit 1, recorded) and applies nothing.
     #[arg(
         long = "project",
         env = "AMPERSAND_PROJECT",
@@ -144,6 +156,12 @@ pub struct SyncArgs {
         required = true
     )]
     pub projects: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub projects: ProjectArgs,
 
     /// Sync only this group's installations and connections; deletions stay within the
     /// group.
@@ -317,6 +335,30 @@ pub struct ImportArgs {
     pub wait: bool,
     #[command(flatten)]
     pub element: ElementLimit,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub projects: ProjectArgs,
+
+    /// What to print: `text` (one line per check) or `json` (`{"ok", "checks": [...]}`,
+    /// see the README).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+
+    /// The read-only role whose existence and rights are checked (sql/roles.sql makes it).
+    #[arg(long, default_value = "ampersand_reader")]
+    pub reader_role: String,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

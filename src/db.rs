@@ -36,6 +36,12 @@
 //! A `PGSSLMODE` that sqlx cannot read would silently mean `prefer`; [`connect_options`]
 //! refuses it instead.
 //!
+//! Before migrating, the database's migration history is compared with the embedded
+//! migrations ([`MigrationState`], which `ampsync check` reports too): a database that
+//! holds a migration this binary does not know was migrated by a newer release, and is
+//! refused ([`NewerDatabase`]) before anything is written, where refinery would only say
+//! that a migration is "missing from the filesystem".
+//!
 //! Every session asks the server to notice a client that is gone ([`SESSION_SETTINGS`]):
 //! a run killed with `kill -9` mid-statement cannot end its session, and without these
 //! the server finishes the dead client's statement (which may wait on a lock for hours)
@@ -144,18 +150,31 @@ pub async fn connect(database_url: &SecretString) -> Result<PgPool> {
         .with_context(|| format!("could not connect to Postgres at {}", target(&options)))
 }
 
-/// Applies the embedded migrations that have not run yet; returns how many ran.
-pub async fn migrate(database_url: &SecretString) -> Result<usize> {
-    let options = connect_options(database_url)?.application_name("ampsync-migrate");
+/// One session on the target database, configured as every session of a run is
+/// ([`SESSION_SETTINGS`]), named `application_name` in `pg_stat_activity`.
+pub async fn connect_session(
+    database_url: &SecretString,
+    application_name: &str,
+) -> Result<PgConnection> {
+    let options = connect_options(database_url)?.application_name(application_name);
     let mut connection = PgConnection::connect_with(&options)
         .await
-        .with_context(|| {
-            format!(
-                "could not connect to Postgres at {} to migrate",
-                target(&options)
-            )
-        })?;
+        .with_context(|| format!("could not connect to Postgres at {}", target(&options)))?;
     ask_to_notice_a_dead_client(&mut connection).await;
+    Ok(connection)
+}
+
+/// Applies the embedded migrations that have not run yet; returns how many ran. A
+/// database a newer release migrated is refused before anything is written
+/// ([`NewerDatabase`]): this binary's functions and views would replace that release's.
+pub async fn migrate(database_url: &SecretString) -> Result<usize> {
+    let mut connection = connect_session(database_url, "ampsync-migrate").await?;
+    let state = migration_state(&mut connection)
+        .await
+        .context("reading the migrations the database has")?;
+    if let Some(newer) = state.newer_database(&mut connection).await? {
+        return Err(newer.into());
+    }
     let mut migrator = Migrator(connection);
     let report = migrations::runner()
         .set_migration_table_name(MIGRATION_TABLE)
@@ -170,6 +189,179 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
         tracing::debug!(error = %e, "closing the migration connection");
     }
     Ok(report.applied_migrations().len())
+}
+
+/// A migration by version and name, as `V12 (operations)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationName {
+    pub version: u32,
+    pub name: String,
+}
+
+impl std::fmt::Display for MigrationName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "V{} ({})", self.version, self.name)
+    }
+}
+
+/// How the database's migrations stand against the ones this binary embeds. Read
+/// without writing: a database never migrated has every migration pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Applied and embedded alike, oldest first.
+    pub applied: Vec<MigrationName>,
+    /// Embedded, not applied yet: what `ampsync migrate` would apply.
+    pub pending: Vec<MigrationName>,
+    /// Applied, but unknown to this binary: a newer release migrated the database.
+    pub unknown: Vec<MigrationName>,
+    /// Applied with a checksum other than this binary's file of that version (an edited
+    /// migration; refinery refuses to migrate over it).
+    pub divergent: Vec<MigrationName>,
+    /// The newest migration this binary embeds.
+    pub newest_known: Option<MigrationName>,
+}
+
+/// The database holds migrations this binary does not know (exit 1). Nothing was
+/// written: migrating would replace the newer release's functions and views with this
+/// one's.
+#[derive(Debug, thiserror::Error)]
+#[error("{}; {upgrade}", self.found())]
+pub struct NewerDatabase {
+    pub newest_applied: MigrationName,
+    pub newest_known: String,
+    /// What to do, with the newest release the run ledger saw when it saw one.
+    pub upgrade: String,
+}
+
+impl NewerDatabase {
+    /// What is wrong, naming both versions (the message less what to do).
+    pub fn found(&self) -> String {
+        format!(
+            "the database was migrated by a newer release of ampsync: it has migration {}, and this ampsync {} knows migrations up to {}",
+            self.newest_applied,
+            env!("CARGO_PKG_VERSION"),
+            self.newest_known
+        )
+    }
+}
+
+impl MigrationState {
+    /// Compares applied migrations (version, name, checksum as refinery writes it) with
+    /// the embedded ones.
+    pub fn compare(applied: &[(i32, String, Option<String>)], embedded: &[Migration]) -> Self {
+        let name = |m: &Migration| MigrationName {
+            version: m.version(),
+            name: m.name().to_owned(),
+        };
+        let mut state = MigrationState {
+            applied: Vec::new(),
+            pending: Vec::new(),
+            unknown: Vec::new(),
+            divergent: Vec::new(),
+            newest_known: embedded.iter().max_by_key(|m| m.version()).map(name),
+        };
+        for (version, applied_name, checksum) in applied {
+            let found = u32::try_from(*version)
+                .ok()
+                .and_then(|v| embedded.iter().find(|m| m.version() == v));
+            let recorded = MigrationName {
+                version: u32::try_from(*version).unwrap_or(0),
+                name: applied_name.clone(),
+            };
+            match found {
+                None => state.unknown.push(recorded),
+                Some(m) if checksum.as_deref() != Some(m.checksum().to_string().as_str()) => {
+                    state.divergent.push(recorded)
+                }
+                Some(_) => state.applied.push(recorded),
+            }
+        }
+        let mut pending: Vec<&Migration> = embedded
+            .iter()
+            .filter(|m| {
+                !applied
+                    .iter()
+                    .any(|(v, _, _)| u32::try_from(*v) == Ok(m.version()))
+            })
+            .collect();
+        pending.sort_by_key(|m| m.version());
+        state.pending = pending.into_iter().map(name).collect();
+        state
+    }
+
+    /// The refusal a migrating command gives, when the database holds migrations this
+    /// binary does not know; the newest release the ledger recorded names the upgrade.
+    pub async fn newer_database(&self, conn: &mut PgConnection) -> Result<Option<NewerDatabase>> {
+        let Some(newest_applied) = self.unknown.iter().max_by_key(|m| m.version).cloned() else {
+            return Ok(None);
+        };
+        let release = newest_release(conn)
+            .await
+            .context("reading which releases ran against the database")?
+            .filter(|release| is_newer_release(release, env!("CARGO_PKG_VERSION")));
+        let upgrade = match release {
+            Some(release) => format!(
+                "upgrade ampsync to {release} or later (the newest release whose runs sync_runs records)"
+            ),
+            None => format!("upgrade ampsync to a release that has migration V{}", newest_applied.version),
+        };
+        Ok(Some(NewerDatabase {
+            newest_applied,
+            newest_known: self
+                .newest_known
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string),
+            upgrade,
+        }))
+    }
+}
+
+/// The database's migrations against this binary's, read without writing.
+pub async fn migration_state(conn: &mut PgConnection) -> Result<MigrationState> {
+    let embedded = migrations::runner();
+    let applied: Vec<(i32, String, Option<String>)> =
+        if relation_exists(conn, MIGRATION_TABLE).await? {
+            sqlx::query_as(include_str!("../sql/migrate/history.sql"))
+                .fetch_all(&mut *conn)
+                .await
+                .with_context(|| format!("reading {MIGRATION_TABLE}"))?
+        } else {
+            Vec::new()
+        };
+    Ok(MigrationState::compare(&applied, embedded.get_migrations()))
+}
+
+/// Whether the table `name` exists, as the session's search path finds it.
+pub async fn relation_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(include_str!("../sql/migrate/relation_exists.sql"))
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}
+
+/// The newest ampsync version `sync_runs` records, if the table exists and has one: the
+/// one read of the run ledger outside `run::ledger`, since the refusal to migrate comes
+/// before any stage runs (and this plumbing imports none).
+async fn newest_release(conn: &mut PgConnection) -> sqlx::Result<Option<String>> {
+    if !relation_exists(conn, "ampersand.sync_runs").await? {
+        return Ok(None);
+    }
+    sqlx::query_scalar(include_str!("../sql/migrate/newest_release.sql"))
+        .fetch_optional(conn)
+        .await
+}
+
+/// Whether `release` (major.minor.patch, anything after ignored) is newer than `than`.
+fn is_newer_release(release: &str, than: &str) -> bool {
+    let numbers = |v: &str| -> Vec<u64> {
+        v.split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect()
+    };
+    numbers(release) > numbers(than)
 }
 
 /// The functions that plan and write history, each with its one current definition in
@@ -515,5 +707,67 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no checksum"));
+    }
+
+    fn embedded() -> Vec<Migration> {
+        ["V1__tables.sql", "V2__history.sql", "V3__more.sql"]
+            .iter()
+            .map(|file| Migration::unapplied(file, &format!("-- {file}")).unwrap())
+            .collect()
+    }
+
+    fn applied(migrations: &[Migration]) -> Vec<(i32, String, Option<String>)> {
+        migrations
+            .iter()
+            .map(|m| {
+                (
+                    m.version() as i32,
+                    m.name().to_owned(),
+                    Some(m.checksum().to_string()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_database_never_migrated_has_every_migration_pending() {
+        let state = MigrationState::compare(&[], &embedded());
+        let pending: Vec<String> = state.pending.iter().map(ToString::to_string).collect();
+        assert_eq!(pending, ["V1 (tables)", "V2 (history)", "V3 (more)"]);
+        assert!(state.applied.is_empty() && state.unknown.is_empty());
+        assert_eq!(state.newest_known.unwrap().to_string(), "V3 (more)");
+    }
+
+    #[test]
+    fn applied_migrations_leave_the_rest_pending_and_newer_ones_are_unknown() {
+        let embedded = embedded();
+        let mut history = applied(&embedded[..2]);
+        let state = MigrationState::compare(&history, &embedded);
+        assert_eq!(state.applied.len(), 2);
+        assert_eq!(state.pending[0].version, 3);
+
+        history = applied(&embedded);
+        history.push((4, "from_the_future".into(), Some("1".into())));
+        let state = MigrationState::compare(&history, &embedded);
+        assert!(state.pending.is_empty());
+        assert_eq!(state.unknown[0].to_string(), "V4 (from_the_future)");
+    }
+
+    #[test]
+    fn a_migration_applied_with_another_checksum_is_divergent() {
+        let embedded = embedded();
+        let mut history = applied(&embedded);
+        history[1].2 = Some("12345".into());
+        let state = MigrationState::compare(&history, &embedded);
+        assert_eq!(state.divergent[0].to_string(), "V2 (history)");
+        assert_eq!(state.applied.len(), 2);
+    }
+
+    #[test]
+    fn releases_compare_by_their_numbers() {
+        assert!(is_newer_release("0.10.0", "0.4.0"));
+        assert!(is_newer_release("0.4.1", "0.4.0"));
+        assert!(!is_newer_release("0.4.0", "0.4.0"));
+        assert!(!is_newer_release("0.3.9-rc.1", "0.4.0"));
     }
 }

@@ -7,6 +7,7 @@
 //! `status` reports the ledger (`metrics` is its OpenMetrics form), `prune` trims
 //! history. `completions` and `man` are generated from the command line's definition.
 
+pub mod check;
 pub mod completions;
 pub mod exit;
 pub mod export;
@@ -28,7 +29,8 @@ use sqlx::PgPool;
 
 use crate::api::ApiClient;
 use crate::cli::{
-    ApiArgs, Cli, Command, ExportArgs, ImportArgs, PruneArgs, StatusArgs, StatusFormat, SyncArgs,
+    ApiArgs, CheckArgs, Cli, Command, ExportArgs, ImportArgs, PruneArgs, StatusArgs, StatusFormat,
+    SyncArgs,
 };
 use crate::config::{ConfigError, RawApi};
 use crate::error;
@@ -99,8 +101,12 @@ async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
     // Validate the API settings and the prune's age before touching the database.
     let api = match &cli.command {
         Command::Sync(args) => Some(api_client(&args.api, &mut shutdown).await?),
+        Command::Check(args) => Some(api_client(&args.api, &mut shutdown).await?),
         _ => None,
     };
+    if let Command::Check(args) = &cli.command {
+        return run_check(&database_url, api.as_ref(), args, cli.no_migrate, shutdown).await;
+    }
     let prune = match &cli.command {
         Command::Prune(args) => Some(prune_request(args)?),
         _ => None,
@@ -122,7 +128,9 @@ async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
     }
     let pool = crate::db::connect(&database_url).await?;
     match cli.command {
-        Command::Migrate | Command::Completions(_) | Command::Man(_) => Ok(ExitCode::SUCCESS),
+        Command::Migrate | Command::Check(_) | Command::Completions(_) | Command::Man(_) => {
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sync(args) => run_sync(&pool, api.as_ref(), &args, shutdown).await,
         Command::Import(args) => run_import(&pool, args, shutdown).await,
         Command::Status(args) => run_status(&pool, &args, shutdown).await,
@@ -186,7 +194,7 @@ async fn run_sync(
 ) -> Result<ExitCode> {
     let api = api.ok_or_else(|| ConfigError("no API client".into()))?;
     let mut codes = Vec::new();
-    for project in &args.projects {
+    for project in &args.projects.projects {
         let request = SyncRequest {
             project,
             group_ref: args.group_ref.as_deref(),
@@ -215,6 +223,34 @@ async fn run_sync(
         }
     }
     Ok(exit::worst(codes))
+}
+
+/// `ampsync check`: it never migrates and writes nothing, so it runs before the
+/// migration step and without the run's pool.
+async fn run_check(
+    database_url: &secrecy::SecretString,
+    api: Option<&ApiClient>,
+    args: &CheckArgs,
+    no_migrate: bool,
+    mut shutdown: Shutdown,
+) -> Result<ExitCode> {
+    let api = api.ok_or_else(|| ConfigError("no API client".into()))?;
+    // A DATABASE_URL that cannot be read is a usage error, as for every command.
+    crate::db::connect_options(database_url)?;
+    let request = check::CheckRequest {
+        projects: &args.projects.projects,
+        reader_role: &args.reader_role,
+        no_migrate,
+    };
+    let report = shutdown
+        .interruptible(check::check(database_url, api, &request))
+        .await?;
+    print!("{}", report.render(args.format)?);
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::RUN_FAILED)
+    })
 }
 
 async fn run_import(pool: &PgPool, args: ImportArgs, shutdown: Shutdown) -> Result<ExitCode> {

@@ -72,11 +72,22 @@ pub async fn lock(conn: &mut PgConnection, project: &str, wait: bool) -> anyhow:
     if locked {
         return Ok(());
     }
+    let holder = holder(conn, project).await?;
+    Err(LockBusy {
+        project: project.into(),
+        holder,
+    }
+    .into())
+}
+
+/// Which run holds the project's lock, as a message names it: its command, id, start,
+/// host and pid, from the project's `running` row (the lock itself names no run).
+pub async fn holder(conn: &mut PgConnection, project: &str) -> sqlx::Result<String> {
     let holder: Option<Holder> = sqlx::query_as(include_str!("../../sql/runs/running.sql"))
         .bind(project)
         .fetch_optional(&mut *conn)
         .await?;
-    let holder = match holder {
+    Ok(match holder {
         Some(h) => format!(
             "{} run {} started at {} on {} (pid {})",
             h.command,
@@ -86,12 +97,19 @@ pub async fn lock(conn: &mut PgConnection, project: &str, wait: bool) -> anyhow:
             h.pid.map_or("unknown".into(), |p| p.to_string())
         ),
         None => "a run that has not recorded itself yet".into(),
-    };
-    Err(LockBusy {
-        project: project.into(),
-        holder,
-    }
-    .into())
+    })
+}
+
+/// The temporary files of the project's latest whole-project run that applied a
+/// snapshot: its id and their size in bytes (`sync_runs.temp_bytes`, V13 onwards).
+pub async fn last_temp_bytes(
+    conn: &mut PgConnection,
+    project: &str,
+) -> sqlx::Result<Option<(i64, i64)>> {
+    sqlx::query_as(include_str!("../../sql/runs/last_temp_bytes.sql"))
+        .bind(project)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn unlock(conn: &mut PgConnection, project: &str) -> sqlx::Result<()> {
@@ -176,14 +194,22 @@ pub struct RejectedCount {
     pub without_payload: u64,
 }
 
+/// What a successful run records besides its counts.
+pub struct Succeeded<'a> {
+    pub rejected: RejectedCount,
+    pub deletions_skipped: Option<&'a str>,
+    /// The snapshot's temporary files, in bytes (what `ampsync check` compares TMPDIR's
+    /// free space with).
+    pub temp_bytes: u64,
+}
+
 /// Closes the run as succeeded, inside the transaction that applied it, and keeps its
 /// observed time as the project's first when it is the earliest.
 pub async fn succeed(
     tx: &mut PgConnection,
     run: &Run,
     counts: &Counts,
-    rejected: RejectedCount,
-    deletions_skipped: Option<&str>,
+    outcome: Succeeded<'_>,
 ) -> sqlx::Result<()> {
     let total =
         |f: fn(&crate::apply::TableCounts) -> u64| counts.values().map(f).sum::<u64>() as i64;
@@ -193,9 +219,10 @@ pub async fn succeed(
         .bind(total(|c| c.inserted + c.restored))
         .bind(total(|c| c.updated + c.touched))
         .bind(total(|c| c.deleted))
-        .bind(rejected.rejected as i64)
-        .bind(deletions_skipped)
-        .bind(rejected.without_payload as i64)
+        .bind(outcome.rejected.rejected as i64)
+        .bind(outcome.deletions_skipped)
+        .bind(outcome.rejected.without_payload as i64)
+        .bind(i64::try_from(outcome.temp_bytes).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
     sqlx::query(include_str!("../../sql/runs/first_observed.sql"))
@@ -350,10 +377,13 @@ pub async fn record_unavailable(
 
 /// The project id for `--project`, by id or by a name an earlier sync stored; else the
 /// text itself, taken as an id.
-pub async fn resolve_project(pool: &PgPool, project: &str) -> sqlx::Result<String> {
+pub async fn resolve_project<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    project: &str,
+) -> sqlx::Result<String> {
     let id: Option<String> = sqlx::query_scalar(include_str!("../../sql/runs/resolve_project.sql"))
         .bind(project)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     Ok(id.unwrap_or_else(|| project.to_owned()))
 }

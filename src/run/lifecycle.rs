@@ -272,8 +272,11 @@ pub async fn apply_snapshot(
         &mut tx,
         run,
         &counts,
-        rejected,
-        plan.deletions_skipped.as_deref(),
+        ledger::Succeeded {
+            rejected,
+            deletions_skipped: plan.deletions_skipped.as_deref(),
+            temp_bytes: snapshot.temp_bytes(),
+        },
     )
     .await
     .context("recording the run's outcome")?;

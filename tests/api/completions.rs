@@ -10,9 +10,10 @@ use std::process::{Command, Output, Stdio};
 use crate::helpers::{closed_port, Run};
 
 /// Every command a user can type (clap's own `help` aside).
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "migrate",
     "sync",
+    "check",
     "import",
     "status",
     "prune",

@@ -1,6 +1,7 @@
 //! The integration tests: every test gets its own freshly created Postgres database and
 //! its own fake Ampersand API, and drives the real `ampsync` binary.
 
+mod check; // ampsync check: each prerequisite of a sync, one test per failure, the JSON form, nothing written
 mod cli; // configuration, exit codes, migrations, TLS
 mod columns; // every synced column reaches the export under its API name (and the dbt sources: dbt.rs)
 mod completions; // ampsync completions (bash, zsh, fish, elvish, powershell) and man pages: valid for the shells and groff, no database needed

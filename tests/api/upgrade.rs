@@ -39,8 +39,8 @@ use crate::helpers::{spawn_app, TestApp};
 /// Every migration that has landed on main, with the BLAKE3 digest of its file. A
 /// landed migration is never edited (refinery refuses to run over a database whose
 /// applied migrations differ): new schema goes in a new file, added here when it lands.
-/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's, V10 and V11 0.4.0's.
-const LANDED: [(&str, &str); 12] = [
+/// V1 to V6 are 0.1.0's, V7 is 0.2.0's, V8 and V9 0.3.0's, V10 to V13 0.4.0's.
+const LANDED: [(&str, &str); 13] = [
     (
         "V1__tables.sql",
         "1a471ba01410cfde3d888a4a44dec3ad2411421e683802db6c5f9ac2cfc4471c",
@@ -88,6 +88,10 @@ const LANDED: [(&str, &str); 12] = [
     (
         "V12__operations.sql",
         "f85db30ad6249d3a8b34252ff2ab04bdb202b25530cd07fbe066b6c438ab318f",
+    ),
+    (
+        "V13__run_temp_bytes.sql",
+        "7e26a8885915b6b16705ba06287753e9ea0d8fee6ceea845e9ce1559ebd26a13",
     ),
 ];
 

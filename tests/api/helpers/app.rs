@@ -223,23 +223,31 @@ impl TestApp {
 /// The synced tables, from ampsync's catalog.
 pub const TABLES: [&str; 8] = ampsync::catalog::Table::NAMES;
 
+/// Runs `work` to its end on a thread and a runtime of its own: what a `Drop` that
+/// cleans up in Postgres needs, since it runs outside any runtime's async context.
+pub fn on_own_runtime<F>(work: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(work());
+    })
+    .join();
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let db_name = self.db_name.clone();
-        // Drop runs outside any runtime's async context: use a thread of our own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
+        on_own_runtime(move || async move {
+            if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        });
     }
 }
