@@ -21,6 +21,7 @@ use crate::run::lifecycle::{self, Outcome};
 use crate::shutdown::Shutdown;
 use crate::snapshot::rejects::OtherProjects;
 use crate::snapshot::{ListSink, Snapshot};
+use crate::telemetry::Phase;
 use tracing::Instrument;
 
 /// What `ampsync import` asks.
@@ -159,6 +160,7 @@ async fn import_files(
             shutdown.clone(),
             async |conn: &mut sqlx::PgConnection| {
                 let read_started = Instant::now();
+                let phase = Phase::Read.start();
                 let mut snapshot =
                     read_snapshot(&path, project_id.clone(), req.max_element).await?;
                 if let Some(others) = snapshot.other_projects() {
@@ -176,6 +178,7 @@ async fn import_files(
                 for (list, file) in &lists {
                     snapshot.add_list(read_list(file, *list, &project_id, req.max_element).await?);
                 }
+                phase.end();
                 let read_time = read_started.elapsed();
                 let apply_started = Instant::now();
                 let outcome = lifecycle::apply_snapshot(
@@ -331,6 +334,7 @@ async fn import_operations(
     mut outcome: Outcome,
     file: &Path,
 ) -> Result<Outcome> {
+    let phase = Phase::Operations.start();
     let value: Value = input::read_with(file, serde_json::from_reader)
         .await?
         .with_context(|| format!("reading {} as JSON", file.display()))?;
@@ -348,6 +352,7 @@ async fn import_operations(
         group_ref: None,
     };
     let summary = crate::operations::import(conn, run_ref, elements).await?;
+    phase.end();
     outcome.count_operations(&summary);
     if summary.rejected > 0 {
         outcome.rejected.rejected += summary.rejected;
