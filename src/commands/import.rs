@@ -86,7 +86,8 @@ pub async fn import(
             .await
             .context("looking up the project")?,
     };
-    let span = tracing::info_span!("import", project = %project_id);
+    let span =
+        tracing::info_span!(target: crate::telemetry::RUN_TARGET, "import", project = %project_id);
     let files = files
         .into_iter()
         .map(|(path, at, i)| (path, at, (i, lists(i))))

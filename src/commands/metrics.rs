@@ -273,12 +273,12 @@ mod tests {
             .iter()
             .map(|m| {
                 let labels: Vec<String> = m.labels.iter().map(|l| format!("`{l}`")).collect();
-                format!(
-                    "| `{}` | gauge | {} | {} |",
-                    m.name,
-                    labels.join(", "),
-                    m.help
-                )
+                let labels = if labels.is_empty() {
+                    "—".to_owned()
+                } else {
+                    labels.join(", ")
+                };
+                format!("| `{}` | gauge | {labels} | {} |", m.name, m.help)
             })
             .collect();
         assert_eq!(

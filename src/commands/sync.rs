@@ -47,7 +47,12 @@ pub async fn sync_project(
             return Err(e);
         }
     };
-    let span = tracing::info_span!("sync", project = %project.id, group_ref = req.group_ref);
+    let span = tracing::info_span!(
+        target: crate::telemetry::RUN_TARGET,
+        "sync",
+        project = %project.id,
+        group_ref = req.group_ref
+    );
     sync_fetched_project(pool, api, req, shutdown, project, started)
         .instrument(span)
         .await

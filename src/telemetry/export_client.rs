@@ -8,6 +8,7 @@
 //! quote the URL, so they are never logged.
 
 use std::error::Error as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub(super) struct ExportClient {
     client: reqwest::blocking::Client,
     timeout: Duration,
     failure: Arc<Mutex<Option<String>>>,
+    /// Requests sent and not answered yet.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for ExportClient {
@@ -43,12 +46,22 @@ impl ExportClient {
             client: client.clone(),
             timeout,
             failure: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 
-    /// The first failure since the start, if any.
+    /// The first failure since the start, if any; a request still waiting for its
+    /// answer (when the flush gave up on it) counts as one.
     pub(super) fn failure(&self) -> Option<String> {
-        self.failure.lock().ok().and_then(|f| f.clone())
+        let failure = self.failure.lock().ok().and_then(|f| f.clone());
+        failure.or_else(|| {
+            (self.waiting.load(Ordering::SeqCst) > 0).then(|| {
+                format!(
+                    "the collector did not answer within {}",
+                    humantime::format_duration(super::FLUSH_BOUND.min(self.timeout))
+                )
+            })
+        })
     }
 
     fn fail(&self, reason: String) -> String {
@@ -62,10 +75,10 @@ impl ExportClient {
         let mut request = reqwest::blocking::Request::try_from(request)
             .map_err(|e| self.fail(describe(e, self.timeout)))?;
         *request.timeout_mut() = Some(self.timeout);
-        let response = self
-            .client
-            .execute(request)
-            .map_err(|e| self.fail(describe(e, self.timeout)))?;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let response = self.client.execute(request);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let response = response.map_err(|e| self.fail(describe(e, self.timeout)))?;
         let status = response.status();
         if !status.is_success() {
             // The body is not quoted: a collector may echo the request's headers.

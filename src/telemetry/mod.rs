@@ -21,6 +21,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
+/// The target of each run's span (`sync`, `import`: the root of its trace). Its own, so
+/// that an exported trace keeps its root whatever `RUST_LOG` or `-q` say.
+pub const RUN_TARGET: &str = "ampsync::run_span";
+
 pub use otlp::FLUSH_BOUND;
 pub use phase::{Phase, PhaseSpan};
 
@@ -93,16 +97,22 @@ pub fn init(format: Option<LogFormat>, verbosity: i8) -> Telemetry {
     };
     // Read before any log line can be written, reported once the logs are set up.
     let (otlp, problems) = otlp::Otlp::from_env(|name| std::env::var(name).ok());
-    // The logs and the trace filter on their own (per-layer filters): `RUST_LOG=warn`
-    // quiets the logs but keeps the run's spans in its trace.
-    let spans = otlp.as_ref().and_then(otlp::Otlp::tracer).map(|tracer| {
+    let tracer = otlp.as_ref().and_then(otlp::Otlp::tracer);
+    if tracer.is_some() {
+        if let Ok(runs) = format!("{RUN_TARGET}=info").parse() {
+            filter = filter.add_directive(runs);
+        }
+    }
+    // One filter for logs and trace alike (a global filter, not per-layer ones, which
+    // lose spans: tokio-rs/tracing#2704): the trace gets the run's spans, and as their
+    // events the lines logged inside them.
+    let spans = tracer.map(|tracer| {
         phase::install(tracer.clone());
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_filter(otlp::traced())
+        tracing_opentelemetry::layer().with_tracer(tracer)
     });
     let _ = tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
+        .with(filter)
+        .with(logs)
         .with(spans)
         .try_init();
     for problem in problems {

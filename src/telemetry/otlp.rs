@@ -11,6 +11,7 @@
 //! Nothing here may fail a run: a setting that cannot be used is a warning, and that
 //! signal is not exported.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use opentelemetry::metrics::MeterProvider as _;
@@ -24,8 +25,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing::Metadata;
-use tracing_subscriber::filter::FilterFn;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::export_client::ExportClient;
 use super::Gauge;
@@ -63,17 +63,26 @@ impl Signal {
 }
 
 /// Where and how one signal is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct Target {
+    /// Without credentials: reqwest's debug log quotes the URL it connects to.
     endpoint: String,
+    /// The `Authorization` header of the URL's `user:password@`, if it had one.
+    authorization: Option<SecretString>,
     timeout: Duration,
 }
 
 /// Which signals the environment asks for, read by [`target`].
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct Settings {
     traces: Option<Target>,
     metrics: Option<Target>,
+}
+
+impl Settings {
+    fn is_empty(&self) -> bool {
+        self.traces.is_none() && self.metrics.is_none()
+    }
 }
 
 /// The environment as `(name) -> value`, an empty value read as unset (as the
@@ -113,15 +122,17 @@ fn target(env: Env, signal: Signal, problems: &mut Vec<String>) -> Option<Target
             )
         }
     };
-    let usable = url::Url::parse(&endpoint)
-        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
-    if !usable {
+    let url = url::Url::parse(&endpoint)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    let Some(mut url) = url else {
         problems.push(format!(
             "{variable} is not an http:// or https:// URL; {} are not exported",
             signal.name()
         ));
         return None;
-    }
+    };
+    let authorization = basic_authorization(&mut url);
     let protocol = [
         format!("OTEL_EXPORTER_OTLP_{}_PROTOCOL", signal.upper()),
         "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
@@ -136,9 +147,34 @@ fn target(env: Env, signal: Signal, problems: &mut Vec<String>) -> Option<Target
         ));
     }
     Some(Target {
-        endpoint,
+        endpoint: url.to_string(),
+        authorization,
         timeout: timeout(env, signal, problems),
     })
+}
+
+/// Takes the credentials out of `url` (`https://user:password@host/`), as the value of
+/// a Basic `Authorization` header.
+fn basic_authorization(url: &mut url::Url) -> Option<SecretString> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    // Cannot fail on an http(s) URL, which has a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    Some(SecretString::from(format!("Basic {encoded}")))
 }
 
 /// Each request's bound: the signal's `OTEL_EXPORTER_OTLP_*_TIMEOUT`, else
@@ -185,7 +221,7 @@ impl Otlp {
     pub(super) fn from_env(env: impl Fn(&str) -> Option<String>) -> (Option<Otlp>, Vec<String>) {
         let mut problems = Vec::new();
         let settings = settings(&env, &mut problems);
-        if settings == Settings::default() {
+        if settings.is_empty() {
             return (None, problems);
         }
         // One client (and one connection pool) for both signals. A redirect is not
@@ -280,16 +316,10 @@ impl Otlp {
         let mut failures = Vec::new();
         let mut check = |signal: Signal, client: Option<&ExportClient>, result| {
             let Some(client) = client else { return };
+            // The SDK's error texts may quote the endpoint's URL: not repeated.
             let reason = client.failure().or_else(|| match result {
-                Some(Err(OTelSdkError::Timeout(waited))) => Some(format!(
-                    "the export did not finish within {}",
-                    humantime::format_duration(waited)
-                )),
-                // The SDK's texts quote the endpoint's URL: not repeated.
-                Some(Err(OTelSdkError::InternalFailure(_))) => {
-                    Some("the exporter reported an error".into())
-                }
-                _ => None,
+                Some(Err(OTelSdkError::AlreadyShutdown)) | Some(Ok(())) | None => None,
+                Some(Err(_)) => Some("the exporter reported an error".into()),
             });
             if let Some(reason) = reason {
                 failures.push((signal.name(), reason));
@@ -306,6 +336,17 @@ impl Otlp {
             measured,
         );
         failures
+    }
+}
+
+impl Target {
+    /// The headers ampsync adds (`OTEL_EXPORTER_OTLP_HEADERS` are the SDK's to add,
+    /// after these).
+    fn headers(&self) -> HashMap<String, String> {
+        self.authorization
+            .iter()
+            .map(|value| ("authorization".to_owned(), value.expose_secret().to_owned()))
+            .collect()
     }
 }
 
@@ -342,6 +383,7 @@ fn traces(
     let exporter = SpanExporter::builder()
         .with_http()
         .with_http_client(client)
+        .with_headers(target.headers())
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(target.endpoint.clone())
         .with_timeout(target.timeout)
@@ -360,6 +402,7 @@ fn metrics(
     let exporter = MetricExporter::builder()
         .with_http()
         .with_http_client(client)
+        .with_headers(target.headers())
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(target.endpoint.clone())
         .with_timeout(target.timeout)
@@ -402,58 +445,39 @@ fn scope() -> InstrumentationScope {
         .build()
 }
 
-/// What of the `tracing` data goes into the trace: ampsync's spans (a run's `sync`
-/// or `import`), and its warnings and errors, as events of the span they happen in
-/// (an error marks the span failed). Not the info and debug lines: the logs have those.
-pub(super) fn traced() -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
-    tracing_subscriber::filter::filter_fn(|meta| {
-        let ours = meta.target() == "ampsync" || meta.target().starts_with("ampsync::");
-        let level = if meta.is_span() {
-            tracing::Level::INFO
-        } else {
-            tracing::Level::WARN
-        };
-        ours && *meta.level() <= level
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn settings_of(vars: &[(&str, &str)]) -> (Settings, Vec<String>) {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         let mut problems = Vec::new();
         let settings = settings(&env, &mut problems);
         (settings, problems)
     }
 
-    fn target(endpoint: &str) -> Option<Target> {
-        Some(Target {
-            endpoint: endpoint.into(),
-            timeout: FLUSH_BOUND,
-        })
+    fn endpoint(target: &Option<Target>) -> Option<&str> {
+        target.as_ref().map(|t| t.endpoint.as_str())
     }
 
     #[test]
     fn nothing_is_exported_without_an_endpoint() {
-        assert_eq!(settings_of(&[]), (Settings::default(), vec![]));
-        assert_eq!(
-            settings_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "  ")]),
-            (Settings::default(), vec![])
-        );
+        for vars in [&[][..], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "  ")]] {
+            let (s, problems) = settings_of(vars);
+            assert!(s.is_empty() && problems.is_empty(), "{s:?} {problems:?}");
+        }
     }
 
     #[test]
     fn the_generic_endpoint_gets_each_signals_path_and_a_signals_own_is_used_as_given() {
         let (s, problems) = settings_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")]);
         assert!(problems.is_empty());
-        assert_eq!(s.traces, target("http://c:4318/v1/traces"));
-        assert_eq!(s.metrics, target("http://c:4318/v1/metrics"));
+        assert_eq!(endpoint(&s.traces), Some("http://c:4318/v1/traces"));
+        assert_eq!(endpoint(&s.metrics), Some("http://c:4318/v1/metrics"));
 
         let (s, _) = settings_of(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
@@ -462,18 +486,34 @@ mod tests {
                 "https://m.example/otlp",
             ),
         ]);
-        assert_eq!(s.traces, target("http://c:4318/v1/traces"));
-        assert_eq!(s.metrics, target("https://m.example/otlp"));
+        assert_eq!(endpoint(&s.traces), Some("http://c:4318/v1/traces"));
+        assert_eq!(endpoint(&s.metrics), Some("https://m.example/otlp"));
 
         let (s, _) = settings_of(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t/x")]);
-        assert_eq!((s.traces, s.metrics), (target("http://t/x"), None));
+        assert_eq!(endpoint(&s.traces), Some("http://t/x"));
+        assert_eq!(endpoint(&s.metrics), None);
+    }
+
+    #[test]
+    fn credentials_in_the_url_become_a_basic_authorization_header() {
+        let (s, _) = settings_of(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://ampsync:p%40ss@c.example:4318",
+        )]);
+        let traces = s.traces.unwrap();
+        assert_eq!(traces.endpoint, "https://c.example:4318/v1/traces");
+        // base64("ampsync:p@ss")
+        assert_eq!(traces.headers()["authorization"], "Basic YW1wc3luYzpwQHNz");
+        assert!(!format!("{traces:?}").contains("YW1wc3luYzpwQHNz"));
+        let (s, _) = settings_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]);
+        assert!(s.traces.unwrap().headers().is_empty());
     }
 
     #[test]
     fn disabled_sdk_and_none_exporters_turn_signals_off() {
         let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
         let (s, _) = settings_of(&[endpoint, ("OTEL_SDK_DISABLED", "TRUE")]);
-        assert_eq!(s, Settings::default());
+        assert!(s.is_empty());
         let (s, _) = settings_of(&[endpoint, ("OTEL_METRICS_EXPORTER", "none")]);
         assert!(s.traces.is_some() && s.metrics.is_none());
     }
@@ -484,14 +524,14 @@ mod tests {
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "collector.example:4318?key=s3cr3t-value",
         )]);
-        assert_eq!(s, Settings::default());
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(
-            problems[0]
-                .starts_with("OTEL_EXPORTER_OTLP_ENDPOINT is not an http:// or https:// URL"),
-            "{problems:?}"
+        assert!(s.is_empty());
+        assert_eq!(
+            problems,
+            [
+                "OTEL_EXPORTER_OTLP_ENDPOINT is not an http:// or https:// URL; traces are not exported",
+                "OTEL_EXPORTER_OTLP_ENDPOINT is not an http:// or https:// URL; metrics are not exported",
+            ]
         );
-        assert!(!problems.concat().contains("s3cr3t"), "{problems:?}");
     }
 
     #[test]

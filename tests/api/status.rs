@@ -200,7 +200,7 @@ async fn status_shows_failed_runs_rejected_records_and_skipped_deletions_and_exi
 
 /// The samples of an OpenMetrics exposition, as prometheus_client's parsers read it
 /// (`tests/parse_metrics.py`, run with the Python that `scripts/test` prepares).
-fn parse_metrics(exposition: &str) -> Vec<(String, Value, f64)> {
+pub fn parse_metrics(exposition: &str) -> Vec<(String, Value, f64)> {
     use std::io::Write;
     let python = std::env::var("AMPSYNC_TEST_PYTHON").expect(
         "AMPSYNC_TEST_PYTHON names a Python with prometheus_client: run the suite with scripts/test",

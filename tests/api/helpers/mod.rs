@@ -1,14 +1,17 @@
 //! What every test stands on: its world ([`app`]: a database of its own, the fake API
 //! and a runner for the `ampsync` binary); the fake Ampersand API ([`fake_api`]);
-//! ampsync as a process ([`process`]: output, signals, peak memory); and a run held at
-//! a known moment ([`hold`]: mid-fetch, mid-apply).
+//! ampsync as a process ([`process`]: output, signals, peak memory); a run held at
+//! a known moment ([`hold`]: mid-fetch, mid-apply); and an OpenTelemetry collector
+//! ([`collector`]).
 
 mod app;
+mod collector;
 mod fake_api;
 mod hold;
 mod process;
 
 pub use app::*;
+pub use collector::*;
 pub use fake_api::*;
 pub use hold::*;
 pub use process::*;
