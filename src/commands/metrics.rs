@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::commands::status::Status;
+use crate::commands::status::{Freshness, Status};
 use crate::telemetry::{Gauge, Sample};
 
 /// The outcomes a run can have, so that `ampsync_last_run_status` has a series for each
@@ -34,49 +34,28 @@ pub const METRICS: [Metric; 9] = [
         name: "ampsync_last_success_timestamp_seconds",
         labels: &["project"],
         help: "When the project's last successful run finished, in seconds since 1970.",
-        samples: |status| {
-            let projects = status.projects.iter();
-            projects
-                .filter_map(|p| p.last_success.map(|at| sample(&[("project", &p.project)], seconds(at))))
-                .collect()
-        },
+        samples: |status| per_project(status, |p| p.last_success.map(seconds)),
     },
     Metric {
         name: "ampsync_last_run_finished_timestamp_seconds",
         labels: &["project"],
         help: "When the project's latest run finished, in seconds since 1970 (absent while it runs).",
-        samples: |status| {
-            let projects = status.projects.iter();
-            projects
-                .filter_map(|p| p.last_finished.map(|at| sample(&[("project", &p.project)], seconds(at))))
-                .collect()
-        },
+        samples: |status| per_project(status, |p| p.last_finished.map(seconds)),
     },
     Metric {
         name: "ampsync_last_run_duration_seconds",
         labels: &["project"],
         help: "How long the project's latest run took.",
-        samples: |status| {
-            let projects = status.projects.iter();
-            projects
-                .filter_map(|p| p.last_seconds.map(|s| sample(&[("project", &p.project)], s)))
-                .collect()
-        },
+        samples: |status| per_project(status, |p| p.last_seconds),
     },
     Metric {
         name: "ampsync_last_run_status",
         labels: &["project", "status"],
         help: "1 for the outcome of the project's latest run (running, succeeded, failed or abandoned), 0 for the others.",
         samples: |status| {
-            let projects = status.projects.iter();
-            projects
-                .flat_map(|p| {
-                    OUTCOMES.map(|outcome| {
-                        let value = f64::from(u8::from(p.last_status == outcome));
-                        sample(&[("project", &p.project), ("status", outcome)], value)
-                    })
-                })
-                .collect()
+            per_project_and(status, "status", |p| {
+                OUTCOMES.map(|outcome| (outcome, f64::from(u8::from(p.last_status == outcome))))
+            })
         },
     },
     Metric {
@@ -84,40 +63,32 @@ pub const METRICS: [Metric; 9] = [
         labels: &["project", "change"],
         help: "Rows the project's latest run inserted, updated and deleted.",
         samples: |status| {
-            let projects = status.projects.iter();
-            projects
-                .flat_map(|p| {
-                    [
-                        ("inserted", p.last_rows_inserted),
-                        ("updated", p.last_rows_updated),
-                        ("deleted", p.last_rows_deleted),
-                    ]
-                    .map(|(change, n)| {
-                        sample(&[("project", &p.project), ("change", change)], n as f64)
-                    })
-                })
-                .collect()
+            per_project_and(status, "change", |p| {
+                [
+                    ("inserted", p.last_rows_inserted as f64),
+                    ("updated", p.last_rows_updated as f64),
+                    ("deleted", p.last_rows_deleted as f64),
+                ]
+            })
         },
     },
     Metric {
         name: "ampsync_last_run_rejected_records",
         labels: &["project"],
         help: "Source records the project's latest run could not read.",
-        samples: |status| {
-            let projects = status.projects.iter();
-            projects
-                .map(|p| sample(&[("project", &p.project)], p.last_rejected as f64))
-                .collect()
-        },
+        samples: |status| per_project(status, |p| Some(p.last_rejected as f64)),
     },
     Metric {
         name: "ampsync_recorded_runs",
         labels: &["project", "status"],
         help: "Runs the ledger (sync_runs) holds, per project and outcome.",
         samples: |status| {
-            let runs = status.runs_by_status.iter();
-            runs.map(|r| sample(&[("project", &r.project), ("status", &r.status)], r.runs as f64))
-                .collect()
+            let mut samples = Vec::new();
+            for r in &status.runs_by_status {
+                let labels = [("project", r.project.as_str()), ("status", &r.status)];
+                samples.push(sample(&labels, r.runs as f64));
+            }
+            samples
         },
     },
     Metric {
@@ -125,13 +96,13 @@ pub const METRICS: [Metric; 9] = [
         labels: &["table", "state"],
         help: "Rows of each synced table: live, or soft-deleted (deleted_at set).",
         samples: |status| {
-            let tables = status.rows.iter();
-            tables
-                .flat_map(|c| {
-                    [("live", c.live), ("deleted", c.deleted)]
-                        .map(|(state, n)| sample(&[("table", &c.table_name), ("state", state)], n as f64))
-                })
-                .collect()
+            let mut samples = Vec::new();
+            for c in &status.rows {
+                for (state, n) in [("live", c.live), ("deleted", c.deleted)] {
+                    samples.push(sample(&[("table", &c.table_name), ("state", state)], n as f64));
+                }
+            }
+            samples
         },
     },
     Metric {
@@ -141,6 +112,29 @@ pub const METRICS: [Metric; 9] = [
         samples: |status| vec![sample(&[], status.problems.len() as f64)],
     },
 ];
+
+/// One sample per project that has a `value`, labelled `project`.
+fn per_project(status: &Status, value: impl Fn(&Freshness) -> Option<f64>) -> Vec<Sample> {
+    let projects = status.projects.iter();
+    projects
+        .filter_map(|p| value(p).map(|v| sample(&[("project", &p.project)], v)))
+        .collect()
+}
+
+/// Samples per project labelled `project` and `label`: one for each of `values`.
+fn per_project_and<const N: usize>(
+    status: &Status,
+    label: &'static str,
+    values: impl Fn(&Freshness) -> [(&'static str, f64); N],
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for p in &status.projects {
+        for (name, value) in values(p) {
+            samples.push(sample(&[("project", &p.project), (label, name)], value));
+        }
+    }
+    samples
+}
 
 /// What `status` knows, as gauges: [`METRICS`] and their samples.
 pub fn gauges(status: &Status) -> Vec<Gauge> {
@@ -215,7 +209,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::status::{Freshness, RowCount, RunsByStatus};
+    use crate::commands::status::{RowCount, RunsByStatus};
 
     /// A status with one of everything.
     fn status() -> Status {

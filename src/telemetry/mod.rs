@@ -53,6 +53,7 @@ pub struct Sample {
 /// What [`init`] set up: the log format chosen, and the OpenTelemetry export if the
 /// environment asked for one.
 pub struct Telemetry {
+    /// The log format in use: `--log-format`, else by where stderr goes.
     pub format: LogFormat,
     otlp: Option<otlp::Otlp>,
 }
@@ -103,9 +104,10 @@ pub fn init(format: Option<LogFormat>, verbosity: i8) -> Telemetry {
             filter = filter.add_directive(runs);
         }
     }
-    // One filter for logs and trace alike (a global filter, not per-layer ones, which
-    // lose spans: tokio-rs/tracing#2704): the trace gets the run's spans, and as their
-    // events the lines logged inside them.
+    // One global filter for logs and trace alike: the trace gets the run's spans, and as
+    // their events the lines logged inside them. Not a per-layer filter each: tried, and
+    // with two of them a run's span went missing from both the logs and the trace (the
+    // per-thread filter state of tokio-rs/tracing#2704 is that family of bug).
     let spans = tracer.map(|tracer| {
         phase::install(tracer.clone());
         tracing_opentelemetry::layer().with_tracer(tracer)
