@@ -340,6 +340,20 @@ impl Otlp {
 }
 
 impl Target {
+    /// An exporter's builder (traces or metrics) set to send here, through `client`.
+    fn configure<B: WithHttpConfig + WithExportConfig>(
+        &self,
+        builder: B,
+        client: ExportClient,
+    ) -> B {
+        builder
+            .with_http_client(client)
+            .with_headers(self.headers())
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(self.endpoint.clone())
+            .with_timeout(self.timeout)
+    }
+
     /// The headers ampsync adds (`OTEL_EXPORTER_OTLP_HEADERS` are the SDK's to add,
     /// after these).
     fn headers(&self) -> HashMap<String, String> {
@@ -380,16 +394,9 @@ fn traces(
     client: ExportClient,
     resource: &Resource,
 ) -> Result<SdkTracerProvider, ExporterBuildError> {
-    let exporter = SpanExporter::builder()
-        .with_http()
-        .with_http_client(client)
-        .with_headers(target.headers())
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(target.endpoint.clone())
-        .with_timeout(target.timeout)
-        .build()?;
+    let exporter = target.configure(SpanExporter::builder().with_http(), client);
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(exporter.build()?)
         .with_resource(resource.clone())
         .build())
 }
@@ -399,16 +406,9 @@ fn metrics(
     client: ExportClient,
     resource: &Resource,
 ) -> Result<SdkMeterProvider, ExporterBuildError> {
-    let exporter = MetricExporter::builder()
-        .with_http()
-        .with_http_client(client)
-        .with_headers(target.headers())
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(target.endpoint.clone())
-        .with_timeout(target.timeout)
-        .build()?;
+    let exporter = target.configure(MetricExporter::builder().with_http(), client);
     Ok(SdkMeterProvider::builder()
-        .with_periodic_exporter(exporter)
+        .with_periodic_exporter(exporter.build()?)
         .with_resource(resource.clone())
         .build())
 }

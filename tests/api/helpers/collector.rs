@@ -73,23 +73,7 @@ impl Collector {
 }
 
 fn decode(bodies: &[(String, String)]) -> Vec<Value> {
-    use std::io::Write;
-    let python = std::env::var("AMPSYNC_TEST_PYTHON").expect(
-        "AMPSYNC_TEST_PYTHON names a Python with opentelemetry-proto: run the suite with scripts/test",
-    );
-    let mut child = std::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/otlp_to_json.py"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the test Python runs");
-    let input = serde_json::to_vec(bodies).unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = super::run_python("otlp_to_json.py", &serde_json::to_vec(bodies).unwrap());
     assert!(
         out.status.success(),
         "opentelemetry-proto could not decode the export: {}",
