@@ -11,7 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fixtures::PROJECT_ID;
-use crate::helpers::{closed_port, exited_within, silent_collector, spawn_app, Collector};
+use crate::helpers::{
+    closed_port, exited_within, silent_collector, spawn_app, start_held_sync_env, Collector, Gate,
+    FINISHES,
+};
 use crate::status::parse_metrics;
 
 /// An API key for the collector, as a vendor would issue one (in `OTEL_EXPORTER_OTLP_HEADERS`).
@@ -410,4 +413,52 @@ async fn an_endpoint_that_is_not_a_url_is_a_warning_that_does_not_quote_it() {
         run.stderr()
     );
     assert!(!run.stderr().contains(COLLECTOR_KEY), "{}", run.stderr());
+}
+
+/// The names of a running process's threads, as `/proc` gives them (15 bytes at most).
+fn thread_names(child: &tokio::process::Child) -> Vec<String> {
+    let pid = child.id().expect("the child is running");
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn without_an_endpoint_no_exporter_runs_and_with_one_its_threads_do() {
+    let collector = Collector::start().await;
+    // The other variables alone turn nothing on.
+    let others = [
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=data"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k"),
+    ];
+    let with_endpoint = [
+        others[0],
+        others[1],
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url),
+    ];
+    for (env, exporting) in [(&others[..], false), (&with_endpoint[..], true)] {
+        // Arrange: a sync held mid-fetch.
+        let app = spawn_app().await;
+        let gate = Gate::new();
+        let child = start_held_sync_env(&app, &gate, env).await;
+
+        // Act
+        let threads = thread_names(&child);
+        gate.open();
+        let run = exited_within(child, FINISHES).await;
+
+        // Assert: the SDK's batch and reader threads, and the exporters' HTTP client.
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        for prefix in ["OpenTelemetry.T", "OpenTelemetry.M", "reqwest-interna"] {
+            assert_eq!(
+                threads.iter().any(|t| t.starts_with(prefix)),
+                exporting,
+                "{prefix} with {env:?}: {threads:?}"
+            );
+        }
+        let exported = !collector.received().is_empty();
+        assert_eq!(exported, exporting, "{env:?}");
+    }
 }
