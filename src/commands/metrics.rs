@@ -108,7 +108,7 @@ pub const METRICS: [Metric; 9] = [
     Metric {
         name: "ampsync_problems",
         labels: &[],
-        help: "What makes `ampsync status` exit 1: failed or stale projects (see --max-age).",
+        help: "How many problems make `ampsync status` exit 1 (failed or stale projects, see --max-age); 0 when healthy.",
         samples: |status| vec![sample(&[], status.problems.len() as f64)],
     },
 ];
