@@ -21,6 +21,7 @@ use crate::run::lifecycle::{self, Outcome};
 use crate::shutdown::Shutdown;
 use crate::snapshot::rejects::OtherProjects;
 use crate::snapshot::{ListSink, Snapshot};
+use crate::telemetry::Phase;
 use tracing::Instrument;
 
 /// What `ampsync import` asks.
@@ -85,7 +86,8 @@ pub async fn import(
             .await
             .context("looking up the project")?,
     };
-    let span = tracing::info_span!("import", project = %project_id);
+    let span =
+        tracing::info_span!(target: crate::telemetry::RUN_TARGET, "import", project = %project_id);
     let files = files
         .into_iter()
         .map(|(path, at, i)| (path, at, (i, lists(i))))
@@ -159,6 +161,7 @@ async fn import_files(
             shutdown.clone(),
             async |conn: &mut sqlx::PgConnection| {
                 let read_started = Instant::now();
+                let phase = Phase::Read.start();
                 let mut snapshot =
                     read_snapshot(&path, project_id.clone(), req.max_element).await?;
                 if let Some(others) = snapshot.other_projects() {
@@ -176,6 +179,7 @@ async fn import_files(
                 for (list, file) in &lists {
                     snapshot.add_list(read_list(file, *list, &project_id, req.max_element).await?);
                 }
+                phase.end();
                 let read_time = read_started.elapsed();
                 let apply_started = Instant::now();
                 let outcome = lifecycle::apply_snapshot(
@@ -331,6 +335,7 @@ async fn import_operations(
     mut outcome: Outcome,
     file: &Path,
 ) -> Result<Outcome> {
+    let phase = Phase::Operations.start();
     let value: Value = input::read_with(file, serde_json::from_reader)
         .await?
         .with_context(|| format!("reading {} as JSON", file.display()))?;
@@ -348,6 +353,7 @@ async fn import_operations(
         group_ref: None,
     };
     let summary = crate::operations::import(conn, run_ref, elements).await?;
+    phase.end();
     outcome.count_operations(&summary);
     if summary.rejected > 0 {
         outcome.rejected.rejected += summary.rejected;

@@ -35,7 +35,7 @@ use crate::cli::{
 use crate::config::{ConfigError, RawApi};
 use crate::error;
 use crate::shutdown::Shutdown;
-use crate::telemetry::{self, LogFormat};
+use crate::telemetry::{self, LogFormat, Telemetry};
 use export::ExportRequest;
 use import::ImportRequest;
 use sync::SyncRequest;
@@ -44,9 +44,9 @@ use sync::SyncRequest;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = cli.verbose as i8 - cli.quiet as i8;
-    let format = telemetry::init(cli.log_format, verbosity);
+    let telemetry = telemetry::init(cli.log_format, verbosity);
     crate::progress::init(
-        format == LogFormat::Text && std::io::stderr().is_terminal() && verbosity >= 0,
+        telemetry.format == LogFormat::Text && std::io::stderr().is_terminal() && verbosity >= 0,
         cli.progress_interval,
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -56,6 +56,7 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("ampsync: could not start: {e}");
+            telemetry.shutdown();
             return ExitCode::from(exit::RUN_FAILED);
         }
     };
@@ -65,17 +66,20 @@ pub fn main() -> ExitCode {
         let message = crate::scrub::scrub_text(&info.to_string());
         eprintln!("ampsync: internal error (a bug; please report it): {message}");
     }));
-    let code =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(cli))))
-            .unwrap_or(ExitCode::from(exit::RUN_FAILED));
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(run(cli, &telemetry))
+    }))
+    .unwrap_or(ExitCode::from(exit::RUN_FAILED));
     // A task still blocked (a parser thread, say) must not hold up the exit after a signal.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    // Outside the runtime: the exporters' HTTP client blocks. At most FLUSH_BOUND.
+    telemetry.shutdown();
     code
 }
 
-async fn run(cli: Cli) -> ExitCode {
+async fn run(cli: Cli, telemetry: &Telemetry) -> ExitCode {
     let shutdown = Shutdown::listen();
-    match execute(cli, shutdown).await {
+    match execute(cli, shutdown, telemetry).await {
         Ok(code) => code,
         Err(e) => {
             let code = exit::exit_code(&e);
@@ -86,7 +90,7 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
+async fn execute(cli: Cli, mut shutdown: Shutdown, telemetry: &Telemetry) -> Result<ExitCode> {
     // Generated from the command line's definition alone: they must work before anything
     // is configured, so they never reach the migrate or connect below.
     match &cli.command {
@@ -127,7 +131,8 @@ async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let pool = crate::db::connect(&database_url).await?;
-    match cli.command {
+    let runs = matches!(cli.command, Command::Sync(_) | Command::Import(_));
+    let result = match cli.command {
         Command::Migrate | Command::Check(_) | Command::Completions(_) | Command::Man(_) => {
             Ok(ExitCode::SUCCESS)
         }
@@ -136,6 +141,24 @@ async fn execute(cli: Cli, mut shutdown: Shutdown) -> Result<ExitCode> {
         Command::Status(args) => run_status(&pool, &args, shutdown).await,
         Command::Prune(_) => run_prune(&pool, prune).await,
         Command::Export(args) => run_export(&pool, args, shutdown).await,
+    };
+    // A failed run's metrics matter most: exported whatever the outcome.
+    if runs && telemetry.exports_metrics() {
+        export_metrics(&pool, telemetry).await;
+    }
+    result
+}
+
+/// After a sync or an import, the gauges `status --format openmetrics` would print, for
+/// the OTLP export. Reading them is the run's last step, not part of it: a failure is a
+/// warning.
+async fn export_metrics(pool: &PgPool, telemetry: &Telemetry) {
+    match status::status(pool, None, None, 1).await {
+        Ok(status) => telemetry.record(&metrics::gauges(&status)),
+        Err(e) => tracing::warn!(
+            error = %error::message(&e),
+            "could not read the metrics to export; none are exported"
+        ),
     }
 }
 

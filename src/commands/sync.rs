@@ -16,6 +16,7 @@ use crate::run::ledger;
 use crate::run::lifecycle::{self, Outcome};
 use crate::shutdown::Shutdown;
 use crate::snapshot::{ListSink, Snapshot};
+use crate::telemetry::Phase;
 use tracing::Instrument;
 
 /// What `ampsync sync` asks of one project.
@@ -46,7 +47,12 @@ pub async fn sync_project(
             return Err(e);
         }
     };
-    let span = tracing::info_span!("sync", project = %project.id, group_ref = req.group_ref);
+    let span = tracing::info_span!(
+        target: crate::telemetry::RUN_TARGET,
+        "sync",
+        project = %project.id,
+        group_ref = req.group_ref
+    );
     sync_fetched_project(pool, api, req, shutdown, project, started)
         .instrument(span)
         .await
@@ -76,6 +82,7 @@ async fn sync_fetched_project(
     let observed_at = ledger::next_observed(Utc::now(), newest);
 
     let fetch = async {
+        let phase = Phase::Fetch.start();
         let integrations = api.integrations(req.project).await?;
         let fetched = Instant::now();
         let progress = Progress::start("fetching installations", Unit::Installations, None);
@@ -119,6 +126,7 @@ async fn sync_fetched_project(
                 }
             }
         }
+        phase.end();
         Ok::<_, anyhow::Error>(snapshot)
     };
 
@@ -198,6 +206,7 @@ async fn read_operations(
         observed_at: run.observed_at,
         group_ref: req.group_ref,
     };
+    let phase = Phase::Operations.start();
     let read = shutdown
         .interruptible(crate::operations::sync(conn, api, run_ref, &req.operations))
         .await
@@ -205,6 +214,7 @@ async fn read_operations(
         .and_then(|read| read);
     match read {
         Ok(summary) => {
+            phase.end();
             outcome.count_operations(&summary);
             outcome.operations = Some(summary);
             Ok(outcome)

@@ -24,6 +24,7 @@ use crate::progress::{Progress, Unit};
 use crate::shutdown::Shutdown;
 use crate::snapshot::rejects::OtherProjects;
 use crate::snapshot::Snapshot;
+use crate::telemetry::Phase;
 
 /// The result of one run, for the report on stdout.
 #[derive(Debug)]
@@ -258,12 +259,17 @@ pub async fn apply_snapshot(
     if snapshot.unreadable() {
         return record_unreadable(tx, run, snapshot).await;
     }
+    let phase = Phase::Plan.start();
     let last = last_snapshot(&mut tx, snapshot).await?;
     let plan = apply::plan(&mut tx, snapshot, last, group_ref, allow_mass_delete).await?;
+    phase.end();
     if let Some(reason) = &plan.deletions_skipped {
         tracing::warn!(reason = %reason, "deletions skipped");
     }
+    let phase = Phase::Write.start();
     let counts = apply::execute(&mut tx, snapshot, &plan, run.id, run.observed_at).await?;
+    phase.end();
+    let phase = Phase::Record.start();
     ledger::record_snapshot(&mut tx, run.id, plan.fingerprint())
         .await
         .context("recording the snapshot's fingerprint")?;
@@ -285,6 +291,7 @@ pub async fn apply_snapshot(
         .context("recording the lists the API would not give")?;
     fail::fail_point!("before-commit", |code| crate::failpoints::exit(code));
     tx.commit().await.context("committing the snapshot")?;
+    phase.end();
     fail::fail_point!("after-commit", |code| crate::failpoints::exit(code));
     Ok(Outcome {
         project_id: snapshot.project_id.clone(),
@@ -311,8 +318,10 @@ pub async fn dry_run(
         apply::log_rejected(snapshot);
         return Err(unreadable(snapshot, None));
     }
+    let phase = Phase::Plan.start();
     let last = last_snapshot(conn, snapshot).await?;
     let plan = apply::plan(conn, snapshot, last, group_ref, allow_mass_delete).await?;
+    phase.end();
     Ok(Outcome {
         project_id: snapshot.project_id.clone(),
         run_id: None,
@@ -355,6 +364,7 @@ async fn record_unreadable(
     run: &Run,
     snapshot: &Snapshot,
 ) -> Result<Outcome> {
+    let phase = Phase::Record.start();
     snapshot
         .stored()
         .map_err(|reason| apply::ApplyError::Spill {
@@ -369,6 +379,7 @@ async fn record_unreadable(
     tx.commit()
         .await
         .context("committing the run's rejected records")?;
+    phase.end();
     Err(unreadable(snapshot, Some(run.id)))
 }
 

@@ -8,8 +8,8 @@ use sqlx::{Connection, PgConnection};
 
 use crate::fixtures::{PROJECT_ID, PROJECT_NAME};
 use crate::helpers::{
-    admin_url, database_url, exited_within, on_own_runtime, spawn_app, start_held_sync, Gate, Run,
-    TestApp, API_KEY, FINISHES,
+    admin_url, closed_port, database_url, exited_within, on_own_runtime, spawn_app,
+    start_held_sync, Gate, Run, TestApp, API_KEY, FINISHES,
 };
 use crate::sql_files::{drop_roles, reader_role};
 
@@ -81,12 +81,6 @@ fn assert_unchanged(before: &[String], after: &[String]) {
         before == after,
         "check wrote something: lines gone {gone:#?}, lines new {new:#?}"
     );
-}
-
-/// A port on loopback that nothing listens on.
-async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[tokio::test]
@@ -262,7 +256,7 @@ async fn a_key_the_api_refuses_fails_the_api_check_and_never_reaches_the_output(
 async fn a_closed_api_port_fails_the_api_check_as_unreachable_and_the_rest_is_still_checked() {
     // Arrange
     let app = spawn_app().await;
-    let url = format!("http://127.0.0.1:{}/v1", closed_port().await);
+    let url = format!("http://127.0.0.1:{}/v1", closed_port());
 
     // Act
     let (run, report) = check_json(
@@ -293,7 +287,7 @@ async fn a_closed_postgres_port_fails_the_postgres_check_skips_what_needs_it_and
     let password = "Pg-s3cr3t-Q9wX7vL2zz";
     let url = format!(
         "postgres://postgres:{password}@127.0.0.1:{}/x",
-        closed_port().await
+        closed_port()
     );
 
     // Act

@@ -22,6 +22,7 @@ mod lists; // the connections and provider-apps lists: appear, go, 403/404, grou
 mod locks; // runs that collide on a project's lock: exit 75 naming the holder, --wait, other projects
 mod logs; // the run summary event and progress log lines
 mod operations; // each installation's operations: pages, both orders, the cursor's boundary, history, logs, budget and rotation, 429s and 404s, secrets
+mod otel; // OpenTelemetry: the gauges and a trace of the phases over OTLP/HTTP, decoded by opentelemetry-proto; collectors that fail; no secret in the output
 mod postgres_connection; // one Postgres configuration for migrations and data: TLS, PG* env, no password in errors
 mod prune; // retention: old runs, rejected records and ended history versions go, what matters stays
 mod rejects; // an unreadable record among many; 100,000 unreadable records with flat memory and a recorded failure; imports of the wrong project

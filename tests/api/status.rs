@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{run_python, spawn_app};
 use crate::sql_files::import_samples;
 
 #[tokio::test]
@@ -200,25 +200,8 @@ async fn status_shows_failed_runs_rejected_records_and_skipped_deletions_and_exi
 
 /// The samples of an OpenMetrics exposition, as prometheus_client's parsers read it
 /// (`tests/parse_metrics.py`, run with the Python that `scripts/test` prepares).
-fn parse_metrics(exposition: &str) -> Vec<(String, Value, f64)> {
-    use std::io::Write;
-    let mut child = std::process::Command::new(crate::helpers::test_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/parse_metrics.py"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the test Python runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+pub fn parse_metrics(exposition: &str) -> Vec<(String, Value, f64)> {
+    let out = run_python("parse_metrics.py", exposition.as_bytes());
     assert!(
         out.status.success(),
         "the parsers refused the exposition: {}\n{exposition}",

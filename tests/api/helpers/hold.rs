@@ -27,6 +27,15 @@ pub fn sync_args() -> [&'static str; 3] {
 /// Starts a sync whose installations response is held open after its first bytes, and
 /// returns once that run holds the project's lock.
 pub async fn start_held_sync(app: &TestApp, gate: &Gate) -> tokio::process::Child {
+    start_held_sync_env(app, gate, &[]).await
+}
+
+/// As [`start_held_sync`], with extra environment variables.
+pub async fn start_held_sync_env(
+    app: &TestApp,
+    gate: &Gate,
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
     app.api.fail(
         Route::Installations,
         Fault::Gated {
@@ -36,7 +45,7 @@ pub async fn start_held_sync(app: &TestApp, gate: &Gate) -> tokio::process::Chil
         1,
     );
     let asked = app.api.count(Route::Installations);
-    let child = app.spawn(&sync_args(), &[]);
+    let child = app.spawn(&sync_args(), env);
     let api = app.api.clone();
     eventually("the run is reading installations", move || {
         let api = api.clone();
