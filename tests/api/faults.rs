@@ -265,7 +265,7 @@ async fn a_refused_connection_is_retried_then_fails_naming_the_endpoint() {
     let err = run.stderr();
     assert!(
         err.contains(&format!(
-            "could not read /projects/{PROJECT_ID} for project {PROJECT_ID}: could not connect"
+            "could not read /projects/{PROJECT_ID}?includeEntitlements=true for project {PROJECT_ID}: could not connect"
         )),
         "{err}"
     );
