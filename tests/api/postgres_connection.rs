@@ -458,6 +458,52 @@ async fn every_session_asks_the_server_to_notice_a_dead_client_and_a_users_own_v
     }
 }
 
+#[tokio::test]
+async fn large_values_are_stored_lz4_compressed_unless_the_user_chose_a_compression() {
+    // Arrange: a config whose content is large enough to be compressed (about 6 KB).
+    let mut installations = crate::fixtures::installations(0..2);
+    let fields: serde_json::Map<String, serde_json::Value> = (0..200)
+        .map(|f| {
+            (
+                format!("field_{f:03}"),
+                serde_json::json!({"fieldName": format!("custom_field_{f}__c")}),
+            )
+        })
+        .collect();
+    installations[0]["config"]["content"]["read"] =
+        serde_json::json!({"objects": {"contact": {"selectedFields": fields}}});
+    let app = crate::helpers::spawn_app_with(installations).await;
+    let sync = ["sync", "--project", PROJECT_ID];
+    let compression = |version: i64| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT pg_column_compression(h.content)::text FROM ampersand.configs_history AS h
+                 JOIN ampersand.installations AS i ON i.config_id = h.id
+                 WHERE i.id = 'inst-00000' ORDER BY h.valid_from OFFSET $1 LIMIT 1",
+            )
+            .bind(version)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+
+    // Act: a run as configured; then, the content changed, one whose PGOPTIONS chooses pglz.
+    app.ampsync(&sync).await.success();
+    let mut changed = app.api.state.lock().unwrap().installations.clone();
+    changed[0]["config"]["content"]["read"]["objects"]["contact"]["selectedFields"]["field_000"]
+        ["fieldName"] = serde_json::json!("renamed__c");
+    app.api.set_installations(changed);
+    app.ampsync_env(&sync, &[("PGOPTIONS", "-c default_toast_compression=pglz")])
+        .await
+        .success();
+
+    // Assert
+    assert_eq!(compression(0).await.as_deref(), Some("lz4"));
+    assert_eq!(compression(1).await.as_deref(), Some("pglz"));
+}
+
 // ---------------------------------------------------------------------------------------
 // The migration history across the change of driver
 
