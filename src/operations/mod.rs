@@ -8,8 +8,9 @@
 //! (`--max-operation-requests`), in this order ([`rotation`]):
 //! 1. the urgent: installations whose health or `lastOperationStatus` this run saw
 //!    change (or saw first), those with operations still `in_progress`, those never
-//!    attempted; at most three quarters of the budget (half with logs on, since a
-//!    quarter is kept for the logs);
+//!    attempted (the changed and the open before those never attempted); at most
+//!    three quarters of the budget (half with logs on, since a quarter is kept for the
+//!    logs);
 //! 2. then everyone else and the urgent left over, longest since attempted first.
 //!
 //! So at least a quarter of each run's budget goes to the longest-unread: with `L` live
