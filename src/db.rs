@@ -199,6 +199,29 @@ pub async fn migrate(database_url: &SecretString) -> Result<usize> {
     Ok(report.applied_migrations().len())
 }
 
+/// Refuses, as [`migrate`] does, a database a newer release migrated: for a command that
+/// writes with `--no-migrate`, which would otherwise run this binary's statements against
+/// that release's tables, functions and views. Writes nothing. A role that may not read
+/// the migration history (a job's role with only the tables' rights, say) is not refused
+/// for that: the guard is skipped with a debug line, and the run goes on as before.
+pub async fn refuse_newer_database(database_url: &SecretString) -> Result<()> {
+    let mut connection = connect_session(database_url, "ampsync").await?;
+    let newer = match migration_state(&mut connection).await {
+        Ok(state) => state.newer_database(&mut connection).await,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the migration history; not checked for a newer release");
+            Ok(None)
+        }
+    };
+    if let Err(e) = connection.close().await {
+        tracing::debug!(error = %e, "closing the migration history's connection");
+    }
+    match newer? {
+        Some(newer) => Err(newer.into()),
+        None => Ok(()),
+    }
+}
+
 /// A migration by version and name, as `V12 (operations)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationName {

@@ -125,6 +125,12 @@ async fn execute(cli: Cli, mut shutdown: Shutdown, telemetry: &Telemetry) -> Res
     if migrate {
         let applied = crate::db::migrate(&database_url).await?;
         tracing::info!(applied, "migrations up to date");
+    } else if matches!(
+        cli.command,
+        Command::Sync(_) | Command::Import(_) | Command::Prune(_)
+    ) {
+        // Not migrating, but writing: never into a newer release's schema.
+        crate::db::refuse_newer_database(&database_url).await?;
     }
     if matches!(cli.command, Command::Migrate) {
         println!("migrations up to date");

@@ -337,7 +337,7 @@ async fn migrate_as_a_newer_release(app: &TestApp) {
 }
 
 #[tokio::test]
-async fn a_database_a_newer_release_migrated_fails_check_and_migrate_and_sync_refuse_it_naming_both_versions(
+async fn a_database_a_newer_release_migrated_fails_check_and_migrate_and_sync_with_or_without_migrating_refuse_it(
 ) {
     // Arrange
     let app = spawn_app().await;
@@ -349,6 +349,9 @@ async fn a_database_a_newer_release_migrated_fails_check_and_migrate_and_sync_re
     let (run, report) = check_json(&app, &[], &[]).await;
     let migrate = app.ampsync(&["migrate"]).await;
     let sync = app.ampsync(&["sync", "--project", PROJECT_ID]).await;
+    let unmigrated = app
+        .ampsync(&["sync", "--project", PROJECT_ID, "--no-migrate"])
+        .await;
 
     // Assert
     assert_eq!(run.code(), 1, "{report:#}");
@@ -360,7 +363,7 @@ async fn a_database_a_newer_release_migrated_fails_check_and_migrate_and_sync_re
         field(migrations, "fix").starts_with(upgrade),
         "{migrations}"
     );
-    for refused in [&migrate, &sync] {
+    for refused in [&migrate, &sync, &unmigrated] {
         assert_eq!(refused.code(), 1, "{}", refused.stderr());
         assert!(
             refused
