@@ -494,11 +494,9 @@ fn logs(operation: &str) -> Value {
 fn installation(i: usize, later: bool) -> Value {
     let c = i / 2;
     let provider = PROVIDERS[c % 2];
-    let newest = operations(i, later)
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null);
-    let last = newest["status"].as_str().unwrap_or("success").to_owned();
+    // The newest operation's status, without building the operations.
+    let newest = BASE_OPERATIONS + if later { new_operations(i) } else { 0 } - 1;
+    let last = status(i, newest, later);
     let group = json!({
         "groupRef": format!("grp-{:06}", c / 2), "groupName": format!("Customer {} GmbH", c / 2),
         "projectId": PROJECT_ID, "createTime": "2024-03-01T10:00:00Z", "updateTime": "2024-03-01T10:00:00Z"
